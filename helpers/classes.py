@@ -72,7 +72,7 @@ def cityscapes_palette() -> list[int]:
     return palette
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity hash: lookup tables are cached per map
 class ClassMap:
     """Classes of a task and the two routes onto them: source labelIds and label colours.
 

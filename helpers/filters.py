@@ -1,0 +1,171 @@
+"""Classic image filters written out in numpy: Gaussian blur, derivative kernels, Sobel, gradients.
+
+These are the teaching versions of what OpenCV does in C++ (and what a U-Net's first layer
+learns on its own): every filter is a small kernel slid over the image. Borders are filled by
+reflection without repeating the edge pixel (OpenCV's default BORDER_REFLECT_101, numpy's
+"reflect"), so the results match `cv2.GaussianBlur` and `cv2.Sobel` everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from numpy.lib.stride_tricks import sliding_window_view
+
+GRAY_WEIGHTS = np.array([0.299, 0.587, 0.114])
+"""RGB → grey weights (ITU-R BT.601), the same as cv2.cvtColor(..., cv2.COLOR_RGB2GRAY)."""
+
+
+def gaussian_radius(sigma: float) -> int:
+    """Default kernel radius ceil(3σ): the kernel then holds 99.7 % of the Gaussian's weight."""
+    if sigma <= 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    return max(1, math.ceil(3 * sigma))
+
+
+def gaussian_kernel1d(sigma: float, radius: int | None = None) -> np.ndarray:
+    """Sampled 1-D Gaussian of 2·radius+1 taps (radius default ceil(3σ)), normalised to sum 1."""
+    radius = gaussian_radius(sigma) if radius is None else int(radius)
+    if radius < 0:
+        raise ValueError(f"radius must be ≥ 0, got {radius}")
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-(offsets**2) / (2 * sigma**2))
+    return kernel / kernel.sum()
+
+
+def gaussian_kernel2d(sigma: float, radius: int | None = None) -> np.ndarray:
+    """2-D Gaussian as the outer product of two 1-D Gaussians: g(x, y) = g(x)·g(y)."""
+    kernel1d = gaussian_kernel1d(sigma, radius)
+    return np.outer(kernel1d, kernel1d)
+
+
+def _as_float_image(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """numpy float view of an H×W or H×W×C image (integers → float32, values unchanged)."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim not in (2, 3):
+        raise ValueError(f"expected an H×W or H×W×C image, got shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.floating):
+        image = image.astype(np.float32)
+    return image
+
+
+def convolve2d(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Slide `kernel` over an H×W (or H×W×C, per channel) image: 2-D correlation, same size out.
+
+    Like cv2.filter2D the kernel is not flipped, and borders are reflected (reflect-101).
+    Each output pixel is the sum of kernel × the window around it, computed for all pixels
+    at once from a strided view of the padded image (no copy of the windows).
+    """
+    image = _as_float_image(image)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
+        raise ValueError(f"kernel must be 2-D with odd height and width, got shape {kernel.shape}")
+    pad_y, pad_x = kernel.shape[0] // 2, kernel.shape[1] // 2
+    padding = [(pad_y, pad_y), (pad_x, pad_x)] + [(0, 0)] * (image.ndim - 2)
+    padded = np.pad(image.astype(np.float64), padding, mode="reflect")
+    windows = sliding_window_view(padded, kernel.shape, axis=(0, 1))  # H×W[×C]×kh×kw
+    result = np.einsum("...ij,ij->...", windows, kernel)
+    return result.astype(image.dtype)
+
+
+def separable_blur(image: np.ndarray, sigma: float, radius: int | None = None) -> np.ndarray:
+    """Gaussian blur as two 1-D passes (rows, then columns): 2·(2r+1) instead of (2r+1)² taps per pixel."""
+    kernel1d = gaussian_kernel1d(sigma, radius)
+    blurred_rows = convolve2d(image, kernel1d[np.newaxis, :])
+    return convolve2d(blurred_rows, kernel1d[:, np.newaxis])
+
+
+def gaussian_blur(image: np.ndarray, sigma: float, radius: int | None = None) -> np.ndarray:
+    """Gaussian blur (separable). Matches cv2.GaussianBlur(image, (k, k), sigma) with k = 2·radius+1."""
+    return separable_blur(image, sigma, radius)
+
+
+def central_difference_kernels() -> tuple[np.ndarray, np.ndarray]:
+    """Derivative kernels (I(x+1) − I(x−1)) / 2: kx is 1×3 [-0.5, 0, 0.5], ky its 3×1 transpose."""
+    kx = np.array([[-0.5, 0.0, 0.5]])
+    return kx, kx.T.copy()
+
+
+def sobel_kernels() -> tuple[np.ndarray, np.ndarray]:
+    """3×3 Sobel kernels: a central difference along one axis, a [1, 2, 1] smoothing along the other."""
+    smooth = np.array([1.0, 2.0, 1.0])
+    difference = np.array([-1.0, 0.0, 1.0])
+    kx = np.outer(smooth, difference)
+    return kx, kx.T.copy()
+
+
+def to_gray(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Grey float32 H×W from H×W×3 RGB (uint8 → [0, 1]), a torch 3×H×W tensor, or H×W (kept)."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3 and image.shape[0] in (1, 3):
+            image = np.moveaxis(image, 0, -1)
+    image = np.asarray(image)
+    scale = 1 / 255 if image.dtype == np.uint8 else 1.0
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        return (image * scale).astype(np.float32)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected H×W, H×W×3 or 3×H×W, got shape {image.shape}")
+    return (image.astype(np.float64) @ GRAY_WEIGHTS * scale).astype(np.float32)
+
+
+def _derivative_kernels(operator: str) -> tuple[np.ndarray, np.ndarray]:
+    if operator == "sobel":
+        return sobel_kernels()
+    if operator == "central":
+        return central_difference_kernels()
+    raise ValueError(f"unknown derivative operator {operator!r}; use 'sobel' or 'central'")
+
+
+def sobel(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical Sobel derivatives (gx, gy), as cv2.Sobel(img, cv2.CV_32F, 1, 0 / 0, 1, ksize=3)."""
+    kx, ky = sobel_kernels()
+    return convolve2d(image, kx), convolve2d(image, ky)
+
+
+def image_gradients(image: np.ndarray, sigma: float | None = None,
+                    operator: str = "sobel") -> tuple[np.ndarray, np.ndarray]:
+    """(gx, gy) of the grey image, optionally Gaussian-smoothed first (smoothing tames noise)."""
+    gray = to_gray(image)
+    if sigma:
+        gray = gaussian_blur(gray, sigma)
+    kx, ky = _derivative_kernels(operator)
+    return convolve2d(gray, kx), convolve2d(gray, ky)
+
+
+def gradient_magnitude(image: np.ndarray, sigma: float | None = None, operator: str = "sobel") -> np.ndarray:
+    """Edge strength sqrt(gx² + gy²) of the grey image; `sigma` smooths first, `operator` is sobel or central."""
+    gx, gy = image_gradients(image, sigma, operator)
+    return np.hypot(gx, gy)
+
+
+def gradient_direction(image: np.ndarray, sigma: float | None = None, operator: str = "sobel") -> np.ndarray:
+    """Gradient direction atan2(gy, gx) in radians, (−π, π]: 0 = brighter to the right, π/2 = brighter below."""
+    gx, gy = image_gradients(image, sigma, operator)
+    return np.arctan2(gy, gx)
+
+
+def as_conv2d(kernel: np.ndarray, channels: int = 1, padding_mode: str = "reflect") -> torch.nn.Conv2d:
+    """A fixed (not trained) Conv2d applying `kernel` to each of `channels` channels separately.
+
+    `kernel` is kh×kw, or K×kh×kw for K kernels per channel (output channel c·K + k).
+    groups=channels keeps channels apart; reflect padding gives the numpy `convolve2d` result.
+    """
+    weight = torch.as_tensor(np.asarray(kernel), dtype=torch.float32)
+    if weight.ndim == 2:
+        weight = weight.unsqueeze(0)
+    if weight.ndim != 3 or weight.shape[1] % 2 == 0 or weight.shape[2] % 2 == 0:
+        raise ValueError(f"kernel must be kh×kw or K×kh×kw with odd kh, kw; got shape {tuple(weight.shape)}")
+    per_channel, height, width = weight.shape
+    conv = torch.nn.Conv2d(channels, channels * per_channel, (height, width), padding=(height // 2, width // 2),
+                           padding_mode=padding_mode, groups=channels, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(weight.repeat(channels, 1, 1).unsqueeze(1))
+    conv.weight.requires_grad_(False)
+    return conv

@@ -1,0 +1,56 @@
+"""Class maps: Cityscapes table, the GTA9 merge, forest."""
+
+import numpy as np
+import pytest
+
+from helpers.classes import (
+    CITYSCAPES,
+    CITYSCAPES_LABELS,
+    FOREST2,
+    GTA9,
+    LABEL_ID,
+    cityscapes_palette,
+    get_class_map,
+)
+
+
+def test_cityscapes_table_has_34_label_ids_and_19_train_ids():
+    assert [label.label_id for label in CITYSCAPES_LABELS] == list(range(34))
+    assert CITYSCAPES.num_classes == 19
+    assert CITYSCAPES.class_names[0] == "road" and CITYSCAPES.class_names[18] == "bicycle"
+    assert CITYSCAPES.ignore_index == 255
+    assert CITYSCAPES.id_lut()[LABEL_ID["polegroup"]] == 255
+    assert CITYSCAPES.id_lut()[LABEL_ID["pole"]] == 5
+
+
+def test_gta9_merge_is_the_design_table():
+    assert GTA9.class_names == ("everything else", "curb", "road", "cars", "trucks", "motorcycle",
+                                "humans", "busses", "tram/train")
+    expected_colours = {(244, 35, 232): 1, (128, 64, 128): 2, (0, 0, 142): 3, (0, 0, 70): 4,
+                        (0, 0, 230): 5, (220, 20, 60): 6, (255, 0, 0): 6, (0, 60, 100): 7,
+                        (0, 80, 100): 8, (0, 0, 0): 0}
+    assert GTA9.colour_to_class == expected_colours
+    lut = GTA9.id_lut()
+    assert lut[LABEL_ID["person"]] == lut[LABEL_ID["rider"]] == 6
+    assert lut[LABEL_ID["sky"]] == 0 and lut[LABEL_ID["building"]] == 0
+    assert lut[200] == 0  # unknown ids fall into "everything else"
+
+
+def test_palette_puts_each_colour_at_its_label_id():
+    palette = np.array(cityscapes_palette()).reshape(256, 3)
+    assert tuple(palette[LABEL_ID["car"]]) == (0, 0, 142)
+    assert tuple(palette[LABEL_ID["road"]]) == (128, 64, 128)
+    assert tuple(palette[100]) == (0, 0, 0)
+
+
+def test_forest_thresholds_at_128():
+    lut = FOREST2.id_lut()
+    assert lut[127] == 0 and lut[128] == 1 and lut[255] == 1 and lut[3] == 0
+
+
+def test_get_class_map_by_name():
+    assert get_class_map("gta9") is GTA9
+    assert get_class_map("cityscapes") is CITYSCAPES
+    assert get_class_map(FOREST2) is FOREST2
+    with pytest.raises(ValueError, match="unknown class map 'ade20k'"):
+        get_class_map("ade20k")
