@@ -6,7 +6,7 @@ PROFILE ?= quick
 STREETS := data/synthetic-streets
 FOREST := data/synthetic-forest
 
-.PHONY: help run test lab data bench lint clean
+.PHONY: help venv run test lab data bench lint clean
 
 help:
 	@echo "make run [PROFILE=smoke|quick|full]  execute every notebook into runs/<profile>/ with a report"
@@ -26,19 +26,18 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(BIN)/.installed
 
-$(STREETS)/meta.csv: | $(BIN)/.installed
-	$(BIN)/python data_scripts/make_synthetic_streets.py --out $(STREETS)
-
-$(FOREST)/meta_data.csv: | $(BIN)/.installed
-	$(BIN)/python data_scripts/make_synthetic_forest.py --out $(FOREST)
-
-data: $(STREETS)/meta.csv $(FOREST)/meta_data.csv
+data: $(BIN)/.installed
+	@test -f $(STREETS)/meta.csv || $(BIN)/python data_scripts/make_synthetic_streets.py --out $(STREETS)
+	@test -f "$(FOREST)/Forest Segmented/meta_data.csv" || $(BIN)/python data_scripts/make_synthetic_forest.py --out $(FOREST)
+	@echo "data sets ready: $(STREETS) $(FOREST)"
 
 run: $(BIN)/.installed data
 	$(BIN)/python -m helpers.workbook run --profile $(PROFILE)
 
+# Unit tests, data-script tests, every notebook under papermill (smoke) and nbval on the
+# tagged cells; two processes, one file per process at a time.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests notebooks
 
 lab: $(BIN)/.installed data
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -149,6 +149,36 @@ def earlier_result(notebook: str, key: str, default: Any) -> Any:
     return value
 
 
+# ---------------------------------------------------------------- the tiny data set of the tests
+
+SMOKE_STREETS = dict(sequences=12, frames_per_sequence=6, size=(160, 88), defect_rate=0.06, weather_rate=0.3)
+SMOKE_FOREST = dict(count=24)
+
+
+def smoke_data_root() -> Path:
+    """A tiny street and forest data set for tests and output refreshes, generated once.
+
+    Kept in .pytest_cache under a key of the generator's source, so a change to the generator
+    makes a new one; a file lock lets parallel test processes share it.
+    """
+    import fcntl
+    import hashlib
+
+    from .synthetic import generate_forest, generate_streets
+
+    source = (config.REPO_ROOT / "helpers" / "synthetic.py").read_bytes()
+    key = hashlib.sha256(source + repr((SMOKE_STREETS, SMOKE_FOREST)).encode()).hexdigest()[:12]
+    root = config.REPO_ROOT / ".pytest_cache" / f"workbook-data-{key}"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".complete").exists():
+            generate_streets(root / "synthetic-streets", seed=0, progress=False, **SMOKE_STREETS)
+            generate_forest(root / "synthetic-forest", seed=0, progress=False, **SMOKE_FOREST)
+            (root / ".complete").touch()
+    return root
+
+
 # ---------------------------------------------------------------- the batch runner
 
 def parse_value(text: str) -> Any:
@@ -239,6 +269,40 @@ def run(profile: str, out_dir: Path | None, parameters: dict[str, Any], notebook
     return int(any(s["status"] != "ok" for s in statuses))
 
 
+def refresh_checked_outputs(name: str, profile: str = "smoke") -> int:
+    """Execute a notebook on the tests' data and keep only the outputs tagged nbval-check-output.
+
+    Those outputs are what nbval compares against on every test run; all other outputs are
+    stripped so the committed notebook stays clean. Returns the number of checked cells.
+    """
+    import tempfile
+
+    import nbformat
+
+    source_path = NOTEBOOK_DIR / f"{name}.ipynb"
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(WORKBOOK_PROFILE=profile, WORKBOOK_QUIET="1", WORKBOOK_DATA=str(smoke_data_root()))
+        status = run_notebook(name, Path(tmp), {"PROFILE": profile, "RUN_DIR": tmp})
+        if status["status"] != "ok":
+            raise SystemExit(f"{name} failed in cell {status['cell']}: {status['error']}")
+        executed = nbformat.read(Path(tmp) / "executed" / f"{name}.ipynb", as_version=4)
+    outputs = {cell.get("id"): cell.get("outputs", []) for cell in executed.cells}
+    notebook = nbformat.read(source_path, as_version=4)
+    checked = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        keep = "nbval-check-output" in cell.metadata.get("tags", [])
+        cell.outputs = outputs.get(cell.get("id"), []) if keep else []
+        cell.execution_count = None
+        for output in cell.outputs:
+            if "execution_count" in output:
+                output["execution_count"] = None
+        checked += keep
+    nbformat.write(notebook, source_path)
+    return checked
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.workbook", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -249,7 +313,13 @@ def main(argv: list[str] | None = None) -> int:
                             help="a notebook parameter, e.g. -p EPOCHS 3")
     run_parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all), e.g. 04")
     commands.add_parser("list", help="list the notebooks in order")
+    refresh_parser = commands.add_parser("refresh", help="re-record the nbval-checked outputs of notebooks")
+    refresh_parser.add_argument("notebooks", nargs="*")
     args = parser.parse_args(argv)
+    if args.command == "refresh":
+        for name in resolve_notebooks(args.notebooks):
+            print(f"{name}: {refresh_checked_outputs(name)} checked cell(s) recorded")
+        return 0
     if args.command == "list":
         print("\n".join(NOTEBOOKS))
         return 0

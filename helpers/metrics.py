@@ -1,0 +1,130 @@
+"""Segmentation metrics from a confusion matrix counted with torch.bincount.
+
+The matrix is accumulated over a whole data set (rows = true class, columns = predicted
+class) and the metrics are computed once from it at the end. That makes mIoU the IoU of the
+data set, which is not the same as the mean of per-image mIoUs: a small image where one rare
+class is missed would otherwise weigh as much as a large, well-segmented one.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over non-NaN entries; NaN (without a warning) when all are NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        return float(np.nanmean(values)) if np.size(values) else float("nan")
+
+
+class ConfusionMatrix:
+    """C×C int64 counts, rows = target class, columns = predicted class (like torchvision's references).
+
+    `update(pred, target)` takes class-index tensors of the same shape (any shape). Target pixels
+    equal to `ignore_index`, or outside [0, C), are dropped; a prediction outside [0, C) is an error.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int | None = None):
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+
+    def reset(self) -> None:
+        """Forget all counts."""
+        self.matrix = torch.zeros_like(self.matrix)
+
+    @torch.no_grad()
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        """Add the pixels of a batch of predictions and targets to the counts."""
+        pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+        if pred.shape != target.shape:
+            raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape "
+                             "(pass class indices, e.g. logits.argmax(1), not logits)")
+        pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+        keep = (target >= 0) & (target < self.num_classes)
+        if self.ignore_index is not None:
+            keep &= target != self.ignore_index
+        pred, target = pred[keep], target[keep]
+        if pred.numel() and bool(((pred < 0) | (pred >= self.num_classes)).any()):
+            raise ValueError(f"predictions hold class ids outside [0, {self.num_classes})")
+        counts = torch.bincount(target * self.num_classes + pred, minlength=self.num_classes**2)
+        self.matrix = self.matrix.to(counts.device) + counts.reshape(self.num_classes, self.num_classes)
+
+    def compute(self) -> dict:
+        """pixel_accuracy, per-class iou (NaN if absent from target and prediction), miou (nanmean),
+        per-class dice and class_accuracy (recall; NaN if absent from the target)."""
+        matrix = self.matrix.cpu().numpy().astype(np.float64)
+        true_positive = np.diag(matrix)
+        target_total = matrix.sum(axis=1)
+        pred_total = matrix.sum(axis=0)
+        iou = _safe_divide(true_positive, target_total + pred_total - true_positive)
+        all_pixels = matrix.sum()
+        return {
+            "pixel_accuracy": float(true_positive.sum() / all_pixels) if all_pixels else float("nan"),
+            "iou": iou,
+            "miou": _nanmean(iou),
+            "dice": _safe_divide(2 * true_positive, target_total + pred_total),
+            "class_accuracy": _safe_divide(true_positive, target_total),
+        }
+
+
+def per_image_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None) -> torch.Tensor:
+    """Pixel accuracy of each image of N×H×W class maps → float tensor N (NaN for no labelled pixel)."""
+    if pred.shape != target.shape or pred.ndim < 2:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be N×H×W")
+    pred, target = pred.reshape(pred.shape[0], -1), target.reshape(target.shape[0], -1)
+    valid = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
+    correct = ((pred == target) & valid).sum(dim=1).double()
+    labelled = valid.sum(dim=1).double()
+    return torch.where(labelled > 0, correct / labelled.clamp_min(1), torch.nan).float()
+
+
+def boundary_mask(target: torch.Tensor, width: int = 3) -> torch.Tensor:
+    """Bool mask of the pixels within `width` px (chessboard distance) of a class edge.
+
+    A pixel is in the band when its (2·width+1)² window holds more than one label: the window's
+    max-pool and min-pool differ. That is the map of label changes, dilated by `width`. Takes
+    H×W or N×H×W; image borders are not edges.
+    """
+    if width < 1:
+        raise ValueError(f"width must be at least 1 pixel, got {width}")
+    labels = torch.as_tensor(target)
+    squeeze = labels.ndim == 2
+    labels = labels.unsqueeze(0) if squeeze else labels
+    labels = labels.unsqueeze(1).float()  # N×1×H×W; exact for ids below 2**24
+    kernel = 2 * width + 1
+    window_max = F.max_pool2d(labels, kernel, stride=1, padding=width)
+    window_min = -F.max_pool2d(-labels, kernel, stride=1, padding=width)
+    band = (window_max != window_min)[:, 0]
+    return band[0] if squeeze else band
+
+
+def boundary_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int, width: int = 3,
+                 ignore_index: int | None = None) -> dict:
+    """IoU per class and mIoU counted only near class edges: {"miou": float, "iou": ndarray C}.
+
+    The band is the union of the boundary bands (`boundary_mask`) of the target and of the
+    prediction, so missed edges and invented edges both count. A simplified Boundary IoU
+    (Cheng et al. 2021) that shows how sharp the predicted boundaries are.
+    """
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
+    band = boundary_mask(target, width) | boundary_mask(pred, width)
+    confusion = ConfusionMatrix(num_classes, ignore_index)
+    confusion.update(pred[band], target[band])
+    result = confusion.compute()
+    return {"miou": result["miou"], "iou": result["iou"]}

@@ -1,0 +1,419 @@
+"""The models of the workbook: the U-Net family and an FCN-32s on ResNet-18, with size counts.
+
+The U-Net is assembled from four small blocks, as in Ronneberger et al. (2015):
+
+- `DoubleConv`: (3×3 convolution → batch norm → ReLU) twice; "same" padding keeps H×W;
+- `Down`: 2×2 max-pool (halves H×W), then a DoubleConv that doubles the channels;
+- `Up`: up-sample ×2 (halving the channels), pad to the size of the matching encoder
+  output (the skip), concatenate the two, then a DoubleConv;
+- `OutConv`: a 1×1 convolution from features to one logit per class.
+
+Padding inside `Up` is what lets the network take any image size: 300 rows halve to 150, 75,
+37 and 18; up-sampling 18 gives 36, one row short of 37, so one row of zeros is added.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # per-channel mean of ImageNet images in [0, 1] (RGB)
+IMAGENET_STD = (0.229, 0.224, 0.225)  # per-channel standard deviation of the same
+
+UP_MODES = ("transpose", "bilinear")
+INIT_MODES = ("kaiming", "default")
+
+
+# ---------------------------------------------------------------------------------------------
+# U-Net blocks
+
+
+class DoubleConv(nn.Module):
+    """(3×3 conv → BatchNorm → ReLU) × 2, keeping H×W; optional Dropout2d at the end.
+
+    The convolutions have no bias: the batch norm that follows adds its own.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None,
+                 dropout: float = 0.0):
+        super().__init__()
+        mid_channels = mid_channels or out_channels
+        layers = [
+            nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        ]
+        if dropout > 0:
+            layers.append(nn.Dropout2d(dropout))
+        self.double_conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.double_conv(x)
+
+
+class Down(nn.Module):
+    """2×2 max-pool (halves H×W, rounding down), then a DoubleConv."""
+
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0):
+        super().__init__()
+        self.pool_conv = nn.Sequential(
+            nn.MaxPool2d(2),
+            DoubleConv(in_channels, out_channels, dropout=dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool_conv(x)
+
+
+def pad_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Zero-pad (or crop, when larger) the last two dims of `x` to `size` = (H, W), centred."""
+    diff_y = size[0] - x.shape[-2]
+    diff_x = size[1] - x.shape[-1]
+    if diff_y == 0 and diff_x == 0:
+        return x
+    return F.pad(x, [diff_x // 2, diff_x - diff_x // 2, diff_y // 2, diff_y - diff_y // 2])
+
+
+class Up(nn.Module):
+    """Up-sample ×2 to `in_channels // 2` channels, pad to the skip's size, concatenate, DoubleConv.
+
+    up="transpose": a learned 2×2 transposed convolution with stride 2.
+    up="bilinear": fixed bilinear interpolation, then a 1×1 convolution that halves the channels
+    (1×1 rather than the paper's 2×2, whose even kernel would shift the map by half a pixel).
+    use_skip=False: the skip tensor only gives the target size; nothing is concatenated.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, up: str = "transpose",
+                 use_skip: bool = True, dropout: float = 0.0):
+        super().__init__()
+        if up not in UP_MODES:
+            raise ValueError(f"up must be one of {UP_MODES}, got {up!r}")
+        half = in_channels // 2
+        if up == "transpose":
+            self.up = nn.ConvTranspose2d(in_channels, half, kernel_size=2, stride=2)
+        else:
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(in_channels, half, kernel_size=1),
+            )
+        self.use_skip = use_skip
+        conv_in = half + half if use_skip else half  # the skip has in_channels // 2 channels too
+        self.conv = DoubleConv(conv_in, out_channels, dropout=dropout)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = pad_to(self.up(x), skip.shape[-2:])
+        if self.use_skip:
+            x = torch.cat([skip, x], dim=1)
+        return self.conv(x)
+
+
+class OutConv(nn.Module):
+    """1×1 convolution: features → one logit per class at every pixel."""
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def init_kaiming(model: nn.Module) -> None:
+    """He initialisation (fan_out, ReLU) of every (transposed) conv, zero biases; BN weight 1, bias 0."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+class UNet(nn.Module):
+    """U-Net: `depth` Down blocks, `depth` Up blocks, logits N×num_classes×H×W at the input's H×W.
+
+    Channels double at every level: base, 2·base, … base·2**depth at the bottleneck.
+    base=64, depth=4, up="transpose" is the original U-Net (≈31.0M parameters for 2 classes).
+    skips=False keeps the same encoder and decoder but concatenates nothing (the decoder
+    sees only the up-sampled bottleneck), so it has fewer parameters.
+    dropout > 0 adds Dropout2d after every DoubleConv. init="kaiming" applies `init_kaiming`;
+    "default" keeps PyTorch's own initialisation.
+    Inputs smaller than 2**depth in a dimension are zero-padded to 2**depth (so the bottleneck
+    is at least 1×1) and the logits are cropped back to the input size.
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 9, base: int = 64, depth: int = 4,
+                 up: str = "transpose", skips: bool = True, dropout: float = 0.0,
+                 init: str = "kaiming"):
+        super().__init__()
+        if up not in UP_MODES:
+            raise ValueError(f"up must be one of {UP_MODES}, got {up!r}")
+        if init not in INIT_MODES:
+            raise ValueError(f"init must be one of {INIT_MODES}, got {init!r}")
+        if depth < 1 or base < 1 or num_classes < 1 or in_channels < 1:
+            raise ValueError("in_channels, num_classes, base and depth must all be at least 1")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.config = {"arch": "unet", "in_channels": in_channels, "num_classes": num_classes,
+                       "base": base, "depth": depth, "up": up, "skips": skips,
+                       "dropout": dropout, "init": init}
+        self.depth = depth
+        channels = [base * 2**level for level in range(depth + 1)]
+        # Registered in forward order (encoder, decoder, head): `receptive_field` relies on it.
+        self.inc = DoubleConv(in_channels, channels[0], dropout=dropout)
+        self.downs = nn.ModuleList(
+            Down(channels[level], channels[level + 1], dropout=dropout) for level in range(depth)
+        )
+        self.ups = nn.ModuleList(
+            Up(channels[level + 1], channels[level], up=up, use_skip=skips, dropout=dropout)
+            for level in reversed(range(depth))
+        )
+        self.outc = OutConv(channels[0], num_classes)
+        if init == "kaiming":
+            init_kaiming(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        smallest = 2**self.depth
+        if height < smallest or width < smallest:
+            x = F.pad(x, [0, max(0, smallest - width), 0, max(0, smallest - height)])
+        features = [self.inc(x)]
+        for down in self.downs:
+            features.append(down(features[-1]))
+        x = features.pop()
+        for up in self.ups:
+            x = up(x, features.pop())
+        return self.outc(x)[..., :height, :width]
+
+
+# ---------------------------------------------------------------------------------------------
+# FCN-32s on ResNet-18
+
+
+def imagenet_checkpoint_path() -> Path:
+    """Where torch.hub keeps torchvision's ResNet-18 ImageNet weights: <hub dir>/checkpoints/<file>."""
+    from torchvision.models import ResNet18_Weights
+
+    filename = os.path.basename(urlparse(ResNet18_Weights.IMAGENET1K_V1.url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def imagenet_weights_cached() -> bool:
+    """True when the ResNet-18 ImageNet weights are in the torch hub cache (usable offline)."""
+    return imagenet_checkpoint_path().is_file()
+
+
+def load_imagenet_resnet18_state() -> dict[str, torch.Tensor]:
+    """torchvision's ResNet18_Weights.IMAGENET1K_V1 state dict, from the hub cache or downloaded.
+
+    Raises RuntimeError saying where to put the file when it is neither cached nor downloadable.
+    """
+    from torchvision.models import ResNet18_Weights
+
+    url = ResNet18_Weights.IMAGENET1K_V1.url
+    path = imagenet_checkpoint_path()
+    if path.is_file():
+        return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, check_hash=True)
+    except Exception as error:  # no network, proxy, DNS, HTTP error, bad hash …
+        raise RuntimeError(
+            f"ResNet-18 ImageNet weights are not available offline and could not be downloaded "
+            f"({type(error).__name__}: {error}). Download {url} on a machine with internet access "
+            f"and copy the file to {path} (the torch hub cache; set TORCH_HOME to use another "
+            f"folder), or use weights=None to train from scratch."
+        ) from error
+
+
+class FCN32s(nn.Module):
+    """FCN-32s (Long et al. 2015) on a torchvision ResNet-18: stride-32 features → 1×1 classifier → ×32.
+
+    Input: images N×3×H×W in [0, 1]; they are normalised with IMAGENET_MEAN / IMAGENET_STD
+    inside `forward`. The encoder is ResNet-18 up to layer4 (512 channels at 1/32 of the size).
+    Up-sampling is fixed bilinear interpolation (F.interpolate) straight to the input's H×W,
+    so any size works; it is not a learned transposed convolution.
+    weights=None: random initialisation; "imagenet": torchvision's IMAGENET1K_V1 weights
+    (see `load_imagenet_resnet18_state`).
+    """
+
+    def __init__(self, num_classes: int = 9, weights: str | None = None):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        if weights not in (None, "imagenet"):
+            raise ValueError(f"weights must be None or 'imagenet', got {weights!r}")
+        self.config = {"arch": "fcn32s", "num_classes": num_classes, "weights": weights}
+        resnet = resnet18(weights=None)
+        if weights == "imagenet":
+            resnet.load_state_dict(load_imagenet_resnet18_state())
+        self.encoder = nn.Sequential(OrderedDict(
+            (name, getattr(resnet, name))
+            for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+        ))
+        self.classifier = nn.Conv2d(512, num_classes, kernel_size=1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.encoder_frozen = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        features = self.encoder((x - self.mean) / self.std)
+        logits = self.classifier(features)
+        return F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+
+    def freeze_encoder(self) -> None:
+        """Stop training the encoder: no gradients, and its batch-norm statistics stay fixed."""
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(False)
+        self.encoder_frozen = True
+        self.train(self.training)
+
+    def unfreeze_encoder(self) -> None:
+        """Train the whole network again (fine-tuning)."""
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(True)
+        self.encoder_frozen = False
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> FCN32s:
+        """As nn.Module.train, but a frozen encoder always stays in eval mode (fixed BN statistics)."""
+        super().train(mode)
+        if self.encoder_frozen:
+            self.encoder.eval()
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Building and measuring
+
+
+ARCHITECTURES = {"unet": UNet, "fcn32s": FCN32s}
+
+
+def build_model(config: dict, load_pretrained: bool = True) -> nn.Module:
+    """Rebuild a model from its `.config` dict (key "arch" picks the class, the rest are its arguments).
+
+    load_pretrained=False builds an FCN32s with weights="imagenet" without loading those
+    weights (for loading a checkpoint, which overwrites them anyway); `.config` keeps "imagenet".
+    """
+    arguments = dict(config)
+    arch = arguments.pop("arch", None)
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"config['arch'] must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
+    if arch == "fcn32s" and not load_pretrained and arguments.get("weights") is not None:
+        weights = arguments.pop("weights")
+        model = FCN32s(**arguments)
+        model.config["weights"] = weights
+        return model
+    return ARCHITECTURES[arch](**arguments)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (only those with requires_grad when trainable_only)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _input_channels(model: nn.Module) -> int:
+    """Channels of the model's input: from config, else the first convolution."""
+    config = getattr(model, "config", {})
+    if "in_channels" in config:
+        return config["in_channels"]
+    if config.get("arch") == "fcn32s":
+        return 3
+    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    return first_conv.in_channels
+
+
+@torch.no_grad()
+def activation_memory(model: nn.Module, input_size: tuple[int, int], batch_size: int = 1,
+                      device: str | torch.device = "cpu") -> int:
+    """Bytes of the activations one forward pass produces, for a batch of images of input_size = (H, W).
+
+    Measured with forward hooks on every leaf module, summing the sizes of their outputs
+    (what training keeps for the backward pass, roughly). In-place modules (ReLU(inplace=True))
+    reuse their input's memory and are not counted; functional steps (padding, concatenation,
+    interpolation) and the input itself are not counted either. Parameters are not included.
+    The model runs in eval mode and is returned to its mode and device afterwards.
+    """
+    height, width = input_size
+    total = 0
+
+    def add_output(module: nn.Module, inputs, output) -> None:
+        nonlocal total
+        if getattr(module, "inplace", False):
+            return
+        outputs = output if isinstance(output, (tuple, list)) else [output]
+        total += sum(t.numel() * t.element_size() for t in outputs if isinstance(t, torch.Tensor))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(add_output) for m in leaves]
+    first_parameter = next(model.parameters(), None)
+    original_device = first_parameter.device if first_parameter is not None else torch.device("cpu")
+    was_training = model.training
+    try:
+        model.to(device).eval()
+        model(torch.zeros(batch_size, _input_channels(model), height, width, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.to(original_device).train(was_training)
+    return total
+
+
+def receptive_field_table(model: nn.Module) -> list[dict]:
+    """Layer-by-layer theoretical receptive field along the model's deepest path.
+
+    Walks the convolution, pooling and up-sampling layers in registration order (for UNet and
+    FCN32s this is the order of the deepest path; ResNet "downsample" shortcuts are skipped):
+    a layer with kernel k and stride s grows the field by (k - 1)·jump and multiplies the jump
+    (the input-pixel spacing of neighbouring features) by s. Up-sampling by s divides the jump by
+    s and grows the field by (n - 1)·jump, n being how many input pixels one output pixel mixes
+    (1 for a 2×2 stride-2 transposed conv, 2 for bilinear). Rows: layer, kernel, stride, jump, field.
+    """
+    rows = []
+    field, jump = 1.0, 1.0
+    for name, module in model.named_modules():
+        if "downsample" in name.split("."):
+            continue
+        if isinstance(module, nn.ConvTranspose2d):
+            kernel, stride = module.kernel_size[0], module.stride[0]
+            field += (math.ceil(kernel / stride) - 1) * jump
+            jump /= stride
+        elif isinstance(module, nn.Upsample):
+            scale = int(module.scale_factor if not isinstance(module.scale_factor, tuple)
+                        else module.scale_factor[0])
+            kernel, stride = (1 if module.mode == "nearest" else 2), scale
+            field += (kernel - 1) * jump
+            jump /= scale
+        elif isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+            kernel, stride, dilation = (_first(module.kernel_size), _first(module.stride),
+                                        _first(module.dilation))
+            field += (kernel - 1) * dilation * jump
+            jump *= stride
+        else:
+            continue
+        rows.append({"layer": name, "kind": type(module).__name__, "kernel": kernel, "stride": stride,
+                     "jump": jump, "receptive_field": int(round(field))})
+    return rows
+
+
+def receptive_field(model: nn.Module) -> int:
+    """Theoretical receptive field (pixels per side) of one output pixel; see `receptive_field_table`."""
+    rows = receptive_field_table(model)
+    return rows[-1]["receptive_field"] if rows else 1
+
+
+def _first(value: int | tuple) -> int:
+    """First element of a PyTorch size argument that may be an int or a tuple."""
+    return value[0] if isinstance(value, tuple) else value

@@ -1,0 +1,692 @@
+"""Pictures of the workbook: class legends, overlays, prediction grids, curves, confusion matrices.
+
+Every figure has a title, axis labels where they mean something, and a legend that names the
+classes with their colours. Functions return their matplotlib Figure (browsers: their widget);
+they are drawn with pyplot, so a notebook shows them by itself: end the line with `;` (or
+assign the result) so a figure is not shown twice.
+
+The browsers (`dataset_browser`, `review_browser`, `slider_widget`) are ipywidgets explorers in
+a live notebook and fall back to a static figure of a few examples under papermill, CI or
+scripts (see `is_interactive`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.legend import Legend
+from matplotlib.patches import Patch
+
+from .classes import CITYSCAPES_LABELS, ClassMap, cityscapes_palette, get_class_map
+from .config import is_quiet
+from .encoding import index_to_rgb
+
+ERROR_COLOUR = (255, 0, 0)
+"""Colour of a wrongly predicted pixel in an error map."""
+
+IGNORE_COLOUR = (255, 255, 255)
+"""Colour of ignored pixels (e.g. Cityscapes 255) in a colour label."""
+
+PANEL_WIDTH = 3.2  # inches per image panel
+
+
+# ----------------------------------------------------------------------------------------------
+# conversions
+
+
+def to_uint8_rgb(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Any image → H×W×3 uint8 for display: torch C×H×W or numpy H×W×C, float in [0, 1] or uint8, grey or RGB."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3:
+            image = np.moveaxis(image, 0, -1)  # torch keeps channels first
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+        image = np.moveaxis(image, 0, -1)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., np.newaxis], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected an RGB or grey image (H×W×3, 3×H×W or H×W), got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == bool or np.issubdtype(image.dtype, np.integer):
+        return np.clip(image, 0, 255).astype(np.uint8)
+    return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def to_index(target: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Class indices H×W (int64) from an index map, or from one-hot / scores C×H×W by argmax."""
+    if isinstance(target, torch.Tensor):
+        target = target.detach().cpu().numpy()
+    target = np.asarray(target)
+    if target.ndim == 3:
+        target = target.argmax(axis=0)
+    if target.ndim != 2:
+        raise ValueError(f"expected class indices H×W or one-hot C×H×W, got shape {target.shape}")
+    return target.astype(np.int64)
+
+
+def _unit_rgb(colour: Sequence[int]) -> tuple[float, float, float]:
+    """(r, g, b) in 0..255 → matplotlib colour in 0..1."""
+    return tuple(channel / 255 for channel in colour)
+
+
+def _class_names(class_names: ClassMap | str | Sequence[str]) -> list[str]:
+    if isinstance(class_names, (ClassMap, str)):
+        return list(get_class_map(class_names).class_names)
+    return [str(name) for name in class_names]
+
+
+# ----------------------------------------------------------------------------------------------
+# legends, overlays, error maps
+
+
+def legend_handles(class_map: ClassMap | str = "gta9", classes: Sequence[int] | None = None,
+                   include_ignore: bool = False) -> list[Patch]:
+    """One coloured Patch per class ("id name"), for `ax.legend(handles=...)`; `classes` picks a subset."""
+    class_map = get_class_map(class_map)
+    chosen = range(class_map.num_classes) if classes is None else classes
+    handles = [Patch(facecolor=_unit_rgb(class_map.class_colours[i]), edgecolor="grey",
+                     label=f"{i} {class_map.class_names[i]}") for i in chosen]
+    if include_ignore and class_map.ignore_index is not None:
+        handles.append(Patch(facecolor=_unit_rgb(IGNORE_COLOUR), edgecolor="grey",
+                             label=f"{class_map.ignore_index} ignored"))
+    return handles
+
+
+def add_legend(target: Axes | Figure, class_map: ClassMap | str = "gta9", classes: Sequence[int] | None = None,
+               extra_handles: Sequence[Patch] = (), title: str | None = "classes", **kwargs) -> Legend:
+    """Class legend on a figure (a row below the panels) or on an axes (to its right)."""
+    handles = legend_handles(class_map, classes) + list(extra_handles)
+    if isinstance(target, Figure):
+        options = {"loc": "outside lower center", "ncol": min(len(handles), 5), "fontsize": "small"}
+        return target.legend(handles=handles, title=title, **{**options, **kwargs})
+    options = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "fontsize": "small"}
+    return target.legend(handles=handles, title=title, **{**options, **kwargs})
+
+
+def overlay(image: np.ndarray | torch.Tensor, index: np.ndarray | torch.Tensor,
+            class_map: ClassMap | str = "gta9", alpha: float = 0.5, hidden: Sequence[int] = ()) -> np.ndarray:
+    """Class colours blended over the image: (1 − alpha)·image + alpha·colour, as H×W×3 uint8.
+
+    Pixels of `hidden` classes and ignored pixels (index outside the classes) show the image only.
+    """
+    class_map = get_class_map(class_map)
+    picture = to_uint8_rgb(image).astype(np.float32)
+    index = to_index(index)
+    if index.shape != picture.shape[:2]:
+        raise ValueError(f"image is {picture.shape[:2]} but the label is {index.shape}: they must match")
+    coloured = (index >= 0) & (index < class_map.num_classes) & ~np.isin(index, list(hidden))
+    colours = index_to_rgb(np.where(coloured, index, 0), class_map).astype(np.float32)
+    blended = (1 - alpha) * picture + alpha * colours
+    picture[coloured] = blended[coloured]
+    return np.round(picture).astype(np.uint8)
+
+
+def error_map(image: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
+              pred: np.ndarray | torch.Tensor, ignore_index: int | None = None) -> np.ndarray:
+    """Wrong pixels in red over a dimmed grey copy of the image (ignored pixels never count as wrong)."""
+    picture = to_uint8_rgb(image).astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    grey = np.repeat((60 + 0.5 * picture)[..., np.newaxis], 3, axis=-1).astype(np.uint8)
+    target, pred = to_index(target), to_index(pred)
+    wrong = pred != target
+    if ignore_index is not None:
+        wrong &= target != ignore_index
+    grey[wrong] = ERROR_COLOUR
+    return grey
+
+
+def _show_picture(ax: Axes, picture: np.ndarray, title: str) -> None:
+    ax.imshow(picture, interpolation="nearest")
+    ax.set_title(title, fontsize="medium")
+    ax.set_axis_off()
+
+
+def _panel_figure(rows: int, columns: int, aspect: float, extra_height: float = 0.9) -> tuple[Figure, np.ndarray]:
+    """Grid of image panels sized to the images' height/width `aspect`, constrained layout."""
+    size = (PANEL_WIDTH * columns, PANEL_WIDTH * aspect * rows + extra_height)
+    return plt.subplots(rows, columns, figsize=size, squeeze=False, layout="constrained")
+
+
+# ----------------------------------------------------------------------------------------------
+# image / target / prediction / error grids
+
+
+def show_samples(images: Sequence | torch.Tensor, targets: Sequence | torch.Tensor,
+                 preds: Sequence | torch.Tensor | None = None, class_map: ClassMap | str = "gta9",
+                 titles: Sequence[str] | None = None, max_rows: int = 4, suptitle: str | None = None,
+                 alpha: float = 0.5) -> Figure:
+    """One row per sample: image / target / prediction / error map (without preds: image / target / overlay)."""
+    class_map = get_class_map(class_map)
+    rows = min(len(images), max_rows)
+    if rows == 0:
+        raise ValueError("show_samples needs at least one image")
+    columns = 3 if preds is None else 4
+    first = to_uint8_rgb(images[0])
+    fig, axes = _panel_figure(rows, columns, first.shape[0] / first.shape[1])
+    for row in range(rows):
+        image, target = to_uint8_rgb(images[row]), to_index(targets[row])
+        panels = [(image, titles[row] if titles is not None else f"image {row}"),
+                  (index_to_rgb(target, class_map), "target")]
+        if preds is None:
+            panels.append((overlay(image, target, class_map, alpha), "target over image"))
+        else:
+            pred = to_index(preds[row])
+            valid = target != class_map.ignore_index if class_map.ignore_index is not None else np.ones_like(target, bool)
+            wrong_fraction = float(((pred != target) & valid).sum() / max(int(valid.sum()), 1))
+            panels.append((index_to_rgb(pred, class_map), f"prediction · {1 - wrong_fraction:.1%} correct"))
+            panels.append((error_map(image, target, pred, class_map.ignore_index), f"errors · {wrong_fraction:.1%} wrong"))
+        for ax, (picture, title) in zip(axes[row], panels):
+            _show_picture(ax, picture, title)
+    default_title = "Image, target and overlay" if preds is None else "Image, target, prediction and errors"
+    fig.suptitle(suptitle or default_title)
+    extra = [] if preds is None else [Patch(facecolor=_unit_rgb(ERROR_COLOUR), edgecolor="grey", label="wrong pixel")]
+    add_legend(fig, class_map, extra_handles=extra)
+    return fig
+
+
+def show_image_grid(images: Sequence, titles: Sequence[str] | None = None, suptitle: str = "Images",
+                    ncols: int = 4, cmap: str = "gray", colorbar: bool = False,
+                    symmetric: bool = False) -> Figure:
+    """Images side by side in a grid; grey (H×W) images use `cmap`, `symmetric` centres it on 0 (signed gradients)."""
+    if len(images) == 0:
+        raise ValueError("show_image_grid needs at least one image")
+    pictures = [_grid_picture(image) for image in images]
+    ncols = min(ncols, len(pictures))
+    nrows = -(-len(pictures) // ncols)
+    aspect = pictures[0].shape[0] / pictures[0].shape[1]
+    fig, axes = _panel_figure(nrows, ncols, aspect, extra_height=0.6)
+    for position, ax in enumerate(axes.flat):
+        if position >= len(pictures):
+            ax.set_axis_off()
+            continue
+        picture = pictures[position]
+        limits = {}
+        if picture.ndim == 2 and symmetric:
+            bound = float(np.abs(picture).max()) or 1.0
+            limits = {"vmin": -bound, "vmax": bound}
+        shown = ax.imshow(picture, cmap=cmap if picture.ndim == 2 else None, interpolation="nearest", **limits)
+        ax.set_title(titles[position] if titles is not None else f"image {position}", fontsize="medium")
+        ax.set_axis_off()
+        if colorbar and picture.ndim == 2:
+            fig.colorbar(shown, ax=ax, shrink=0.8)
+    fig.suptitle(suptitle)
+    return fig
+
+
+def _grid_picture(image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Grey images stay 2-D floats (for a colour map); colour images become H×W×3 uint8."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3 and image.shape[0] == 1:
+            image = image[0]
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return image.astype(np.float32)
+    return to_uint8_rgb(image)
+
+
+# ----------------------------------------------------------------------------------------------
+# curves
+
+
+def _history_frame(history: Any) -> pd.DataFrame:
+    """A History (with .to_frame()), a DataFrame, a list of dicts or a dict of lists → DataFrame."""
+    if hasattr(history, "to_frame"):
+        return history.to_frame()
+    if isinstance(history, pd.DataFrame):
+        return history
+    if isinstance(history, (list, tuple, dict)):
+        return pd.DataFrame(history)
+    raise TypeError(f"cannot plot a history of type {type(history).__name__}; pass a History, DataFrame or list of dicts")
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax
+
+
+def plot_history(history: Any, keys: Sequence[str] = ("train_loss", "val_loss"), ax: Axes | None = None,
+                 title: str = "Training history", ylabel: str | None = None, logy: bool = False) -> Figure:
+    """Columns `keys` of a training history against epoch (or step for per-batch records)."""
+    frame = _history_frame(history)
+    missing = [key for key in keys if key not in frame.columns]
+    if missing:
+        raise ValueError(f"history has no column(s) {missing}; available: {list(frame.columns)}")
+    x_name = next((name for name in ("step", "epoch") if name in frame.columns), None)
+    x_values = frame[x_name] if x_name else frame.index
+    fig, ax = _new_axes(ax)
+    marker = "o" if len(frame) <= 30 else None
+    for key in keys:
+        ax.plot(x_values, frame[key], marker=marker, label=key.replace("_", " "))
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(x_name or "record")
+    ax.set_ylabel(ylabel or ("loss" if all(key.endswith("loss") for key in keys) else "value"))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def _curve_points(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """x, y and an optional std band from a Series, an (x, y) pair, 1-D values or runs × points."""
+    if isinstance(values, pd.Series):
+        return values.index.to_numpy(), values.to_numpy(dtype=float), None
+    if isinstance(values, tuple) and len(values) == 2:
+        return np.asarray(values[0]), np.asarray(values[1], dtype=float), None
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 2:  # runs × points: mean ± std over runs
+        return np.arange(array.shape[1]), array.mean(axis=0), array.std(axis=0)
+    return np.arange(len(array)), array, None
+
+
+def plot_curves(series: Mapping[str, Any], xlabel: str, ylabel: str, title: str, logx: bool = False,
+                logy: bool = False, ax: Axes | None = None) -> Figure:
+    """Named curves on one axes. A value is a Series, an (x, y) pair, y values (x = 0, 1, …), or
+    a runs × points array drawn as mean with a ±1 std band."""
+    fig, ax = _new_axes(ax)
+    for name, values in series.items():
+        x, y, spread = _curve_points(values)
+        (line,) = ax.plot(x, y, label=name if spread is None else f"{name} (mean ± std)")
+        if spread is not None:
+            ax.fill_between(x, y - spread, y + spread, color=line.get_color(), alpha=0.2)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_lr_schedule(lrs: Sequence[float] | Mapping[str, Sequence[float]], title: str = "Learning-rate schedule",
+                     ax: Axes | None = None, xlabel: str = "step", logy: bool = False) -> Figure:
+    """The learning rate at each step: one schedule (a list) or several by name (a dict)."""
+    series = lrs if isinstance(lrs, Mapping) else {"learning rate": lrs}
+    return plot_curves(series, xlabel, "learning rate", title, logy=logy, ax=ax)
+
+
+def plot_lr_curves(schedules: Mapping[str, Sequence[float]], title: str = "Learning-rate schedules",
+                   ax: Axes | None = None, xlabel: str = "step", logy: bool = False) -> Figure:
+    """Several learning-rate schedules by name on one axes (see `plot_lr_schedule`)."""
+    return plot_lr_schedule(schedules, title, ax=ax, xlabel=xlabel, logy=logy)
+
+
+# ----------------------------------------------------------------------------------------------
+# confusion matrix and per-class values
+
+
+def normalize_rows(matrix: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Each row divided by its sum (row = true class), so a row reads as where that class went; empty rows → NaN."""
+    if isinstance(matrix, torch.Tensor):
+        matrix = matrix.detach().cpu().numpy()
+    matrix = np.asarray(matrix, dtype=np.float64)
+    totals = matrix.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, matrix / totals, np.nan)
+
+
+def plot_confusion(matrix: np.ndarray | torch.Tensor, class_names: ClassMap | str | Sequence[str],
+                   normalize: bool = True, ax: Axes | None = None, title: str = "Confusion matrix",
+                   annotate: bool = True) -> Figure:
+    """Confusion matrix (rows = true class, columns = prediction), row-normalised, annotated, with a colour bar."""
+    names = _class_names(class_names)
+    counts = matrix.detach().cpu().numpy() if isinstance(matrix, torch.Tensor) else np.asarray(matrix)
+    if counts.shape != (len(names), len(names)):
+        raise ValueError(f"matrix is {counts.shape} but there are {len(names)} class names")
+    values = normalize_rows(counts) if normalize else counts.astype(np.float64)
+    size = max(5.0, 0.5 * len(names) + 2.5)
+    fig, ax = _new_axes(ax, figsize=(size + 1.0, size))
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    if annotate:
+        _annotate_cells(ax, values, normalize, fontsize=8 if len(names) <= 10 else 6)
+    ticks = np.arange(len(names))
+    ax.set_xticks(ticks, names, rotation=45, ha="right", fontsize="small")
+    ax.set_yticks(ticks, names, fontsize="small")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class" if normalize else "pixels")
+    return fig
+
+
+def _annotate_cells(ax: Axes, values: np.ndarray, normalize: bool, fontsize: int) -> None:
+    """Write each cell's value into the matrix; white text on dark cells ('–' for empty rows)."""
+    finite_max = np.nanmax(values) if np.isfinite(values).any() else 1.0
+    for (row, col), value in np.ndenumerate(values):
+        text = "–" if np.isnan(value) else (f"{value:.2f}" if normalize else f"{int(value)}")
+        dark = np.isfinite(value) and value > 0.5 * finite_max
+        ax.text(col, row, text, ha="center", va="center", fontsize=fontsize, color="white" if dark else "black")
+
+
+def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str = "Per-class IoU",
+                   ylabel: str = "IoU", ax: Axes | None = None) -> Figure:
+    """One bar per class in the class's colour; NaN (class absent) is marked 'absent'.
+
+    `values` is one value per class, or a dict of such arrays (grouped bars, one hatch per series).
+    """
+    class_map = get_class_map(class_map)
+    series = dict(values) if isinstance(values, Mapping) else {"": values}
+    arrays = {name: _per_class_array(data, class_map) for name, data in series.items()}
+    fig, ax = _new_axes(ax, figsize=(max(6.4, 0.8 * class_map.num_classes + 1.5), 4.2))
+    width = 0.8 / len(arrays)
+    hatches = ["", "//", "..", "xx", "\\\\", "oo"]
+    colours = [_unit_rgb(colour) for colour in class_map.class_colours]
+    positions = np.arange(class_map.num_classes)
+    for number, (name, array) in enumerate(arrays.items()):
+        offsets = positions + (number - (len(arrays) - 1) / 2) * width
+        bars = ax.bar(offsets, np.nan_to_num(array), width=width, color=colours, edgecolor="grey",
+                      hatch=hatches[number % len(hatches)], label=name or None)
+        labels = ["absent" if np.isnan(value) else f"{value:.2f}" for value in array]
+        ax.bar_label(bars, labels, fontsize=7, rotation=90 if len(arrays) > 1 else 0, padding=2)
+    finite = np.concatenate([array[np.isfinite(array)] for array in arrays.values()])
+    if finite.size and finite.min() >= 0 and finite.max() <= 1:
+        ax.set_ylim(0, 1.12)
+    ax.set_xticks(positions, class_map.class_names, rotation=30, ha="right")
+    ax.set_xlabel("class")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    if len(arrays) > 1:
+        ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=hatches[i % len(hatches)], label=name)
+                           for i, name in enumerate(arrays)], fontsize="small")
+    return fig
+
+
+def _per_class_array(values: Any, class_map: ClassMap) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size != class_map.num_classes:
+        raise ValueError(f"got {array.size} values for the {class_map.num_classes} classes of {class_map.name}")
+    return array
+
+
+# ----------------------------------------------------------------------------------------------
+# widgets: live explorers with a static fallback
+
+
+def is_interactive() -> bool:
+    """True inside a live Jupyter kernel with ipywidgets; False under papermill / CI (quiet) or in scripts."""
+    if is_quiet():
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _use_widgets(interactive: bool | None) -> bool:
+    return is_interactive() if interactive is None else interactive
+
+
+def _spread_indices(count: int, how_many: int) -> list[int]:
+    """`how_many` frame numbers spread evenly over 0..count−1 (first and last included)."""
+    return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(how_many, count))})
+
+
+def _frame_name(dataset: Any, index: int) -> str:
+    frames = getattr(dataset, "frames", None)
+    try:
+        return f"frame {frames[index]}" if frames is not None else f"frame {index}"
+    except (IndexError, KeyError, TypeError):
+        return f"frame {index}"
+
+
+def draw_frame(axes: Sequence[Axes], image: Any, target: Any, class_map: ClassMap | str = "gta9",
+               hidden: Sequence[int] = (), alpha: float = 0.5, title: str = "frame") -> None:
+    """Three panels of one labelled frame: the image, its colour label, the label over the image."""
+    class_map = get_class_map(class_map)
+    picture, index = to_uint8_rgb(image), to_index(target)
+    hidden_note = f" ({len(hidden)} class{'es' if len(hidden) != 1 else ''} hidden)" if hidden else ""
+    _show_picture(axes[0], picture, title)
+    _show_picture(axes[1], index_to_rgb(index, class_map), "colour label")
+    _show_picture(axes[2], overlay(picture, index, class_map, alpha, hidden), f"overlay, α = {alpha:.2f}{hidden_note}")
+
+
+def _browser_figure(dataset: Any, indices: Sequence[int], class_map: ClassMap, hidden: Sequence[int] = (),
+                    alpha: float = 0.5, suptitle: str = "Data set browser") -> Figure:
+    frames = [dataset[i] for i in indices]
+    first = to_uint8_rgb(frames[0][0])
+    fig, axes = _panel_figure(len(frames), 3, first.shape[0] / first.shape[1], extra_height=1.2)
+    for row, (index, (image, target)) in enumerate(zip(indices, frames)):
+        draw_frame(axes[row], image, target, class_map, hidden, alpha, title=_frame_name(dataset, index))
+    fig.suptitle(suptitle)
+    add_legend(fig, class_map)
+    return fig
+
+
+def _class_toggles(class_map: ClassMap) -> tuple[list, Any]:
+    """A checkbox per class next to a swatch of its colour; returns (checkboxes, grid widget)."""
+    import ipywidgets as widgets
+
+    checkboxes, cells = [], []
+    for name, (r, g, b) in zip(class_map.class_names, class_map.class_colours):
+        swatch = widgets.HTML(f'<span style="display:inline-block;width:14px;height:14px;margin-top:6px;'
+                              f'background:rgb({r},{g},{b});border:1px solid grey"></span>')
+        checkbox = widgets.Checkbox(value=True, description=name, indent=False,
+                                    layout=widgets.Layout(width="150px"))
+        checkboxes.append(checkbox)
+        cells.append(widgets.HBox([swatch, checkbox]))
+    grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns="repeat(5, 180px)"))
+    return checkboxes, grid
+
+
+def dataset_browser(dataset: Any, class_map: ClassMap | str | None = None, max_frames: int | None = None,
+                    alpha: float = 0.5, static_frames: int = 3, interactive: bool | None = None) -> Any:
+    """Browse (image, target) frames: a frame slider, image / colour label / overlay, class toggles.
+
+    `dataset` is indexable, giving (image 3×H×W in [0, 1], target H×W); its `.class_map` is used
+    unless `class_map` is given. In a live notebook returns the displayed widget; otherwise a
+    static Figure of `static_frames` frames spread over the data set.
+    """
+    class_map = class_map if class_map is not None else getattr(dataset, "class_map", None)
+    if class_map is None:
+        raise ValueError("dataset_browser: this data set has no .class_map; pass class_map= (e.g. 'gta9')")
+    class_map = get_class_map(class_map)
+    count = len(dataset) if max_frames is None else min(len(dataset), max_frames)
+    if count == 0:
+        raise ValueError("dataset_browser: the data set is empty; check its manifest and split")
+    if not _use_widgets(interactive):
+        return _browser_figure(dataset, _spread_indices(count, static_frames), class_map, alpha=alpha,
+                               suptitle=f"Data set browser: {min(static_frames, count)} of {len(dataset)} frames")
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    slider = widgets.IntSlider(value=0, min=0, max=count - 1, description="frame", continuous_update=False)
+    opacity = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="overlay α",
+                                  continuous_update=False)
+    checkboxes, toggles = _class_toggles(class_map)
+
+    def draw(frame: int, alpha: float, **shown: bool) -> None:
+        hidden = [i for i in range(class_map.num_classes) if not shown[f"class_{i}"]]
+        _browser_figure(dataset, [frame], class_map, hidden, alpha, suptitle=f"Frame {frame + 1} of {count}")
+        plt.show()
+
+    controls = {"frame": slider, "alpha": opacity, **{f"class_{i}": box for i, box in enumerate(checkboxes)}}
+    browser = widgets.VBox([widgets.HBox([slider, opacity]), toggles, widgets.interactive_output(draw, controls)])
+    display(browser)
+    return browser
+
+
+def _review_label_rgb(label: Any) -> np.ndarray | None:
+    """Colour label for review: H×W×3 stays, H×W Cityscapes labelIds get the Cityscapes palette."""
+    if label is None:
+        return None
+    label = np.asarray(label)
+    if label.ndim == 2:
+        palette = np.array(cityscapes_palette(), dtype=np.uint8).reshape(256, 3)
+        return palette[label.astype(np.uint8)]
+    return to_uint8_rgb(label)
+
+
+def _colour_handles(labels: Sequence[np.ndarray | None], limit: int = 12) -> list[Patch]:
+    """Legend patches for the Cityscapes colours most present in `labels` (others: 'unknown colour')."""
+    names: dict[tuple[int, int, int], str] = {}
+    for label in CITYSCAPES_LABELS:
+        names.setdefault(label.colour, "unlabeled / void" if label.colour == (0, 0, 0) else label.name)
+    counts: dict[tuple[int, int, int], int] = {}
+    for label in labels:
+        if label is None:
+            continue
+        colours, pixels = np.unique(label.reshape(-1, 3), axis=0, return_counts=True)
+        for colour, number in zip(map(tuple, colours.tolist()), pixels.tolist()):
+            counts[colour] = counts.get(colour, 0) + number
+    ranked = sorted(counts, key=lambda colour: -counts[colour])[:limit]
+    return [Patch(facecolor=_unit_rgb(colour), edgecolor="grey", label=names.get(colour, f"unknown colour {colour}"))
+            for colour in ranked]
+
+
+def _draw_review_row(axes: Sequence[Axes], title: str, image: Any, label_rgb: np.ndarray | None, alpha: float) -> None:
+    picture = None if image is None else to_uint8_rgb(image)
+    for ax, panel in zip(axes, ("image", "label", "label over image")):
+        ax.set_axis_off()
+        ax.set_title(title if panel == "image" else panel, fontsize="medium")
+    if picture is not None:
+        axes[0].imshow(picture)
+    if label_rgb is not None:
+        axes[1].imshow(label_rgb, interpolation="nearest")
+    if picture is None or label_rgb is None or picture.shape != label_rgb.shape:
+        why = "unreadable" if picture is None or label_rgb is None else (
+            f"sizes differ: image {picture.shape[1]}×{picture.shape[0]}, label {label_rgb.shape[1]}×{label_rgb.shape[0]}")
+        axes[2].text(0.5, 0.5, why, ha="center", va="center", wrap=True, transform=axes[2].transAxes)
+        for ax, missing in ((axes[0], picture is None), (axes[1], label_rgb is None)):
+            if missing:
+                ax.text(0.5, 0.5, "unreadable", ha="center", va="center", transform=ax.transAxes)
+        return
+    blend = np.round((1 - alpha) * picture.astype(np.float32) + alpha * label_rgb.astype(np.float32))
+    axes[2].imshow(blend.astype(np.uint8))
+
+
+def _review_figure(frames: Sequence, indices: Sequence[int], class_map: ClassMap | None, alpha: float,
+                   suptitle: str) -> Figure:
+    shown = [(frames[i][0], frames[i][1], _review_label_rgb(frames[i][2])) for i in indices]
+    sample = next((to_uint8_rgb(image) for _, image, _ in shown if image is not None), np.zeros((3, 4, 3)))
+    fig, axes = _panel_figure(len(shown), 3, sample.shape[0] / sample.shape[1], extra_height=1.2)
+    for row, (title, image, label_rgb) in enumerate(shown):
+        _draw_review_row(axes[row], str(title), image, label_rgb, alpha)
+    fig.suptitle(suptitle)
+    if class_map is not None:
+        add_legend(fig, class_map)
+    else:
+        handles = _colour_handles([label for _, _, label in shown])
+        fig.legend(handles=handles, title="label colours", loc="outside lower center",
+                   ncol=min(len(handles), 4) or 1, fontsize="small")
+    return fig
+
+
+def review_browser(frames: Sequence, class_map: ClassMap | str | None = None, title: str = "Flagged frames",
+                   alpha: float = 0.5, static_frames: int = 4, interactive: bool | None = None) -> Any:
+    """Review frames one by one: `frames` is a list of (title, image, label_rgb) with a slider over them.
+
+    Images or labels may be None (unreadable) or differ in size: the panel then says so. The legend
+    names the Cityscapes colours present (or `class_map`'s classes when given). Static fallback:
+    the first `static_frames` frames in one figure.
+    """
+    if len(frames) == 0:
+        raise ValueError("review_browser: no frames to review")
+    class_map = get_class_map(class_map) if class_map is not None else None
+    if not _use_widgets(interactive):
+        shown = min(static_frames, len(frames))
+        return _review_figure(frames, range(shown), class_map, alpha, f"{title}: {shown} of {len(frames)}")
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame", continuous_update=False)
+
+    def draw(position: int) -> None:
+        _review_figure(frames, [position], class_map, alpha, f"{title}: {position + 1} of {len(frames)}")
+        plt.show()
+
+    browser = widgets.VBox([slider, widgets.interactive_output(draw, {"position": slider})])
+    display(browser)
+    return browser
+
+
+def _slider_values(spec: Any, count: int) -> list:
+    """`count` values spread over a slider spec (min, max, step[, default]) or a list of options."""
+    if isinstance(spec, list):
+        return spec[:count]
+    low, high, step = spec[:3]
+    values = np.linspace(low, high, count)
+    snapped = [low + round((value - low) / step) * step for value in values]
+    if all(isinstance(v, int) for v in (low, high, step)):
+        return [int(value) for value in snapped]
+    return [round(float(value), 10) for value in snapped]
+
+
+def _slider_default(spec: Any) -> Any:
+    if isinstance(spec, list):
+        return spec[0]
+    if len(spec) == 4:
+        return spec[3]
+    return _slider_values(spec, 3)[1]
+
+
+def _make_control(name: str, spec: Any) -> Any:
+    import ipywidgets as widgets
+
+    if isinstance(spec, list):
+        return widgets.Dropdown(options=spec, value=spec[0], description=name)
+    low, high, step = spec[:3]
+    kind = widgets.IntSlider if all(isinstance(v, int) for v in (low, high, step)) else widgets.FloatSlider
+    return kind(value=_slider_default(spec), min=low, max=high, step=step, description=name,
+                continuous_update=False)
+
+
+def slider_widget(function: Callable[..., Any], interactive: bool | None = None, static_values: int = 3,
+                  **ranges: Any) -> Any:
+    """Sliders for `function`'s keyword arguments: `name=(min, max, step[, default])` or `name=[options]`;
+    other values are passed as they are. `function(**values)` draws a figure.
+
+    Live: the widget, redrawn on each change. Static: a list of Figures, the first ranged argument
+    at `static_values` values from min to max, the others at their defaults.
+    """
+    ranged = {name: spec for name, spec in ranges.items() if isinstance(spec, list) or
+              (isinstance(spec, tuple) and len(spec) in (3, 4))}
+    fixed = {name: value for name, value in ranges.items() if name not in ranged}
+    if not ranged:
+        raise ValueError("slider_widget needs at least one range, e.g. sigma=(0.5, 5.0, 0.5)")
+    if not _use_widgets(interactive):
+        varied, spec = next(iter(ranged.items()))
+        defaults = {name: _slider_default(other) for name, other in ranged.items()}
+        figures = []
+        for value in _slider_values(spec, static_values):
+            result = function(**{**fixed, **defaults, varied: value})
+            figure = result if isinstance(result, Figure) else plt.gcf()
+            if not figure.get_suptitle():
+                figure.suptitle(f"{varied} = {value}")
+            figures.append(figure)
+        return figures
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    def draw(**values: Any) -> None:
+        result = function(**fixed, **values)
+        if isinstance(result, Figure) and result.canvas.manager is None:
+            display(result)  # a Figure made without pyplot is not shown by itself
+
+    controls = {name: _make_control(name, spec) for name, spec in ranged.items()}
+    box = widgets.VBox([widgets.HBox(list(controls.values())), widgets.interactive_output(draw, controls)])
+    display(box)
+    return box

@@ -1,0 +1,1 @@
+"""One module per notebook, each with `check(results)`: assertions on what the notebook recorded."""

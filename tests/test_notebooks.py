@@ -1,0 +1,29 @@
+"""Every notebook executed by papermill in the smoke profile, in workbook order, on tiny data.
+
+Each notebook's recorded results are checked by tests/notebook_results/nbNN.py (NN = the notebook number).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import workbook
+
+pytestmark = pytest.mark.notebook
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("smoke-run")
+
+
+@pytest.mark.parametrize("name", workbook.NOTEBOOKS)
+def test_notebook_runs_and_records_its_results(name, run_dir):
+    status = workbook.run_notebook(name, run_dir, {"PROFILE": "smoke", "RUN_DIR": str(run_dir)})
+    assert status["status"] == "ok", f"{name} failed in cell {status['cell']}: {status['error']}"
+    results = json.loads((run_dir / f"{name}.json").read_text())
+    importlib.import_module(f"tests.notebook_results.nb{name[:2]}").check(results)
