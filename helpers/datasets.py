@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from .classes import ClassMap, get_class_map
@@ -682,10 +682,13 @@ class SegmentationDataset(Dataset):
                           f"{problems[0].reason}")
         return image, label
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item `index`; `(index, seed)` fixes its augmentation (what `make_loader`'s sampler passes)."""
+        index, seed = index if isinstance(index, tuple) else (index, None)
         image, label = self.raw(index)
         if self.augment is not None:
-            seed = int(torch.randint(0, 2**31 - 1, (1,)).item())  # per-worker torch RNG → per-item seed
+            if seed is None:  # torch's RNG: seeded by seed_everything, and per DataLoader worker
+                seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
             image, label = self.augment(image, label, np.random.default_rng(seed), self.label_fill)
         image_tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
         target = torch.from_numpy(label.astype(np.int64))
@@ -782,18 +785,42 @@ def fit_num_workers(dataset: Dataset) -> int:
     return 0 if cheap else min(4, cpus - 1)
 
 
+class SeededSampler(Sampler):
+    """Yields `(index, seed)`: the order of `sampler` plus one augmentation seed per item.
+
+    Seeds come from the loader's generator in the main process, so the augmented batches are the
+    same for a given seed whatever the number of workers.
+    """
+
+    def __init__(self, sampler: Sampler, generator: torch.Generator):
+        self.sampler = sampler
+        self.generator = generator
+
+    def __iter__(self):
+        for index in self.sampler:
+            yield index, int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator).item())
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int | None = None,
                 device: str | torch.device | None = None, drop_last: bool = False) -> DataLoader:
     """A DataLoader whose order and augmentation depend only on `seed`; workers fitted to the machine.
 
-    pin_memory when the target device is CUDA; persistent workers when there are workers.
+    pin_memory when the target device is CUDA; persistent workers when there are workers;
+    `seed_worker` seeds numpy and random in each worker.
     """
     num_workers = fit_num_workers(dataset) if num_workers is None else int(num_workers)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    pin = torch.device(device).type == "cuda"
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      worker_init_fn=seed_worker, generator=make_generator(seed), pin_memory=pin,
+    generator = make_generator(seed)
+    order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    if isinstance(dataset, SegmentationDataset):
+        order = SeededSampler(order, generator)
+    return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=num_workers,
+                      worker_init_fn=seed_worker, generator=generator,
+                      pin_memory=torch.device(device).type == "cuda",
                       persistent_workers=num_workers > 0, drop_last=drop_last)
 
 

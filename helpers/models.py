@@ -379,7 +379,8 @@ def receptive_field_table(model: nn.Module) -> list[dict]:
     a layer with kernel k and stride s grows the field by (k - 1)·jump and multiplies the jump
     (the input-pixel spacing of neighbouring features) by s. Up-sampling by s divides the jump by
     s and grows the field by (n - 1)·jump, n being how many input pixels one output pixel mixes
-    (1 for a 2×2 stride-2 transposed conv, 2 for bilinear). Rows: layer, kernel, stride, jump, field.
+    (1 for a 2×2 stride-2 transposed conv, 2 for bilinear). FCN32s's final F.interpolate is not a
+    layer and is not counted. Rows: dicts with layer, kind, kernel, stride, jump, receptive_field.
     """
     rows = []
     field, jump = 1.0, 1.0

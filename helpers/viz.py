@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from .classes import CITYSCAPES_LABELS, ClassMap, cityscapes_palette, get_class_map
 from .config import is_quiet
@@ -273,6 +274,7 @@ def plot_history(history: Any, keys: Sequence[str] = ("train_loss", "val_loss"),
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(x_name or "record")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel or ("loss" if all(key.endswith("loss") for key in keys) else "value"))
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -1,0 +1,690 @@
+"""The training engine: `fit` with checkpoints and exact resume, `evaluate`, `predict`, model files.
+
+`fit` trains for a number of epochs and writes, after every epoch, `run_dir/last.pt` (everything
+needed to continue: model, optimizer, scheduler, AMP scaler, history, random-number states) and
+`run_dir/best.pt` whenever the monitored validation metric improves. A run that is stopped and
+started again with `resume=True` continues from `last.pt` and, on the CPU, ends with the same
+losses as a run that was never stopped.
+
+How the data order is made exact on resume: the random state of every generator that decides
+the order of the batches is saved at the end of each epoch and put back on resume. That is the
+DataLoader's own `torch.Generator` (what `helpers.datasets.make_loader` passes, shared with its
+RandomSampler) and, for a loader built without one, torch's global generator, from which the
+sampler then draws. The shuffle order of epoch k+1 therefore only depends on the state after
+epoch k, whether that state came from memory or from `last.pt`. Augmentation drawn in the main
+process (num_workers=0) or in workers started each epoch follows the same states; persistent
+workers keep random states of their own that no checkpoint can hold (a note says so on resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from helpers.config import is_quiet, pick_device
+from helpers.metrics import ConfusionMatrix
+from helpers.optim import Schedule, as_schedule, current_lr
+
+EPOCH_COLUMNS = ["epoch", "train_loss", "val_loss", "pixel_accuracy", "miou", "lr", "seconds", "skipped"]
+BATCH_COLUMNS = ["step", "epoch", "loss", "lr"]
+MONITORS = ("miou", "pixel_accuracy", "val_loss", "train_loss")
+MODEL_FORMAT = "unet-workbook-model"
+CHECKPOINT_FORMAT = "unet-workbook-checkpoint"
+
+
+# ----------------------------------------------------------------------------- history
+
+
+@dataclass
+class History:
+    """What happened during `fit`: one dict per epoch and one per batch, plus the best epoch.
+
+    `epochs` rows hold epoch (1-based), train_loss, val_loss, pixel_accuracy, miou (NaN without a
+    validation loader), lr (at the start of the epoch), seconds and skipped (non-finite batches).
+    `batches` rows hold step (1-based, over the whole run), epoch, loss and lr of that batch.
+    """
+
+    epochs: list[dict] = field(default_factory=list)
+    batches: list[dict] = field(default_factory=list)
+    skipped_batches: int = 0
+    best_epoch: int | None = None
+    best_value: float | None = None
+    monitor: str = "miou"
+    stopped_early: bool = False
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-epoch table."""
+        return pd.DataFrame(self.epochs, columns=EPOCH_COLUMNS)
+
+    def batches_frame(self) -> pd.DataFrame:
+        """The per-batch table."""
+        return pd.DataFrame(self.batches, columns=BATCH_COLUMNS)
+
+    def save_csv(self, path: str | Path, batches_path: str | Path | None = None) -> Path:
+        """Write the epoch table to `path` and the batch table to `batches_path`.
+
+        `batches_path` defaults to `batches.csv` beside `path`.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        batches_path = path.parent / "batches.csv" if batches_path is None else Path(batches_path)
+        _atomic_write_csv(self.to_frame(), path)
+        _atomic_write_csv(self.batches_frame(), batches_path)
+        return path
+
+    def to_dict(self) -> dict:
+        """Plain python values only, so a checkpoint holding it loads with weights_only=True."""
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, state: dict) -> History:
+        """Rebuild a History from `to_dict()`."""
+        return cls(**state)
+
+
+def load_history(path: str | Path) -> History:
+    """The History stored in a run folder's `last.pt` (or in the checkpoint file `path`)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.pt"
+    checkpoint = _load_file(path)
+    if "history" not in checkpoint:
+        raise ValueError(f"{path} is not a training checkpoint (no history); use a run folder's last.pt")
+    return History.from_dict(checkpoint["history"])
+
+
+# ----------------------------------------------------------------------------- fit
+
+
+@dataclass
+class _Counters:
+    """Training state that is neither model nor optimizer: kept in the checkpoint too."""
+
+    epochs_since_best: int = 0
+    bad_in_row: int = 0
+
+
+def fit(
+    model: nn.Module,
+    train_loader: torch.utils.data.DataLoader,
+    val_loader: torch.utils.data.DataLoader | None,
+    loss: nn.Module | Callable,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Schedule | None = None,
+    *,
+    epochs: int,
+    device: str | torch.device = "cpu",
+    run_dir: str | Path | None = None,
+    resume: bool = True,
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+    amp: bool = False,
+    channels_last: bool = False,
+    grad_clip: float | None = None,
+    early_stopping: int | None = None,
+    monitor: str = "miou",
+    max_bad_batches: int = 5,
+    progress: bool | None = None,
+    config: dict | None = None,
+) -> History:
+    """Train `model` for `epochs` epochs, validating after each; return the History.
+
+    The scheduler (from `helpers.optim.make_scheduler`) is stepped by its own rule: per batch,
+    per epoch, or per epoch on the validation metric. With `run_dir`, `last.pt`, `best.pt`,
+    `history.csv` and `batches.csv` are written after every epoch, and `resume=True` continues
+    from `last.pt`. A batch whose loss is NaN or inf is skipped; `max_bad_batches` of them in a
+    row stop training with advice. `early_stopping=k` stops after k epochs without improvement of
+    `monitor` ("miou", "pixel_accuracy", "val_loss" or "train_loss"). `amp=True` uses bf16 (or
+    fp16 with a GradScaler) on CUDA. `loss` is any callable (logits, target) -> scalar; targets
+    may be class indices N×H×W or one-hot N×C×H×W (metrics then use their argmax).
+    `config` (plain values) is stored in the checkpoints: a resume whose config, optimizer class,
+    scheduler or monitor differs is refused. Resuming restores the optimizer's own state, its
+    learning rate included; to change hyper-parameters, start again (resume=False) or use
+    another run_dir.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    device = pick_device(device) if isinstance(device, str) else torch.device(device)
+    schedule = as_schedule(scheduler)
+    quiet = is_quiet() if progress is None else not progress
+    monitor = _check_monitor(monitor, val_loader, quiet)
+    _check_schedule(schedule, val_loader, train_loader, epochs)
+
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if isinstance(loss, nn.Module):
+        loss.to(device)
+    amp_dtype = _amp_dtype(amp, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+
+    run_dir = Path(run_dir) if run_dir is not None else None
+    setup = {
+        "optimizer": type(optimizer).__name__,
+        "scheduler": schedule.name,
+        "monitor": monitor,
+        "config": _plain(_without_epochs(config)),
+    }
+    history, counters, start_epoch = History(monitor=monitor), _Counters(), 0
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        last = run_dir / "last.pt"
+        if resume and last.exists():
+            checkpoint = _load_file(last)
+            _check_resume(checkpoint, setup, last)
+            model.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            schedule.load_state_dict(checkpoint["scheduler"])
+            if scaler is not None and checkpoint["scaler"]:
+                scaler.load_state_dict(checkpoint["scaler"])
+            history = History.from_dict(checkpoint["history"])
+            counters = _Counters(**checkpoint["counters"])
+            start_epoch = int(checkpoint["epoch"])
+            set_rng_state(checkpoint["rng"], train_loader)
+            _note(f"resuming from {last} after epoch {start_epoch}", quiet)
+            if getattr(train_loader, "persistent_workers", False) and train_loader.num_workers > 0:
+                _note("note: persistent DataLoader workers keep random states that a checkpoint cannot hold, "
+                      "so augmentation after this resume may differ from an uninterrupted run "
+                      "(num_workers=0 makes resume exact)", quiet)
+
+    writer = _tensorboard_writer(run_dir)
+    try:
+        for epoch in range(start_epoch + 1, epochs + 1):
+            if history.stopped_early:
+                break
+            started = time.perf_counter()
+            record = _train_one_epoch(
+                model, train_loader, loss, optimizer, schedule, scaler, amp_dtype, device,
+                channels_last, grad_clip, max_bad_batches, history, counters, epoch, quiet,
+            )
+            if val_loader is not None:
+                metrics = _evaluate(model, val_loader, num_classes, device, loss, ignore_index, amp_dtype, channels_last)
+                record.update(val_loss=metrics["loss"], pixel_accuracy=metrics["pixel_accuracy"], miou=metrics["miou"])
+            record["seconds"] = time.perf_counter() - started
+            history.epochs.append(_plain(record))
+            schedule.step("epoch", metric=record.get(schedule.monitor) if schedule.monitor else None)
+            _update_best(model, history, counters, record, monitor, early_stopping, run_dir, config)
+            if run_dir is not None:
+                _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch,
+                                 setup, config, train_loader)
+                history.save_csv(run_dir / "history.csv")
+            _log_tensorboard(writer, record)
+            _note(_epoch_summary(record, epochs), quiet)
+    finally:
+        if writer is not None:
+            writer.close()
+    if start_epoch >= epochs:
+        _note(f"{run_dir / 'last.pt'} already holds {start_epoch} epochs; nothing to train", quiet)
+    return history
+
+
+def _train_one_epoch(
+    model, loader, loss_fn, optimizer, schedule, scaler, amp_dtype, device, channels_last,
+    grad_clip, max_bad_batches, history, counters, epoch, quiet,
+) -> dict:
+    """One pass over the training loader; returns the epoch's record (train_loss, lr, skipped)."""
+    model.train()
+    total, count, skipped = 0.0, 0, 0
+    record = {"epoch": epoch, "train_loss": math.nan, "val_loss": math.nan, "pixel_accuracy": math.nan,
+              "miou": math.nan, "lr": current_lr(optimizer)}
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=quiet)
+    for batch in bar:
+        images, targets = move_batch(batch, device, channels_last)
+        lr = current_lr(optimizer)
+        optimizer.zero_grad(set_to_none=True)
+        with _oom_advice(images):
+            with _autocast(device, amp_dtype):
+                batch_loss = loss_fn(model(images), targets)
+            finite = bool(torch.isfinite(batch_loss.detach()))
+            if finite:
+                finite = _backward_and_step(model, batch_loss, optimizer, scaler, grad_clip)
+        value = float(batch_loss.detach())
+        history.batches.append({"step": len(history.batches) + 1, "epoch": epoch, "loss": value, "lr": lr})
+        if not finite:
+            optimizer.zero_grad(set_to_none=True)
+            skipped += 1
+            history.skipped_batches += 1
+            counters.bad_in_row += 1
+            if counters.bad_in_row >= max_bad_batches:
+                raise RuntimeError(_nan_advice(counters.bad_in_row, epoch, len(history.batches), value))
+            continue
+        counters.bad_in_row = 0
+        total += value * images.shape[0]
+        count += images.shape[0]
+        schedule.step("batch")
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    record["train_loss"] = total / count if count else math.nan
+    record["skipped"] = skipped
+    return record
+
+
+def _backward_and_step(model, batch_loss, optimizer, scaler, grad_clip) -> bool:
+    """Back-propagate and step; False (no step) when clipping finds a non-finite gradient norm."""
+    if scaler is not None:
+        scaler.scale(batch_loss).backward()
+        if grad_clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)  # the scaler itself skips steps with inf gradients
+        scaler.update()
+        return True
+    batch_loss.backward()
+    if grad_clip is not None:
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if not torch.isfinite(norm):
+            return False
+    optimizer.step()
+    return True
+
+
+def _update_best(model, history, counters, record, monitor, early_stopping, run_dir, config) -> None:
+    """Track the best epoch by `monitor`, write best.pt when it improves, decide early stopping."""
+    value, best = record[monitor], history.best_value
+    if best is None:
+        better = math.isfinite(value)
+    else:
+        better = value < best if "loss" in monitor else value > best
+    if better:
+        history.best_epoch, history.best_value = record["epoch"], float(value)
+        counters.epochs_since_best = 0
+        if run_dir is not None:
+            save_model(model, run_dir / "best.pt", epoch=record["epoch"], monitor=monitor, value=float(value),
+                       config=_plain(config))
+    else:
+        counters.epochs_since_best += 1
+    if early_stopping is not None and counters.epochs_since_best >= early_stopping:
+        history.stopped_early = True
+
+
+def _check_monitor(monitor: str, val_loader, quiet: bool) -> str:
+    """Validate the monitored key; without a validation loader only train_loss can be monitored."""
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+    if val_loader is None and monitor != "train_loss":
+        _note(f"note: no val_loader, so the best epoch and early stopping follow train_loss, not {monitor}", quiet)
+        return "train_loss"
+    return monitor
+
+
+def _check_schedule(schedule: Schedule, val_loader, train_loader, epochs: int) -> None:
+    """Fail early when the schedule cannot run: a metric schedule needs validation, OneCycle enough steps."""
+    if schedule.step_on == "metric" and schedule.monitor != "train_loss" and val_loader is None:
+        raise ValueError(f"the {schedule.name!r} schedule reacts to {schedule.monitor!r}: pass a val_loader")
+    if schedule.total_steps is not None:
+        with contextlib.suppress(TypeError):
+            needed = epochs * len(train_loader)
+            if needed > schedule.total_steps:
+                raise ValueError(
+                    f"the {schedule.name!r} schedule was built for {schedule.total_steps} batch steps but "
+                    f"fit will run up to {needed}: build it with epochs={epochs}, "
+                    f"steps_per_epoch=len(train_loader)={len(train_loader)}"
+                )
+
+
+def _check_resume(checkpoint: dict, setup: dict, path: Path) -> None:
+    """Refuse to continue a checkpoint written by a different optimizer, scheduler, monitor or config."""
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a training checkpoint of this workbook; delete it or use another run_dir")
+    saved = checkpoint.get("setup", {})
+    differs = [key for key in ("optimizer", "scheduler", "monitor") if saved.get(key) != setup[key]]
+    if saved.get("config") is not None and setup["config"] is not None and saved["config"] != setup["config"]:
+        differs.append("config")
+    if differs:
+        details = ", ".join(f"{key}: {saved.get(key)!r} there, {setup[key]!r} now" for key in differs)
+        raise ValueError(
+            f"{path} belongs to a different run ({details}). Pass resume=False to start again "
+            "(it overwrites the checkpoint) or choose another run_dir."
+        )
+
+
+def _without_epochs(config: dict | None) -> dict | None:
+    """The config without "epochs", so a finished run can be extended by asking for more epochs."""
+    return None if config is None else {key: value for key, value in config.items() if key != "epochs"}
+
+
+def _nan_advice(count: int, epoch: int, step: int, value: float) -> str:
+    return (
+        f"training stopped: the loss was {value} (not finite) for {count} batches in a row "
+        f"(epoch {epoch}, step {step}). Try: a lower learning rate (10x smaller), gradient clipping "
+        "(grad_clip=1.0), checking the labels (every target must be a class index below num_classes "
+        "or the ignore index), and amp=False if fp16 mixed precision is on."
+    )
+
+
+@contextlib.contextmanager
+def _oom_advice(images: torch.Tensor):
+    """Re-raise CUDA out-of-memory with what to change."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as error:
+        n, _, height, width = images.shape
+        raise torch.cuda.OutOfMemoryError(
+            f"the GPU ran out of memory on a batch of {n} images of {width}x{height}. Try a smaller "
+            f"batch size (e.g. {max(1, n // 2)}), a smaller image size (the profile's image_size), "
+            f"amp=True (half-precision activations) or a narrower model (smaller base). ({error})"
+        ) from error
+
+
+# ----------------------------------------------------------------------------- devices and AMP
+
+
+def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
+    """bf16 where the GPU supports it, else fp16; None (float32) when AMP is off or not on CUDA."""
+    if not amp:
+        return None
+    if device.type != "cuda":
+        print(f"note: amp=True only acts on CUDA; training in float32 on {device.type}")
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _autocast(device: torch.device, amp_dtype: torch.dtype | None):
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+def move_batch(batch, device: torch.device, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move an (images, targets) batch to `device` (images channels_last when asked)."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError("each batch must be a pair (images, targets), as SegmentationDataset gives")
+    images, targets = batch
+    non_blocking = device.type == "cuda"
+    images = images.to(device, non_blocking=non_blocking)
+    if channels_last and images.dim() == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, targets.to(device, non_blocking=non_blocking)
+
+
+# ----------------------------------------------------------------------------- evaluate and predict
+
+
+def logits_to_classes(logits: torch.Tensor) -> torch.Tensor:
+    """Class map N×H×W from logits N×C×H×W (argmax), or from one binary channel (logit > 0)."""
+    if logits.shape[1] == 1:
+        return (logits[:, 0] > 0).long()
+    return logits.argmax(dim=1)
+
+
+def targets_to_classes(targets: torch.Tensor) -> torch.Tensor:
+    """Class map N×H×W from int targets, one-hot float targets N×C×H×W (argmax) or binary masks."""
+    if not targets.is_floating_point():
+        return targets.long()
+    if targets.dim() == 4:
+        return (targets[:, 0] > 0.5).long() if targets.shape[1] == 1 else targets.argmax(dim=1)
+    return (targets > 0.5).long()
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    num_classes: int | None = None,
+    device: str | torch.device = "cpu",
+    loss: nn.Module | None = None,
+    ignore_index: int | None = None,
+) -> dict:
+    """Metrics over a whole loader from one accumulated ConfusionMatrix.
+
+    Returns ConfusionMatrix.compute()'s keys (pixel_accuracy, iou, miou, dice, class_accuracy),
+    "loss" (mean per image, NaN without `loss`) and "confusion" (C×C numpy array, rows = target).
+    `num_classes` defaults to the model's output channels (2 for a single binary channel).
+    """
+    device = pick_device(device) if isinstance(device, str) else torch.device(device)
+    model.to(device)
+    if isinstance(loss, nn.Module):
+        loss.to(device)
+    return _evaluate(model, loader, num_classes, device, loss, ignore_index, None, False)
+
+
+def _evaluate(model, loader, num_classes, device, loss_fn, ignore_index, amp_dtype, channels_last) -> dict:
+    was_training = model.training
+    model.eval()
+    matrix, total, count = None, 0.0, 0
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                images, targets = move_batch(batch, device, channels_last)
+                with _oom_advice(images), _autocast(device, amp_dtype):
+                    logits = model(images)
+                    if loss_fn is not None:
+                        total += float(loss_fn(logits, targets)) * images.shape[0]
+                count += images.shape[0]
+                if matrix is None:
+                    classes = num_classes or (logits.shape[1] if logits.shape[1] > 1 else 2)
+                    matrix = ConfusionMatrix(classes, ignore_index=ignore_index)
+                matrix.update(logits_to_classes(logits), targets_to_classes(targets))
+    finally:
+        model.train(was_training)
+    if matrix is None:
+        raise ValueError("the evaluation loader is empty: check the split and max_images")
+    result = matrix.compute()
+    result["loss"] = total / count if loss_fn is not None else math.nan
+    result["confusion"] = matrix.matrix.cpu().numpy()
+    return result
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    images: torch.Tensor | Sequence[torch.Tensor],
+    device: str | torch.device = "cpu",
+    batch_size: int = 8,
+) -> torch.Tensor:
+    """Class maps (LongTensor N×H×W on the CPU) for images N×3×H×W; one image 3×H×W gives H×W."""
+    device = pick_device(device) if isinstance(device, str) else torch.device(device)
+    if not isinstance(images, torch.Tensor):
+        images = torch.stack(list(images))
+    single = images.dim() == 3
+    if single:
+        images = images.unsqueeze(0)
+    was_training = model.training
+    model.to(device).eval()
+    try:
+        outputs = [logits_to_classes(model(chunk.to(device))).cpu() for chunk in images.split(batch_size)]
+    finally:
+        model.train(was_training)
+    classes = torch.cat(outputs)
+    return classes[0] if single else classes
+
+
+# ----------------------------------------------------------------------------- model files
+
+
+def save_model(model: nn.Module, path: str | Path, **extra) -> Path:
+    """Write the weights, `model.config` (to rebuild it) and `extra` plain values to `path`."""
+    config = getattr(model, "config", None)
+    payload = {
+        "format": MODEL_FORMAT,
+        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+        "config": _plain(dict(config)) if config else None,
+        "extra": _plain(extra),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_save(payload, path)
+    return path
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model saved by `save_model` (or a fit checkpoint) and load its weights; eval mode.
+
+    The saved extra values are attached as `model.checkpoint_extra`.
+    """
+    path = Path(path)
+    checkpoint = _load_file(path, map_location)
+    if checkpoint.get("format") == MODEL_FORMAT:
+        state, config, extra = checkpoint["state_dict"], checkpoint["config"], checkpoint["extra"]
+    elif checkpoint.get("format") == CHECKPOINT_FORMAT:
+        state, config, extra = checkpoint["model"], checkpoint["model_config"], {"epoch": checkpoint["epoch"]}
+    else:
+        raise ValueError(f"{path} is not a model file of this workbook (write it with save_model)")
+    if not config:
+        raise ValueError(
+            f"{path} holds weights but no model config (the model had no .config). Build the same "
+            "model yourself and call model.load_state_dict(torch.load(path, weights_only=True)['state_dict'])"
+        )
+    from helpers.models import build_model
+
+    model = build_model(config, load_pretrained=False)
+    model.load_state_dict(state)
+    model.to(map_location).eval()
+    model.checkpoint_extra = extra
+    return model
+
+
+def _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch, setup, config,
+                     train_loader) -> None:
+    config_of_model = getattr(model, "config", None)
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "model_config": _plain(dict(config_of_model)) if config_of_model else None,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": schedule.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "history": history.to_dict(),
+        "counters": asdict(counters),
+        "rng": rng_state(train_loader),
+        "setup": setup,
+        "config": _plain(config),
+    }
+    _atomic_save(checkpoint, run_dir / "last.pt")
+
+
+def _atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a killed run never leaves half a file."""
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(obj, temporary)
+    os.replace(temporary, path)
+
+
+def _atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    frame.to_csv(temporary, index=False)
+    os.replace(temporary, path)
+
+
+def _load_file(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """torch.load with weights_only=True, with errors that name the file."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: train first (fit with run_dir) or check the path")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise RuntimeError(f"could not read {path} ({error}); the file may be damaged or not a torch file") from error
+
+
+def _plain(value):
+    """Numpy scalars and arrays, tuples and paths turned into plain python values (recursively)."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+# ----------------------------------------------------------------------------- random states
+
+
+def loader_generators(loader) -> list[torch.Generator]:
+    """The distinct torch.Generators that decide a DataLoader's order (loader's and sampler's)."""
+    owners = [loader, getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)]
+    found: list[torch.Generator] = []
+    for owner in owners:
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator) and all(generator is not seen for seen in found):
+            found.append(generator)
+    return found
+
+
+def rng_state(loader=None) -> dict:
+    """Python, numpy, torch (CPU and CUDA) and loader generator states, as weights_only-safe values."""
+    version, internal, gauss = random.getstate()
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "python": {"version": version, "state": list(internal), "gauss": gauss},
+        "numpy": {"name": name, "keys": keys.tolist(), "pos": int(position), "has_gauss": int(has_gauss),
+                  "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loader": [generator.get_state() for generator in loader_generators(loader)] if loader is not None else [],
+    }
+
+
+def set_rng_state(state: dict, loader=None) -> None:
+    """Put back the states written by `rng_state`."""
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+    numpy = state["numpy"]
+    np.random.set_state((numpy["name"], np.asarray(numpy["keys"], dtype=np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["cached"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if loader is not None:
+        generators = loader_generators(loader)
+        if len(generators) != len(state["loader"]):
+            raise ValueError(
+                f"the training loader has {len(generators)} random generator(s) but the checkpoint saved "
+                f"{len(state['loader'])}: build the loader as in the first run (same shuffle and generator)"
+            )
+        for generator, saved in zip(generators, state["loader"]):
+            generator.set_state(saved)
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def _note(message: str, quiet: bool) -> None:
+    if not quiet:
+        tqdm.write(message)
+
+
+def _epoch_summary(record: dict, epochs: int) -> str:
+    return (
+        f"epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}, val loss {record['val_loss']:.4f}, "
+        f"pixel acc {record['pixel_accuracy']:.3f}, mIoU {record['miou']:.3f}, lr {record['lr']:.2e}, "
+        f"{record['seconds']:.1f}s"
+        + (f", {record['skipped']} skipped" if record["skipped"] else "")
+    )
+
+
+def _tensorboard_writer(run_dir: Path | None):
+    """A SummaryWriter in run_dir/tensorboard when tensorboard is installed, else None."""
+    if run_dir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def _log_tensorboard(writer, record: dict) -> None:
+    if writer is None:
+        return
+    for key in ("train_loss", "val_loss", "pixel_accuracy", "miou", "lr"):
+        if math.isfinite(record[key]):
+            writer.add_scalar(key, record[key], record["epoch"])

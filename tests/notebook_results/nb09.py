@@ -1,0 +1,21 @@
+"""09_gaussian_sobel_bonus: the numpy filters equal OpenCV, separable blur is faster, smoothing cuts noise."""
+
+from __future__ import annotations
+
+
+def check(results: dict) -> None:
+    assert results["kernel_product_max_error"] < 1e-12  # outer product of 1-D kernels == 2-D formula
+    for key in ("blur_2d_max_error_vs_opencv", "blur_separable_max_error_vs_opencv",
+                "sobel_max_error_vs_opencv", "conv_layer_max_error"):
+        assert 0.0 <= results[key] < 1e-4, f"{key} = {results[key]}"
+    assert results["blur_2d_ms"] > 0 and results["blur_separable_ms"] > 0
+    assert results["separable_speedup"] > 1.0  # 38 against 361 taps per pixel at sigma 3
+    assert 0.0 < results["flat_share"] <= 1.0
+    assert results["noise_reduction_ratio"] > 1.5
+    assert results["edge_to_noise_smoothed"] > results["edge_to_noise_raw"] > 0
+    assert isinstance(results["checkpoint_used"], bool)
+    out_channels, in_channels, height, width = results["first_layer_shape"]
+    assert in_channels == 3 and out_channels >= 1
+    if (height, width) == (3, 3):
+        for key in ("best_cosine_sobel_x", "best_cosine_sobel_y", "cosine_chance_level"):
+            assert 0.0 < results[key] <= 1.0 + 1e-9, f"{key} = {results[key]}"

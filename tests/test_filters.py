@@ -1,0 +1,164 @@
+"""helpers.filters: the numpy teaching filters give what OpenCV gives."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from helpers import filters
+
+
+@pytest.fixture
+def noise_image() -> np.ndarray:
+    return np.random.default_rng(0).random((23, 31)).astype(np.float32)
+
+
+def step_edge(height: int = 20, width: int = 24, column: int = 12) -> np.ndarray:
+    """Dark left half, bright right half: a vertical edge at `column`."""
+    image = np.zeros((height, width), dtype=np.float32)
+    image[:, column:] = 1.0
+    return image
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 1.7, 3.0])
+def test_kernel1d_is_normalised_sized_and_matches_opencv(sigma):
+    kernel = filters.gaussian_kernel1d(sigma)
+    radius = int(np.ceil(3 * sigma))
+    assert kernel.shape == (2 * radius + 1,)
+    assert kernel.sum() == pytest.approx(1.0, abs=1e-12)
+    assert kernel.argmax() == radius
+    np.testing.assert_allclose(kernel, kernel[::-1])
+    np.testing.assert_allclose(kernel, cv2.getGaussianKernel(2 * radius + 1, sigma).ravel(), atol=1e-7)
+
+
+def test_kernel1d_explicit_radius_and_bad_sigma():
+    assert filters.gaussian_kernel1d(2.0, radius=2).shape == (5,)
+    with pytest.raises(ValueError, match="sigma"):
+        filters.gaussian_kernel1d(0.0)
+
+
+def test_kernel2d_is_outer_product_of_1d_kernels():
+    kernel1d = filters.gaussian_kernel1d(1.3)
+    kernel2d = filters.gaussian_kernel2d(1.3)
+    np.testing.assert_allclose(kernel2d, np.outer(kernel1d, kernel1d))
+    assert kernel2d.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(kernel2d, kernel2d.T)
+
+
+@pytest.mark.parametrize("sigma", [0.8, 1.5, 2.5])
+def test_gaussian_blur_matches_opencv(noise_image, sigma):
+    size = 2 * int(np.ceil(3 * sigma)) + 1
+    expected = cv2.GaussianBlur(noise_image, (size, size), sigma, borderType=cv2.BORDER_REFLECT_101)
+    blurred = filters.gaussian_blur(noise_image, sigma)
+    assert blurred.dtype == np.float32 and blurred.shape == noise_image.shape
+    np.testing.assert_allclose(blurred, expected, atol=1e-5)
+
+
+def test_gaussian_blur_colour_image_per_channel():
+    image = np.random.default_rng(1).random((15, 18, 3)).astype(np.float32)
+    expected = cv2.GaussianBlur(image, (7, 7), 1.0, borderType=cv2.BORDER_REFLECT_101)
+    np.testing.assert_allclose(filters.gaussian_blur(image, 1.0), expected, atol=1e-5)
+
+
+def test_separable_blur_equals_2d_convolution(noise_image):
+    two_d = filters.convolve2d(noise_image, filters.gaussian_kernel2d(2.0))
+    np.testing.assert_allclose(filters.separable_blur(noise_image, 2.0), two_d, atol=1e-6)
+
+
+def test_convolve2d_is_correlation_with_reflect101_border(noise_image):
+    kernel = np.random.default_rng(2).normal(size=(3, 5))  # asymmetric: flipping would show
+    expected = cv2.filter2D(noise_image, cv2.CV_32F, kernel.astype(np.float32), borderType=cv2.BORDER_REFLECT_101)
+    np.testing.assert_allclose(filters.convolve2d(noise_image, kernel), expected, atol=1e-5)
+
+
+def test_convolve2d_rejects_even_kernels(noise_image):
+    with pytest.raises(ValueError, match="odd"):
+        filters.convolve2d(noise_image, np.ones((2, 2)))
+
+
+def test_blur_keeps_the_mean_of_a_constant_image():
+    image = np.full((9, 11), 0.25, dtype=np.float32)
+    np.testing.assert_allclose(filters.gaussian_blur(image, 1.5), image, atol=1e-7)
+
+
+def test_derivative_kernels_values():
+    kx, ky = filters.central_difference_kernels()
+    np.testing.assert_array_equal(kx, [[-0.5, 0.0, 0.5]])
+    np.testing.assert_array_equal(ky, [[-0.5], [0.0], [0.5]])
+    sx, sy = filters.sobel_kernels()
+    np.testing.assert_array_equal(sx, [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    np.testing.assert_array_equal(sy, sx.T)
+
+
+def test_central_difference_of_a_ramp_is_its_slope():
+    ramp = np.tile(3.0 * np.arange(10, dtype=np.float32), (6, 1))  # intensity 3·x
+    kx, ky = filters.central_difference_kernels()
+    np.testing.assert_allclose(filters.convolve2d(ramp, kx)[:, 1:-1], 3.0)
+    np.testing.assert_allclose(filters.convolve2d(ramp, ky), 0.0)
+
+
+def test_sobel_matches_opencv(noise_image):
+    gx, gy = filters.sobel(noise_image)
+    np.testing.assert_allclose(gx, cv2.Sobel(noise_image, cv2.CV_32F, 1, 0, ksize=3), atol=1e-5)
+    np.testing.assert_allclose(gy, cv2.Sobel(noise_image, cv2.CV_32F, 0, 1, ksize=3), atol=1e-5)
+
+
+def test_gradient_of_vertical_step_edge_points_along_x():
+    image = step_edge(column=12)
+    magnitude = filters.gradient_magnitude(image)
+    direction = filters.gradient_direction(image)
+    strongest_columns = np.unique(magnitude.argmax(axis=1))
+    assert set(strongest_columns.tolist()) <= {11, 12}
+    assert magnitude[:, 11:13].min() == pytest.approx(4.0)  # Sobel weights 1 + 2 + 1 times a step of 1
+    np.testing.assert_allclose(magnitude[:, :10], 0.0)
+    np.testing.assert_allclose(direction[:, 11:13], 0.0, atol=1e-7)  # brighter to the right
+
+
+def test_gradient_of_horizontal_edge_points_down():
+    image = step_edge().T.copy()  # bright bottom half
+    direction = filters.gradient_direction(image, operator="central")
+    np.testing.assert_allclose(direction[11:13, :], np.pi / 2)
+
+
+def test_smoothing_reduces_gradient_noise():
+    noise = np.random.default_rng(3).normal(0.5, 0.1, (40, 40)).astype(np.float32)
+    raw = filters.gradient_magnitude(noise).mean()
+    smoothed = filters.gradient_magnitude(noise, sigma=2.0).mean()
+    assert smoothed < 0.3 * raw
+
+
+def test_gradient_of_colour_image_uses_grey():
+    colour = np.random.default_rng(4).random((12, 14, 3)).astype(np.float32)
+    np.testing.assert_allclose(filters.gradient_magnitude(colour),
+                               filters.gradient_magnitude(filters.to_gray(colour)), atol=1e-6)
+
+
+def test_to_gray_matches_opencv_and_accepts_tensors():
+    rgb = np.random.default_rng(5).random((8, 9, 3)).astype(np.float32)
+    expected = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    np.testing.assert_allclose(filters.to_gray(rgb), expected, atol=1e-6)
+    np.testing.assert_allclose(filters.to_gray(torch.from_numpy(rgb).permute(2, 0, 1)), expected, atol=1e-6)
+    np.testing.assert_allclose(filters.to_gray(np.round(rgb * 255).astype(np.uint8)), expected, atol=3e-3)
+
+
+def test_as_conv2d_matches_numpy_per_channel():
+    image = np.random.default_rng(6).random((14, 17, 3)).astype(np.float32)
+    kernel = filters.gaussian_kernel2d(1.0)
+    conv = filters.as_conv2d(kernel, channels=3)
+    assert not conv.weight.requires_grad and conv.groups == 3
+    with torch.no_grad():
+        out = conv(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(0))[0].permute(1, 2, 0).numpy()
+    expected = filters.convolve2d(image, kernel)
+    np.testing.assert_allclose(out[3:-3, 3:-3], expected[3:-3, 3:-3], atol=1e-5)
+    np.testing.assert_allclose(out, expected, atol=1e-5)  # reflect padding: borders match as well
+
+
+def test_as_conv2d_stacks_several_kernels():
+    image = np.random.default_rng(7).random((10, 12)).astype(np.float32)
+    conv = filters.as_conv2d(np.stack(filters.sobel_kernels()))
+    with torch.no_grad():
+        out = conv(torch.from_numpy(image)[None, None])[0].numpy()
+    gx, gy = filters.sobel(image)
+    assert out.shape == (2, 10, 12)
+    np.testing.assert_allclose(out[0], gx, atol=1e-5)
+    np.testing.assert_allclose(out[1], gy, atol=1e-5)

@@ -1,0 +1,210 @@
+"""Learning-rate range test: schedules, smoothing, suggestions, divergence stop, state restore."""
+
+import copy
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from helpers.lr_finder import (
+    _rise_bounds,
+    _valley_index,
+    lr_range_test,
+    lr_schedule,
+    smooth_losses,
+    suggest,
+)
+from helpers.optim import make_optimizer
+from helpers.train import fit
+
+matplotlib.use("Agg")
+
+SIZE = 12
+
+
+def toy_loader(count: int = 32, seed: int = 0, shuffle: bool = True) -> DataLoader:
+    """Each pixel's class is its brightest channel: a 1×1 convolution can learn it exactly."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand(count, 3, SIZE, SIZE, generator=generator)
+    return DataLoader(TensorDataset(images, images.argmax(dim=1)), batch_size=4, shuffle=shuffle,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+def linear_net() -> nn.Module:
+    return nn.Conv2d(3, 3, 1)
+
+
+def bn_net() -> nn.Module:
+    """With batch norm, so running statistics (buffers) must be restored as well."""
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 3, 1))
+
+
+def reference_valley(losses) -> int:
+    """fastai 2.5's valley(), written out as published, for comparison."""
+    n = len(losses)
+    max_start, max_end = 0, 0
+    lds = [1] * n
+    for i in range(1, n):
+        for j in range(0, i):
+            if (losses[i] < losses[j]) and (lds[i] < lds[j] + 1):
+                lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    return max_start + int(sections) + int(sections / 2)
+
+
+def test_lr_schedules():
+    exp = lr_schedule(1e-4, 1.0, 5, "exp")
+    np.testing.assert_allclose(exp, [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    linear = lr_schedule(0.1, 0.5, 5, "linear")
+    np.testing.assert_allclose(linear, [0.1, 0.2, 0.3, 0.4, 0.5])
+    with pytest.raises(ValueError, match="mode"):
+        lr_schedule(0.1, 1.0, 5, "cosine")
+    with pytest.raises(ValueError, match="start_lr < end_lr"):
+        lr_schedule(1.0, 0.1, 5)
+
+
+def test_smoothing_is_bias_corrected():
+    smoothed = smooth_losses([2.0, 2.0, 2.0], beta=0.9)
+    assert smoothed == pytest.approx([2.0, 2.0, 2.0])  # without the correction it would start at 0.2
+    assert smooth_losses([1.0, 3.0], beta=0.5) == pytest.approx([1.0, (0.25 + 1.5) / 0.75])
+
+
+def test_valley_matches_fastai():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        losses = np.cumsum(rng.normal(-0.05, 0.2, size=40)) + 5
+        assert _valley_index(losses) == reference_valley(list(losses))
+
+
+def test_smith_bounds_on_an_accuracy_curve():
+    lrs = np.arange(1.0, 11.0)
+    accuracy = np.array([0.1, 0.1, 0.1, 0.2, 0.5, 0.8, 0.9, 0.9, 0.85, 0.3])
+    # total rise 0.8: 10 % reached at 0.2 (lr 4), 90 % at 0.9 (lr 7)
+    assert _rise_bounds(lrs, accuracy) == (4.0, 7.0)
+    suggestions, notes = suggest(lrs, 1 / lrs, lrs, accuracy)
+    assert (suggestions["smith_base"], suggestions["smith_max"]) == (4.0, 7.0)
+    assert notes == []
+
+
+def test_suggestions_from_the_loss_alone():
+    lrs = np.geomspace(1e-4, 1.0, 30)
+    loss = np.concatenate([np.full(10, 2.0), np.linspace(2.0, 0.5, 12), np.linspace(0.7, 4.0, 8)])
+    suggestions, notes = suggest(lrs, loss)
+    assert suggestions["min_div_10"] == pytest.approx(lrs[21] / 10)
+    assert lrs[10] <= suggestions["steepest"] <= lrs[21]  # inside the falling stretch
+    assert lrs[9] <= suggestions["valley"] <= lrs[21]
+    assert lrs[10] <= suggestions["smith_base"] < suggestions["smith_max"] <= lrs[21]
+    assert "no validation accuracy" in notes[0]
+
+
+def test_range_test_finds_a_rate_that_trains():
+    torch.manual_seed(0)
+    model = linear_net()
+    optimizer = make_optimizer("adam", model, lr=1e-3)
+    result = lr_range_test(model, toy_loader(), optimizer, 1e-5, 10.0, 100, mode="exp",
+                           val_loader=toy_loader(8, seed=1, shuffle=False), val_every=10, progress=False)
+    assert len(result.lrs) == len(result.losses) == len(result.smoothed) == 100
+    assert result.smoothed == pytest.approx(smooth_losses(result.losses, 0.98))
+    assert result.val_lrs == pytest.approx(result.lrs[9::10])
+    assert max(result.val_accuracy) > result.val_accuracy[0] + 0.3  # accuracy rises along the test
+    assert set(result.suggestions) == {"steepest", "valley", "min_div_10", "smith_base", "smith_max"}
+    assert all(1e-5 <= lr <= 10.0 for lr in result.suggestions.values())
+    assert result.suggestions["smith_base"] < result.suggestions["smith_max"]
+
+    def train(lr: float) -> list[float]:
+        torch.manual_seed(1)
+        fresh = linear_net()
+        history = fit(fresh, toy_loader(), None, nn.CrossEntropyLoss(), make_optimizer("adam", fresh, lr=lr),
+                      epochs=3, progress=False)
+        return [row["train_loss"] for row in history.epochs]
+
+    suggested = train(result.suggestions["min_div_10"])
+    too_small = train(1e-5)
+    assert suggested[-1] < 0.5 * suggested[0]
+    assert suggested[-1] < 0.5 * too_small[-1]
+
+
+def test_linear_mode_and_divergence_stop():
+    torch.manual_seed(0)
+    model = linear_net()
+    optimizer = make_optimizer("sgd", model, lr=0.1)
+    linear = lr_range_test(model, toy_loader(), optimizer, 0.01, 1.0, 20, mode="linear", progress=False)
+    np.testing.assert_allclose(np.diff(linear.lrs), (1.0 - 0.01) / 19)
+    assert not linear.diverged and linear.val_accuracy == []
+    exploding = lr_range_test(model, toy_loader(), optimizer, 1e-3, 1e6, 100, mode="exp", progress=False)
+    assert exploding.diverged and len(exploding.lrs) < 100
+    finite = np.asarray(exploding.smoothed)
+    assert exploding.notes or finite[-1] > 4 * finite.min()
+
+
+def test_state_is_restored_exactly():
+    torch.manual_seed(0)
+    model = bn_net()
+    optimizer = make_optimizer("adam", model, lr=1e-3)
+    fit(model, toy_loader(8), None, nn.CrossEntropyLoss(), optimizer, epochs=1, progress=False)  # optimizer has state
+    model.eval()
+    weights = copy.deepcopy(model.state_dict())
+    optimizer_state = copy.deepcopy(optimizer.state_dict())
+    rng = torch.get_rng_state()
+    lr_range_test(model, toy_loader(), optimizer, 1e-4, 1.0, 30, val_loader=toy_loader(8, seed=1), progress=False)
+    _assert_restored(model, optimizer, weights, optimizer_state)
+    assert not model.training
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+class FailingLoader:
+    """Yields the batches of `loader`, then fails, as a broken disk would."""
+
+    def __init__(self, loader, fail_after: int):
+        self.loader, self.fail_after = loader, fail_after
+
+    def __iter__(self):
+        for i, batch in enumerate(self.loader):
+            if i == self.fail_after:
+                raise OSError("read error on frame 00042.png")
+            yield batch
+
+
+def test_state_is_restored_after_an_exception():
+    torch.manual_seed(0)
+    model = bn_net()
+    optimizer = make_optimizer("sgd", model, lr=0.01)
+    weights = copy.deepcopy(model.state_dict())
+    optimizer_state = copy.deepcopy(optimizer.state_dict())
+    with pytest.raises(OSError, match="00042"):
+        lr_range_test(model, FailingLoader(toy_loader(), 5), optimizer, 1e-3, 1.0, 30, progress=False)
+    _assert_restored(model, optimizer, weights, optimizer_state)
+    assert model.training
+    assert optimizer.state_dict()["state"] == {}  # no momentum buffers left behind
+
+
+def _assert_restored(model, optimizer, weights, optimizer_state):
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
+    after = optimizer.state_dict()
+    assert after["param_groups"] == optimizer_state["param_groups"]
+    assert after["state"].keys() == optimizer_state["state"].keys()
+    for index, state in after["state"].items():
+        for name, value in state.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(optimizer_state["state"][index][name]))
+
+
+def test_plot_has_title_axes_and_legend():
+    torch.manual_seed(0)
+    model = linear_net()
+    result = lr_range_test(model, toy_loader(), make_optimizer("adam", model, lr=1e-3), 1e-4, 1.0, 30,
+                           val_loader=toy_loader(8, seed=1), val_every=10, progress=False)
+    ax = result.plot()
+    assert ax.get_title().startswith("Learning-rate range test")
+    assert ax.get_xlabel().startswith("learning rate") and ax.get_ylabel() == "training loss"
+    assert ax.get_xscale() == "log"
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "loss (smoothed)" in labels and "val pixel accuracy" in labels
+    assert any(label.startswith("min_div_10") for label in labels)
+    assert len(result.to_frame()) == len(result.lrs)

@@ -1,0 +1,270 @@
+"""helpers.viz: overlays, legends, grids, curves and the browsers' static fallbacks."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from helpers import viz  # noqa: E402
+from helpers.classes import CITYSCAPES, GTA9  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def make_frames(count: int = 4, height: int = 12, width: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(0)
+    return [(torch.rand(3, height, width, generator=generator),
+             torch.randint(0, 9, (height, width), generator=generator)) for _ in range(count)]
+
+
+def legend_labels(legend) -> list[str]:
+    return [text.get_text() for text in legend.get_texts()]
+
+
+def test_overlay_alpha_zero_is_image_and_alpha_one_is_class_colours():
+    image, target = make_frames(1)[0]
+    expected_image = np.round(image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    np.testing.assert_array_equal(viz.overlay(image, target, GTA9, alpha=0.0), expected_image)
+    np.testing.assert_array_equal(viz.overlay(image, target, GTA9, alpha=1.0), GTA9.colour_array()[target.numpy()])
+
+
+def test_overlay_blends_and_leaves_hidden_and_ignored_pixels():
+    image = np.full((2, 2, 3), 100, dtype=np.uint8)
+    target = np.array([[2, 3], [255, 3]])
+    result = viz.overlay(image, target, CITYSCAPES, alpha=0.5, hidden=[3])
+    road = np.array(CITYSCAPES.class_colours[2])
+    np.testing.assert_array_equal(result[0, 0], np.round(0.5 * 100 + 0.5 * road))
+    np.testing.assert_array_equal(result[0, 1], [100, 100, 100])  # hidden class
+    np.testing.assert_array_equal(result[1, 0], [100, 100, 100])  # ignored pixel
+
+
+def test_overlay_rejects_mismatched_sizes():
+    with pytest.raises(ValueError, match="must match"):
+        viz.overlay(np.zeros((4, 5, 3)), np.zeros((4, 4), dtype=int), GTA9)
+
+
+def test_legend_handles_names_and_colours_match_gta9():
+    handles = viz.legend_handles(GTA9)
+    assert [h.get_label() for h in handles] == [f"{i} {name}" for i, name in enumerate(GTA9.class_names)]
+    for handle, colour in zip(handles, GTA9.class_colours):
+        assert handle.get_facecolor()[:3] == pytest.approx(np.array(colour) / 255)
+    assert [h.get_label() for h in viz.legend_handles(GTA9, classes=[2, 6])] == ["2 road", "6 humans"]
+    assert viz.legend_handles(CITYSCAPES, include_ignore=True)[-1].get_label() == "255 ignored"
+
+
+def test_error_map_marks_wrong_pixels_red_over_grey():
+    image = torch.rand(3, 6, 7)
+    target = torch.zeros(6, 7, dtype=torch.long)
+    pred = target.clone()
+    pred[2, 3] = 4
+    errors = viz.error_map(image, target, pred)
+    np.testing.assert_array_equal(errors[2, 3], viz.ERROR_COLOUR)
+    others = np.delete(errors.reshape(-1, 3), 2 * 7 + 3, axis=0)
+    assert (others[:, 0] == others[:, 1]).all() and (others[:, 1] == others[:, 2]).all()
+
+
+def test_show_samples_grid_titles_and_legend():
+    frames = make_frames(5)
+    images = torch.stack([image for image, _ in frames])
+    targets = torch.stack([target for _, target in frames])
+    preds = targets.clone()
+    preds[:, 0, :] = (preds[:, 0, :] + 1) % 9  # one row of 16 pixels wrong out of 192
+    fig = viz.show_samples(images, targets, preds, GTA9, titles=[f"f{i}" for i in range(5)], max_rows=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 * 4
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:4] == ["f0", "target", "prediction · 91.7% correct", "errors · 8.3% wrong"]
+    assert all(titles) and fig.get_suptitle()
+    assert len(fig.legends) == 1
+    assert legend_labels(fig.legends[0]) == [f"{i} {n}" for i, n in enumerate(GTA9.class_names)] + ["wrong pixel"]
+
+
+def test_show_samples_without_predictions_has_three_columns():
+    frames = make_frames(2)
+    fig = viz.show_samples([f[0] for f in frames], [f[1] for f in frames], class_map="gta9")
+    assert len(fig.axes) == 2 * 3
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["image 0", "target", "target over image"]
+
+
+def test_normalize_rows_and_plot_confusion():
+    matrix = np.array([[8, 2, 0], [1, 1, 2], [0, 0, 0]])
+    normalised = viz.normalize_rows(matrix)
+    np.testing.assert_allclose(normalised[:2].sum(axis=1), 1.0)
+    assert np.isnan(normalised[2]).all()
+    fig = viz.plot_confusion(torch.as_tensor(matrix), ["a", "b", "c"])
+    shown = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(np.nansum(shown, axis=1), [1.0, 1.0, 0.0])
+    assert len(fig.axes) == 2  # the matrix and its colour bar
+    assert fig.axes[0].get_xlabel() == "predicted class" and fig.axes[0].get_ylabel() == "true class"
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts[:3] == ["0.80", "0.20", "0.00"] and texts[-1] == "–"
+
+
+def test_plot_confusion_counts_and_size_check():
+    fig = viz.plot_confusion(np.eye(9, dtype=int) * 5, GTA9, normalize=False)
+    assert fig.axes[0].texts[0].get_text() == "5"
+    with pytest.raises(ValueError, match="class names"):
+        viz.plot_confusion(np.eye(3), GTA9)
+
+
+def test_plot_per_class_bars_coloured_by_class_and_absent():
+    values = np.linspace(0.1, 0.9, 9)
+    values[5] = np.nan
+    fig = viz.plot_per_class(values, GTA9, "IoU per class", "IoU")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 9
+    for bar, colour in zip(ax.patches, GTA9.class_colours):
+        assert bar.get_facecolor()[:3] == pytest.approx(np.array(colour) / 255)
+    bar_texts = [t.get_text() for t in ax.texts]
+    assert bar_texts[5] == "absent" and bar_texts[0] == "0.10"
+    assert ax.get_title() == "IoU per class" and ax.get_ylabel() == "IoU"
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(GTA9.class_names)
+
+
+def test_plot_per_class_grouped_and_length_check():
+    fig = viz.plot_per_class({"a": np.ones(9) * 0.5, "b": np.ones(9) * 0.4}, GTA9)
+    assert len(fig.axes[0].patches) == 18
+    assert legend_labels(fig.axes[0].get_legend()) == ["a", "b"]
+    with pytest.raises(ValueError, match="9 classes"):
+        viz.plot_per_class(np.ones(4), GTA9)
+
+
+class FakeHistory:
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]})
+
+
+@pytest.mark.parametrize("history", [FakeHistory(), FakeHistory().to_frame(),
+                                     FakeHistory().to_frame().to_dict("records")])
+def test_plot_history_accepts_history_frame_and_records(history):
+    fig = viz.plot_history(history)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["train loss", "val loss"]
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [1.1, 0.7, 0.6])
+    np.testing.assert_array_equal(ax.get_lines()[1].get_xdata(), [1, 2, 3])
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "loss" and ax.get_title()
+
+
+def test_plot_history_names_missing_columns():
+    with pytest.raises(ValueError, match="miou"):
+        viz.plot_history(FakeHistory(), keys=("miou",))
+
+
+def test_plot_curves_mean_and_std_band_and_lr_schedule():
+    runs = np.array([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]])
+    fig = viz.plot_curves({"sgd": runs, "adam": ([1, 10, 100], [0.1, 0.2, 0.3])}, "step", "loss", "Runs", logx=True)
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [2.0, 3.0, 4.0])
+    assert len(ax.collections) == 1  # the ±std band
+    assert ax.get_xscale() == "log"
+    assert legend_labels(ax.get_legend()) == ["sgd (mean ± std)", "adam"]
+    lr_fig = viz.plot_lr_schedule([0.1, 0.05, 0.01], title="Step decay")
+    assert lr_fig.axes[0].get_ylabel() == "learning rate" and lr_fig.axes[0].get_title() == "Step decay"
+
+
+def test_show_image_grid_titles_and_symmetric_limits():
+    signed = np.array([[-2.0, 1.0], [0.5, 0.0]])
+    fig = viz.show_image_grid([signed, torch.rand(3, 2, 2), np.zeros((2, 2))], ["gx", "rgb", "zero"], "Grid",
+                              ncols=2, symmetric=True)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["gx", "rgb", "zero", ""] and fig.get_suptitle() == "Grid"
+    assert fig.axes[0].images[0].get_clim() == (-2.0, 2.0)
+
+
+def test_is_interactive_false_outside_a_kernel_and_when_quiet(monkeypatch):
+    assert viz.is_interactive() is False
+    monkeypatch.setenv("WORKBOOK_QUIET", "1")
+    assert viz.is_interactive() is False
+
+
+def test_dataset_browser_static_fallback_returns_figure(monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    fig = viz.dataset_browser(make_frames(5), class_map=GTA9, static_frames=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 * 3
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 0", "frame 2", "frame 4"]
+    assert fig.axes[1].get_title() == "colour label" and fig.axes[2].get_title().startswith("overlay")
+    assert legend_labels(fig.legends[0]) == [f"{i} {n}" for i, n in enumerate(GTA9.class_names)]
+
+
+def test_dataset_browser_uses_class_map_attribute_and_needs_one():
+    class Frames(list):
+        class_map = GTA9
+        frames = ["00007", "00008"]
+
+    fig = viz.dataset_browser(Frames(make_frames(2)), interactive=False)
+    assert fig.axes[0].get_title() == "frame 00007"
+    with pytest.raises(ValueError, match="class_map"):
+        viz.dataset_browser(make_frames(2), interactive=False)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_dataset_browser_widget_has_slider_and_class_toggles(monkeypatch):
+    drawn = []
+    original = viz._browser_figure
+
+    def spy(dataset, indices, class_map, hidden=(), alpha=0.5, suptitle=""):
+        drawn.append((list(indices), list(hidden)))
+        return original(dataset, indices, class_map, hidden, alpha, suptitle)
+
+    monkeypatch.setattr(viz, "_browser_figure", spy)
+    browser = viz.dataset_browser(make_frames(4), GTA9, max_frames=3, interactive=True)
+    slider = browser.children[0].children[0]
+    toggles = [cell.children[1] for cell in browser.children[1].children]
+    assert slider.max == 2 and [box.description for box in toggles] == list(GTA9.class_names)
+    slider.value = 2
+    toggles[3].value = False
+    assert drawn == [([0], []), ([2], []), ([2], [3])]
+
+
+def test_review_browser_static_fallback_handles_bad_frames():
+    image = np.zeros((6, 8, 3), dtype=np.uint8)
+    label = np.zeros((6, 8, 3), dtype=np.uint8)
+    label[:3] = (128, 64, 128)
+    frames = [("ok", image, label), ("small label", image, label[:4]), ("unreadable", None, label),
+              ("ids", image, np.full((6, 8), 26, dtype=np.uint8))]
+    fig = viz.review_browser(frames, interactive=False, static_frames=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3 * 3
+    assert fig.get_suptitle() == "Flagged frames: 3 of 4"
+    notes = [text.get_text() for ax in fig.axes for text in ax.texts]
+    assert "sizes differ: image 8×6, label 8×4" in notes and "unreadable" in notes
+    assert set(legend_labels(fig.legends[0])) == {"road", "unlabeled / void"}
+
+
+def test_slider_widget_static_renders_spread_values():
+    seen = []
+
+    def draw(sigma, mode):
+        seen.append((sigma, mode))
+        fig, ax = plt.subplots()
+        ax.set_title(f"sigma {sigma}")
+        return fig
+
+    figures = viz.slider_widget(draw, interactive=False, sigma=(0.5, 4.5, 0.5), mode=["a", "b"])
+    assert seen == [(0.5, "a"), (2.5, "a"), (4.5, "a")]
+    assert [fig.get_suptitle() for fig in figures] == ["sigma = 0.5", "sigma = 2.5", "sigma = 4.5"]
+
+
+def test_slider_widget_live_controls():
+    box = viz.slider_widget(lambda size, mode: None, interactive=True, size=(1, 9, 2), mode=["x", "y"])
+    slider, dropdown = box.children[0].children
+    assert (slider.min, slider.max, slider.step, slider.value) == (1, 9, 2, 5)
+    assert list(dropdown.options) == ["x", "y"]
+
+
+def test_to_uint8_rgb_layouts():
+    tensor = torch.zeros(3, 2, 5)
+    tensor[0] = 1.0
+    picture = viz.to_uint8_rgb(tensor)
+    assert picture.shape == (2, 5, 3) and (picture[..., 0] == 255).all() and (picture[..., 1] == 0).all()
+    assert viz.to_uint8_rgb(np.ones((2, 5))).shape == (2, 5, 3)
+    assert to_rgb("red") == pytest.approx(np.array(viz.ERROR_COLOUR) / 255)
