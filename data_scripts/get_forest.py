@@ -4,7 +4,8 @@ https://www.kaggle.com/datasets/quadeer15sh/augmented-forest-segmentation : 5,10
 of 256×256 (JPEG) with binary forest masks (JPEG, so 0/255 with compression artefacts).
 
 The archive comes from the Kaggle API or CLI when credentials exist (~/.kaggle/kaggle.json, or
-KAGGLE_USERNAME and KAGGLE_KEY), or from a zip you downloaded (`--from FILE.zip`). Both the
+KAGGLE_USERNAME and KAGGLE_KEY), or from a zip you downloaded (`--from FILE.zip`, or the folder
+you unzipped it into). Both the
 nested `Forest Segmented/Forest Segmented/…` and the flattened layouts are accepted. The result:
 
     data/forest/Forest Segmented/images/<id>_sat_<nn>.jpg   the patches, unchanged
@@ -131,6 +132,15 @@ def member_target(name: str) -> str | None:
     return None
 
 
+def collect_folder(folder: Path, raw: Path) -> None:
+    """Copy images/, masks/ and meta_data.csv from an unzipped download (any nesting) into `raw`."""
+    for path in sorted(folder.rglob("*")):
+        target = member_target(path.relative_to(folder).as_posix()) if path.is_file() else None
+        if target:
+            (raw / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, raw / target)
+
+
 def pair_files(raw: Path) -> tuple[pd.DataFrame, list[dict]]:
     """(image, mask) file names from meta_data.csv, or by name; plus problems for missing files."""
     meta = raw / "meta_data.csv"
@@ -138,7 +148,7 @@ def pair_files(raw: Path) -> tuple[pd.DataFrame, list[dict]]:
         table = pd.read_csv(meta)
         if not {"image", "mask"} <= set(table.columns):
             raise SystemExit(f"error: {meta} has columns {list(table.columns)}, expected image,mask")
-        pairs = table[["image", "mask"]].astype(str)
+        pairs = table[["image", "mask"]].astype(str).drop_duplicates("image")
     else:
         names = sorted(p.name for p in (raw / "images").glob("*_sat_*"))
         pairs = pd.DataFrame({"image": names, "mask": [n.replace("_sat_", "_mask_") for n in names]})
@@ -209,7 +219,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("--out", type=Path, default=data_root() / "forest", help="data set folder (default data/forest)")
-    parser.add_argument("--from", dest="from_zip", type=Path, default=None, help="zip downloaded by hand")
+    parser.add_argument("--from", dest="from_zip", type=Path, default=None,
+                        help="the zip downloaded by hand (or the folder it was unzipped into)")
     parser.add_argument("--dataset", default=KAGGLE_DATASET, help=f"Kaggle data set (default {KAGGLE_DATASET})")
     parser.add_argument("--downloads", type=Path, default=None, help="where the Kaggle zip goes (default OUT/downloads)")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="threads")
@@ -217,56 +228,76 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Get the zip, check it, normalise the layout and masks, report, and move the result into place."""
-    args = parse_args(argv)
-    out = args.out.expanduser()
-    if args.from_zip is not None:
-        archive = args.from_zip.expanduser()
-        if not archive.is_file():
-            raise SystemExit(f"error: {archive} not found")
+def unpack_source(source: Path, raw: Path, quiet: bool) -> None:
+    """The zip (verified, then extracted) or the unzipped folder → raw/{images,masks,meta_data.csv}."""
+    if source.is_dir():
+        collect_folder(source, raw)
     else:
-        archive = kaggle_download(args.dataset, (args.downloads or out / "downloads").expanduser())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}-preparing-", dir=out.parent))
-    try:
         try:
-            verify_zip(archive)
-            extract(archive, work / "raw", member_target, progress=not args.quiet)
+            verify_zip(source)
+            extract(source, raw, member_target, progress=not quiet)
         except CorruptArchiveError as error:
             raise SystemExit(f"error: {error}") from error
-        if not (work / "raw" / "images").is_dir():
-            raise SystemExit(f"error: {archive} holds no images/ folder; is it the forest data set ({KAGGLE_PAGE})?")
-        pairs, problems = pair_files(work / "raw")
-        staged = work / FOLDER
-        for kind in ("images", "masks"):
-            (staged / kind).mkdir(parents=True)
-        with ThreadPoolExecutor(max(1, args.workers)) as pool:
-            records = list(tqdm(pool.map(lambda p: normalise_pair(work / "raw", staged, *p), pairs.itertuples(index=False)),
-                                total=len(pairs), desc="forest masks", unit="pair", disable=args.quiet or is_quiet()))
-        good = pd.DataFrame([r for r in records if not r["problem"]], columns=["image", "mask", "forest_fraction"])
-        if good.empty:
-            raise SystemExit(f"error: no usable image/mask pair in {archive}")
-        good[["image", "mask"]].to_csv(staged / "meta_data.csv", index=False)
-        flagged, how = misaligned_frames(work)
-        good["frame"] = [Path(name).stem for name in good["image"]]
-        good["problem"] = np.where(good["frame"].isin(flagged), "misaligned", "")
-        report = pd.concat([good, pd.DataFrame(problems + [r for r in records if r["problem"]])], ignore_index=True)
-        report = report.reindex(columns=["image", "mask", "forest_fraction", "problem", "note"])
-        install(staged, out)
-        report.to_csv(out / "forest_report.csv", index=False)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    if not (raw / "images").is_dir():
+        raise SystemExit(f"error: {source} holds no images/ folder; is it the forest data set ({KAGGLE_PAGE})? "
+                         f"If the zip is damaged, delete it and download it again.")
+
+
+def normalise(work: Path, workers: int, quiet: bool) -> tuple[pd.DataFrame, str]:
+    """Pair, check and write every patch into work/Forest Segmented; return the report and how
+    misalignment was checked."""
+    pairs, problems = pair_files(work / "raw")
+    staged = work / FOLDER
+    for kind in ("images", "masks"):
+        (staged / kind).mkdir(parents=True)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        records = list(tqdm(pool.map(lambda pair: normalise_pair(work / "raw", staged, *pair),
+                                     pairs.itertuples(index=False)),
+                            total=len(pairs), desc="forest masks", unit="pair", disable=quiet or is_quiet()))
+    good = pd.DataFrame([r for r in records if not r["problem"]], columns=["image", "mask", "forest_fraction"])
+    if good.empty:
+        raise SystemExit("error: no usable image/mask pair in the download")
+    good[["image", "mask"]].to_csv(staged / "meta_data.csv", index=False)
+    flagged, how = misaligned_frames(work)
+    good["problem"] = np.where([Path(name).stem in flagged for name in good["image"]], "misaligned", "")
+    report = pd.concat([good, pd.DataFrame(problems + [r for r in records if r["problem"]])], ignore_index=True)
+    return report.reindex(columns=["image", "mask", "forest_fraction", "problem", "note"]), how
+
+
+def print_summary(report: pd.DataFrame, how: str, out: Path) -> None:
+    """What was written, left out and flagged."""
     dropped = report["problem"].isin(["missing", "unreadable", "size_mismatch"])
     misaligned = report.loc[report["problem"] == "misaligned", "image"].tolist()
-    print(f"forest: {len(good):,} image/mask pairs in {out / FOLDER} (masks thresholded at {THRESHOLD}, PNG); "
-          f"forest pixels {100 * good['forest_fraction'].mean():.1f}%")
+    print(f"forest: {int((~dropped).sum()):,} image/mask pairs in {out / FOLDER} (masks thresholded at "
+          f"{THRESHOLD}, PNG); forest pixels {100 * report['forest_fraction'].mean():.1f}%")
     if dropped.any():
         print(f"  left out {int(dropped.sum())} pair(s): " + "; ".join(
             f"{r.image}: {r.problem} ({r.note})" for r in report[dropped].head(5).itertuples()))
     print(f"  {how}: {len(misaligned)}" + (f" (e.g. {', '.join(misaligned[:5])})" if misaligned else ""))
     print(f"  report: {out / 'forest_report.csv'}")
     print('Next, in a notebook: DATASET = "forest", or load_dataset("forest")')
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Get the zip, check it, normalise the layout and masks, report, and move the result into place."""
+    args = parse_args(argv)
+    out = args.out.expanduser()
+    if args.from_zip is not None:
+        source = args.from_zip.expanduser()
+        if not source.exists():
+            raise SystemExit(f"error: {source} not found")
+    else:
+        source = kaggle_download(args.dataset, (args.downloads or out / "downloads").expanduser())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}-preparing-", dir=out.parent))
+    try:  # everything happens in `work`; the data folder changes only in install()
+        unpack_source(source, work / "raw", args.quiet)
+        report, how = normalise(work, args.workers, args.quiet)
+        install(work / FOLDER, out)
+        report.to_csv(out / "forest_report.csv", index=False)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_summary(report, how, out)
     return 0
 
 

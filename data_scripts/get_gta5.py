@@ -11,7 +11,7 @@ The result is the layout of the whole workbook (as for synthetic-streets):
     data/gta5/images/00001.png   RGB
     data/gta5/labels/00001.png   8-bit palette PNG, index = Cityscapes labelId
     data/gta5/split.mat          trainIds / valIds / testIds (1-based frame numbers)
-    data/gta5/downloads/         the archives and checksums.json
+    data/gta5/downloads/         the archives, checksums.json, extracted.json (what each archive wrote)
 
 Examples:
 
@@ -26,6 +26,8 @@ Then: python data_scripts/prepare_gta5.py --data data/gta5 --profile quick
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import shutil
 import sys
@@ -52,7 +54,6 @@ PARTS = tuple(range(1, 11))
 FRAMES_PER_PART = 2500
 APPROX_BYTES = {"images": 5.8e9, "labels": 0.4e9, "read_mapping": 1e5}  # when the server does not say
 FRAME_FILE = re.compile(r"^\d{5}\.png$")
-GB = 1e9
 
 
 def parse_parts(text: str) -> list[int]:
@@ -97,6 +98,14 @@ def split_target(name: str) -> str | None:
     return "split.mat" if name.replace("\\", "/").rsplit("/", 1)[-1] == "split.mat" else None
 
 
+def human(size: float) -> str:
+    """Bytes in words: 5.8 GB, 350 MB, 12 kB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{int(size)} B"
+
+
 def free_bytes(folder: Path) -> int:
     """Free disk space where `folder` is (or will be) created."""
     existing = folder
@@ -130,14 +139,12 @@ def check_disk(out: Path, remaining: dict[str, int], present: int, delete_zips: 
     extracted = download_bytes + present
     peak = extracted + (max(remaining.values(), default=0) if delete_zips else download_bytes)
     free = free_bytes(out)
-    print(f"disk needed: {peak / GB:.1f} GB ({download_bytes / GB:.1f} GB to download, about "
-          f"{extracted / GB:.1f} GB extracted{', archives deleted as they are extracted' if delete_zips else ''}); "
-          f"free in {out}: {free / GB:.1f} GB")
+    print(f"disk needed: {human(peak)} ({human(download_bytes)} to download, about {human(extracted)} extracted"
+          f"{', archives deleted as they are extracted' if delete_zips else ''}); free in {out}: {human(free)}")
     if peak > free and not ignore:
-        raise SystemExit(f"not enough free disk space in {out}: {peak / GB:.1f} GB needed, {free / GB:.1f} GB "
-                         f"free. Free some space, take fewer parts (--parts 1), add --delete-zips, put the "
-                         f"data elsewhere (--out DIR, then DATA_ROOT=DIR in the notebooks) or pass "
-                         f"--ignore-disk-check.")
+        raise SystemExit(f"not enough free disk space in {out}: {human(peak)} needed, {human(free)} free. "
+                         f"Free some space, take fewer parts (--parts 1), add --delete-zips, put the data "
+                         f"elsewhere (--out DIR, then DATA_ROOT=DIR in the notebooks) or pass --ignore-disk-check.")
 
 
 def fetch_archive(name: str, args: argparse.Namespace, downloads: Path) -> Path | None:
@@ -146,7 +153,7 @@ def fetch_archive(name: str, args: argparse.Namespace, downloads: Path) -> Path 
     print(f"{name}: {url}")
     try:
         return download(url, downloads / name, retries=args.retries, timeout=args.timeout,
-                        progress=not args.quiet)
+                        progress=not args.quiet, backoff=args.retry_pause)
     except DownloadError as error:
         if name == "read_mapping.zip":
             print(f"warning: {error}\nwithout split.mat, prepare_gta5.py uses a sequence-aware split")
@@ -169,7 +176,29 @@ def find_archives(names: list[str], folder: Path) -> dict[str, Path]:
     return found
 
 
-def unpack(name: str, archive: Path, out: Path, quiet: bool) -> int:
+def read_extracted(downloads: Path) -> dict[str, list[str]]:
+    """extracted.json of the download folder: archive name → the files it put into the data folder."""
+    path = downloads / "extracted.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def already_extracted(name: str, out: Path, downloads: Path) -> bool:
+    """Whether every file `name` once extracted is still there (then it is neither fetched nor extracted)."""
+    files = read_extracted(downloads).get(name)
+    return bool(files) and all((out / file).is_file() for file in files)
+
+
+def remember_extracted(name: str, written: list[Path], out: Path, downloads: Path) -> None:
+    """Record the files an archive put into `out`, so a second run can skip it."""
+    records = read_extracted(downloads)
+    records[name] = sorted(path.relative_to(out).as_posix() for path in written)
+    downloads.mkdir(parents=True, exist_ok=True)
+    tmp = downloads / f"extracted.json.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(records))
+    os.replace(tmp, downloads / "extracted.json")
+
+
+def unpack(name: str, archive: Path, out: Path, quiet: bool) -> list[Path]:
     """Verify one archive and extract it into `out`; return the number of files written."""
     try:
         verify_zip(archive)
@@ -181,7 +210,7 @@ def unpack(name: str, archive: Path, out: Path, quiet: bool) -> int:
     if not written:
         raise SystemExit(f"error: {archive} holds no {'split.mat' if name == 'read_mapping.zip' else 'NNNNN.png'} "
                          f"files: is it the right archive? Delete it and download it again.")
-    return len(written)
+    return written
 
 
 def check_pairs(out: Path) -> tuple[int, list[str], list[str]]:
@@ -209,6 +238,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--delete-zips", action="store_true",
                         help="delete each downloaded archive once it is extracted (halves the disk needed)")
     parser.add_argument("--retries", type=int, default=5, help="retries per archive after a failed transfer")
+    parser.add_argument("--retry-pause", type=float, default=2.0,
+                        help="seconds before the first retry, doubled at each further one (default 2)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry")
     parser.add_argument("--ignore-disk-check", action="store_true", help="download even if the disk looks too full")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -226,9 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     names = archive_names(parts) + ([] if args.no_split else ["read_mapping.zip"])
     print(f"GTA5 parts {', '.join(f'{p:02d}' for p in parts)} (≈ {len(parts) * FRAMES_PER_PART:,} frames) → {out}")
     downloads = (args.downloads or out / "downloads").expanduser()
+    done = [name for name in names if already_extracted(name, out, downloads)]
+    for name in done:
+        print(f"{name}: already extracted into {out} (delete its files or {downloads / 'extracted.json'} to redo)")
+    names = [name for name in names if name not in done]
     if args.from_dir is not None:
         found = find_archives(names, args.from_dir)
         names = [name for name in names if name in found]
+        check_disk(out, {}, sum(found[name].stat().st_size for name in names), False, args.ignore_disk_check)
     else:
         remaining = plan_downloads(names, args.base_url, downloads)
         present = sum((downloads / n).stat().st_size for n in names if (downloads / n).exists())
@@ -237,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         archive = found[name] if args.from_dir is not None else fetch_archive(name, args, downloads)
         if archive is None:
             continue
-        count = unpack(name, archive, out, args.quiet)
-        print(f"{name}: {count:,} file(s) extracted")
+        written = unpack(name, archive, out, args.quiet)
+        remember_extracted(name, written, out, downloads)
+        print(f"{name}: {len(written):,} file(s) extracted")
         if args.delete_zips and args.from_dir is None:
             archive.unlink()
     frames, no_label, no_image = check_pairs(out)

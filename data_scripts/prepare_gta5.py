@@ -144,6 +144,8 @@ def class_palette(class_map_name: str) -> list[int]:
 
 @dataclass(frozen=True)
 class Options:
+    """The run's choices every frame needs (see the command-line help)."""
+
     data: Path
     policy: str
     blank: str
@@ -350,6 +352,27 @@ def summarize(results: list[FrameResult], manifest: pd.DataFrame, args: argparse
     return "\n".join(lines)
 
 
+def manifest_of(kept: list[FrameResult], args: argparse.Namespace) -> tuple[pd.DataFrame, str, str]:
+    """The kept frames as a manifest with sequences and splits; plus how each was found, in words."""
+    manifest = pd.DataFrame({"frame": [r.frame for r in kept], "image": [r.image for r in kept],
+                             "label": [r.label for r in kept]})
+    if args.blank == "flag":
+        manifest["blank"] = [r.blank for r in kept]
+    manifest["note"] = [r.note for r in kept]
+    sequences, how_sequences = derive_sequences(args.data, manifest, args.sequences, args.block_size,
+                                                 args.quiet or is_quiet())
+    manifest.insert(3, "sequence", sequences.astype(int))
+    split_mat = (args.split_mat or args.data / "split.mat").expanduser()
+    if split_mat.is_file():
+        manifest["split"] = official_split(manifest, read_split_mat(split_mat), args.pseudo_test, args.seed)
+        how_split = f"official, from {split_mat.name}; pseudo_test from val sequences"
+    else:
+        manifest = split_by_sequence(manifest, seed=args.seed)
+        how_split = "sequence-aware (no split.mat)"
+    first = ["frame", "image", "label", "sequence", "split"]  # the columns of build_manifest, then ours
+    return manifest[first + [c for c in manifest if c not in first]], how_sequences, how_split
+
+
 def main(argv: list[str] | None = None) -> int:
     """Check, fix, map and (optionally) resize the GTA5 frames; write the manifest; print a summary."""
     args = parse_args(argv)
@@ -367,30 +390,15 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max(1, args.workers)) as pool:
         results = list(tqdm(pool.map(lambda frame: process_frame(frame, options), frames), total=len(frames),
                             desc="preparing GTA5", unit="frame", disable=args.quiet or is_quiet()))
+    report = pd.DataFrame([(r.frame, r.problem, r.kept, r.note) for r in results if r.problem],
+                          columns=["frame", "problem", "kept", "note"])
+    report.to_csv(data / "prepare_report.csv", index=False)
     kept = [r for r in results if r.kept]
     if not kept:
         raise SystemExit(f"error: no usable frame in {data}; see {data / 'prepare_report.csv'}")
-    manifest = pd.DataFrame({"frame": [r.frame for r in kept], "image": [r.image for r in kept],
-                             "label": [r.label for r in kept]})
-    if args.blank == "flag":
-        manifest["blank"] = [r.blank for r in kept]
-    manifest["note"] = [r.note for r in kept]
-    sequences, how_sequences = derive_sequences(data, manifest, args.sequences, args.block_size,
-                                                 args.quiet or is_quiet())
-    manifest.insert(3, "sequence", sequences.astype(int))
-    split_mat = (args.split_mat or data / "split.mat").expanduser()
-    if split_mat.is_file():
-        manifest["split"] = official_split(manifest, read_split_mat(split_mat), args.pseudo_test, args.seed)
-        how_split = f"official, from {split_mat.name}; pseudo_test from val sequences"
-    else:
-        manifest = split_by_sequence(manifest, seed=args.seed)
-        how_split = "sequence-aware (no split.mat)"
-    report = pd.DataFrame([{"frame": r.frame, "problem": r.problem, "kept": r.kept, "note": r.note}
-                           for r in results if r.problem])
-    report.to_csv(data / "prepare_report.csv", index=False)
+    manifest, how_sequences, how_split = manifest_of(kept, args)
     manifest_path = (args.manifest or data / "manifest.csv").expanduser()
-    first = ["frame", "image", "label", "sequence", "split"]  # the columns of build_manifest, then ours
-    write_manifest(manifest[first + [c for c in manifest if c not in first]], manifest_path)
+    write_manifest(manifest, manifest_path)
     wrote_copies = any(r.label.startswith("prepared/") for r in kept)
     print(summarize(results, manifest, args, how_sequences, how_split, manifest_path,
                     prepared if wrote_copies else None))

@@ -6,12 +6,12 @@ Every frame is read once; each check turns a few image statistics into a yes/no 
 | --- | --- | --- |
 | unreadable | can both files be decoded? | the decoder's verdict |
 | size_mismatch | same width and height? | the two shapes |
-| unknown_colours | only known label values? | palette ids outside the Cityscapes table / colours not in it |
-| empty_label | is there anything labelled? | one value covering (nearly) every pixel |
-| fog | washed-out image? | low saturation and low contrast in the upper half, bright |
-| rain | rain streaks? | energy of short, thin, near-vertical bright lines |
-| misaligned | do label boundaries sit on image edges? | edge agreement at shift 0 vs the best shift |
-| swapped | does the label belong to this image at all? | edge agreement low at every shift |
+| unknown_colours | only known label values? | palette ids / colours outside the Cityscapes table |
+| empty_label | is anything labelled? | one value covering (nearly) every pixel |
+| fog | is the image washed out? | dark-channel brightness / fine detail of the upper half (`haze`) |
+| rain | are there rain streaks? | share of pixels on thin near-vertical bright lines (`streaks`) |
+| misaligned | do label boundaries sit on image edges? | edge strength under the boundaries, shifted vs not (`gain`) |
+| swapped | does the label belong to this image at all? | how sharply the fit peaks at shift 0 (`sharpness`) |
 
 Fog and rain frames are valid data: they are flagged, not removed. `clean_manifest` drops
 frames that fail a defect check. `detection_scores` compares the flags with the defects a
@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .classes import CITYSCAPES_LABELS
+from .classes import CITYSCAPES_LABELS, LABEL_ID
 from .config import is_quiet
 from .datasets import read_image, read_label_raw
 from .encoding import pack_rgb
@@ -61,146 +61,255 @@ KNOWN_COLOURS = np.unique([(r << 16) | (g << 8) | b for r, g, b in (lab.colour f
 class Thresholds:
     """Decision thresholds of the checks, tuned on the default synthetic data set (see notebook 01)."""
 
-    empty_fraction: float = 0.995  # one label value covering more than this → empty label
-    work_width: int = 240  # statistics are computed on copies scaled to this width
-    fog_saturation: float = 0.12  # fog: mean saturation of the upper half below this …
-    fog_contrast: float = 0.09  # … and grey standard deviation (0–1) of the upper half below this
-    rain_streaks: float = 2.5  # rain: streak energy above this
-    max_shift: int = 8  # misalignment search: ±max_shift px (full resolution)
-    edge_tolerance: float = 1.5  # a label boundary pixel "agrees" within this distance of an image edge
-    misaligned_gain: float = 0.15  # agreement at the best shift minus at shift 0 above this → misaligned
-    swapped_agreement: float = 0.35  # best agreement below this → the label belongs to another image
+    empty_fraction: float = 0.995  # one label value covering at least this share → empty label
+    work_width: int = 480  # images wider than this are scaled down first
+    search_width: int = 240  # the misalignment search runs at this width
+    haze: float = 0.18  # fog: dark-channel brightness / fine detail above this
+    streaks: float = 2.3  # rain: % of pixels on thin near-vertical bright lines (minus horizontal) above this
+    max_shift: int = 12  # misalignment search: ±max_shift px at work_width
+    misaligned_gain: float = 0.3  # edge strength at the best shift minus at shift 0 above this …
+    swapped_sharpness: float = 1.2  # … and a sharp fit there → misaligned; a blurry fit at 0 → swapped
+
+
+# label values drawn at the same place in every frame (the bonnet): they say nothing about which
+# image a label belongs to, so the swapped check leaves their boundaries out
+STATIC_IDS = (LABEL_ID["ego vehicle"],)
 
 
 # --------------------------------------------------------------------------------------------
 # Statistics of one frame
 # --------------------------------------------------------------------------------------------
 
+def _ridge(grey: np.ndarray, axis: int, distance: int = 2) -> np.ndarray:
+    """How much brighter each pixel is than both neighbours `distance` px away along `axis` (thin lines).
+
+    The `distance` pixels at both ends of the axis are left out.
+    """
+    if axis == 1:
+        centre, before, after = grey[:, distance:-distance], grey[:, : -2 * distance], grey[:, 2 * distance:]
+    else:
+        centre, before, after = grey[distance:-distance], grey[: -2 * distance], grey[2 * distance:]
+    return np.minimum(centre - before, centre - after)
+
+
 def weather_statistics(image: np.ndarray) -> dict[str, float]:
-    """Brightness, saturation and contrast (of the upper half) and rain-streak energy of an RGB image."""
-    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+    """Image statistics behind the fog and rain checks, for an RGB uint8 image.
+
+    `haze`: fog lifts the darkest channel everywhere (dark-channel prior) and wipes out fine
+    detail in the distance, so dark-channel mean / detail of the upper half is high.
+    `streaks`: rain streaks are thin, short, near-vertical bright lines: the share (in %) of
+    pixels on such lines, minus the share on horizontal ones (which ordinary texture has too).
+    """
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    upper = slice(0, image.shape[0] // 2)
-    # streaks: thin bright lines; remove them with a horizontal opening, keep what is near-vertical
-    opened = cv2.morphologyEx(grey, cv2.MORPH_OPEN, np.ones((1, 5), np.uint8))
-    thin = grey - opened
-    vertical = cv2.blur(thin, (1, 7)) - cv2.blur(thin, (7, 1))
+    darkest = np.minimum(np.minimum(image[..., 0], image[..., 1]), image[..., 2])
+    dark = cv2.erode(darkest, np.ones((7, 7), np.uint8)).astype(np.float32) / 255
+    detail = np.abs(cv2.Laplacian(cv2.GaussianBlur(grey, (0, 0), 1.5), cv2.CV_32F))
+    length = max(2, round(grey.shape[0] / 38))  # streaks are 2–6 % of the image height long
+    distance = 2 if grey.shape[1] >= 240 else 1
+    vertical = cv2.blur(_ridge(grey, 1, distance), (1, length))
+    horizontal = cv2.blur(_ridge(grey, 0, distance), (length, 1))
+    upper = detail[: detail.shape[0] // 2].mean()
     return {
         "brightness": float(grey.mean() / 255),
-        "saturation": float(hsv[upper, :, 1].mean() / 255),
-        "contrast": float(grey[upper].std() / 255),
-        "streaks": float(np.clip(vertical, 0, None).mean()),
+        "dark_channel": float(dark.mean()),
+        "detail": float(upper),
+        "haze": float(dark.mean() / max(upper, 1e-3)),
+        "streaks": float(100 * ((vertical > 6).mean() - (horizontal > 6).mean())),
     }
 
 
-def label_boundaries(label: np.ndarray) -> np.ndarray:
-    """Boolean mask of pixels whose right or lower neighbour has another label value."""
+def label_boundaries(label: np.ndarray, exclude: Iterable[int] = ()) -> np.ndarray:
+    """Boolean mask of pixels whose right or lower neighbour has another label value.
+
+    Boundaries touching a value in `exclude` are left out.
+    """
+    horizontal = label[:, 1:] != label[:, :-1]
+    vertical = label[1:, :] != label[:-1, :]
+    for value in exclude:
+        horizontal &= (label[:, 1:] != value) & (label[:, :-1] != value)
+        vertical &= (label[1:, :] != value) & (label[:-1, :] != value)
     edges = np.zeros(label.shape, dtype=bool)
-    edges[:, :-1] |= label[:, 1:] != label[:, :-1]
-    edges[:-1, :] |= label[1:, :] != label[:-1, :]
+    edges[:, :-1] |= horizontal
+    edges[:-1, :] |= vertical
     return edges
 
 
-def image_edges(image: np.ndarray) -> np.ndarray:
-    """Canny edges of the grey image, thresholds from its median (works across exposures)."""
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    grey = cv2.GaussianBlur(grey, (3, 3), 0.8)
-    median = float(np.median(grey))
-    return cv2.Canny(grey, max(10, int(0.5 * median)), max(30, int(1.2 * median))) > 0
+def edge_strength(image: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of the grey image, divided by its mean (1 = an average pixel)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    return magnitude / (magnitude.mean() + 1e-6)
 
 
-def alignment_scores(image: np.ndarray, label: np.ndarray, max_shift: int, tolerance: float,
-                     step: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Agreement of label boundaries with image edges for every shift (dy, dx) of the label.
+def shift_grid(max_shift: int) -> np.ndarray:
+    """All shifts (dy, dx) with |dy|, |dx| ≤ max_shift, as an S×2 array; row S // 2 is (0, 0)."""
+    offsets = np.arange(-max_shift, max_shift + 1)
+    return np.stack(np.meshgrid(offsets, offsets, indexing="ij"), -1).reshape(-1, 2)
 
-    Returns (shifts S×2, agreement S): the fraction of label-boundary pixels that lie within
-    `tolerance` px of an image edge once the label is moved by (dy, dx). A well aligned label
-    scores best at (0, 0); a misaligned one at its offset; the label of another image nowhere.
+
+def alignment_curve(strength: np.ndarray, boundaries: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Mean edge strength under the label boundaries once the label is moved by each shift (dy, dx).
+
+    A label that fits its image has its boundaries on image edges: the curve peaks at (0, 0).
+    A misaligned label peaks at its offset; the label of another image peaks nowhere. Boundary
+    pixels moved off the image do not count.
     """
-    edges = image_edges(image)
-    distance = cv2.distanceTransform((~edges).astype(np.uint8), cv2.DIST_L2, 3)
-    near = distance <= tolerance
-    ys, xs = np.nonzero(label_boundaries(label))
-    offsets = np.arange(-max_shift, max_shift + 1, step)
-    shifts = np.stack(np.meshgrid(offsets, offsets, indexing="ij"), -1).reshape(-1, 2)
+    ys, xs = np.nonzero(boundaries)
     if ys.size == 0:
-        return shifts, np.zeros(len(shifts))
-    height, width = label.shape
-    moved_y = ys[None, :] + shifts[:, :1]
-    moved_x = xs[None, :] + shifts[:, 1:]
-    inside = (moved_y >= 0) & (moved_y < height) & (moved_x >= 0) & (moved_x < width)
-    hits = near[np.clip(moved_y, 0, height - 1), np.clip(moved_x, 0, width - 1)] & inside
-    agreement = hits.sum(1) / np.maximum(inside.sum(1), 1)
-    return shifts, agreement
+        return np.zeros(len(shifts))
+    margin = int(np.abs(shifts).max())
+    padded = np.pad(strength.astype(np.float32), margin)  # zeros around: off-image pixels add nothing
+    inside = np.pad(np.ones(strength.shape, np.float32), margin)
+    width = padded.shape[1]
+    positions = (ys + margin) * width + (xs + margin)  # flat index of each boundary pixel
+    moved = positions[None, :] + (shifts[:, 0] * width + shifts[:, 1])[:, None]  # S × pixels
+    total = padded.ravel()[moved].sum(axis=1, dtype=np.float64)
+    count = inside.ravel()[moved].sum(axis=1, dtype=np.float64)
+    return total / np.maximum(count, 1.0)
+
+
+def peak_sharpness(strength: np.ndarray, boundaries: np.ndarray, centre: tuple[int, int] = (0, 0),
+                   search: int = 0) -> tuple[tuple[int, int], float]:
+    """How sharply the fit peaks at shift `centre`: (peak shift, strength there / mean at 2–3 px from it).
+
+    With `search` > 0 the peak is looked for within ±search px of `centre` first. A label that
+    belongs to its image fits to the pixel (sharpness well above 1); chance coincidences with
+    another image's edges are blurry (sharpness near 1).
+    """
+    window = shift_grid(3 + search)
+    curve = alignment_curve(strength, boundaries, window + np.asarray(centre))
+    central = np.abs(window).max(axis=1) <= search
+    peak = window[central][int(np.argmax(curve[central]))]
+    distance = np.hypot(*(window - peak).T)
+    ring = curve[(distance >= 2) & (distance <= 3.5)].mean()
+    value = curve[int(np.flatnonzero((window == peak).all(axis=1))[0])]
+    return (int(peak[0] + centre[0]), int(peak[1] + centre[1])), float(value / max(ring, 1e-6))
+
+
+def alignment_statistics(image: np.ndarray, label: np.ndarray, thresholds: Thresholds,
+                         static: Iterable[int] = STATIC_IDS) -> dict[str, float]:
+    """How well a label fits its image: the best shift, the gain there, and the sharpness of the fit.
+
+    A coarse search over ±`max_shift` px runs at `search_width`: `gain` is the edge strength at
+    the best shift minus at (0, 0). `sharpness` (at shift 0) and `sharpness_moved` (at the best
+    shift, refined to the pixel) are measured at full size without the boundaries of `static`
+    label values (the bonnet is at the same place in every frame, so it fits any image).
+    """
+    scale = min(1.0, thresholds.search_width / image.shape[1])
+    small_image, small_label = image, label
+    if scale < 1:
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        small_label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
+    shifts = shift_grid(max(1, round(thresholds.max_shift * scale)))
+    curve = alignment_curve(edge_strength(small_image), label_boundaries(small_label), shifts)
+    best = int(np.argmax(curve))
+    at_zero = float(curve[len(curve) // 2])
+    strength, boundaries = edge_strength(image), label_boundaries(label, static)
+    _, sharpness = peak_sharpness(strength, boundaries)
+    coarse = (int(round(shifts[best, 0] / scale)), int(round(shifts[best, 1] / scale)))
+    (best_dy, best_dx), sharpness_moved = peak_sharpness(strength, boundaries, coarse, search=2)
+    return {"edge_agreement": at_zero, "best_agreement": float(curve[best]), "gain": float(curve[best] - at_zero),
+            "best_dy": best_dy, "best_dx": best_dx, "sharpness": sharpness, "sharpness_moved": sharpness_moved}
 
 
 # --------------------------------------------------------------------------------------------
 # Running the checks
 # --------------------------------------------------------------------------------------------
 
-def _empty_row() -> dict:
-    row = {check: False for check in CHECKS}
-    row.update(reason="", width=np.nan, height=np.nan, label_width=np.nan, label_height=np.nan,
-               brightness=np.nan, saturation=np.nan, contrast=np.nan, streaks=np.nan,
-               agreement=np.nan, best_agreement=np.nan, best_dy=0, best_dx=0)
-    return row
+STATISTICS = ("width", "height", "label_width", "label_height", "unknown_pixels", "largest_share", "brightness",
+              "dark_channel", "detail", "haze", "streaks", "edge_agreement", "best_agreement", "gain", "best_dy",
+              "best_dx", "sharpness", "sharpness_moved")
 
 
-def check_frame(image_path: Path, label_path: Path, thresholds: Thresholds = Thresholds()) -> dict:
-    """All checks on one frame: a dict of booleans (CHECKS), statistics and a readable `reason`."""
-    row, reasons = _empty_row(), []
+def frame_statistics(image_path: Path, label_path: Path, thresholds: Thresholds = Thresholds()) -> dict:
+    """Read one frame and measure everything the checks decide on (see STATISTICS).
+
+    Also holds `unreadable` (with the decoder's message in `detail_text`) and the sizes; the
+    yes/no answers come from `apply_thresholds`, so thresholds can change without reading again.
+    """
+    row = {name: np.nan for name in STATISTICS}
+    row.update(unreadable=False, detail_text="")
     try:
         image = read_image(image_path)
-        label, mode = read_label_raw(label_path)
+        label, _mode = read_label_raw(label_path)
     except OSError as error:
-        row.update(unreadable=True, reason=str(error))
+        row.update(unreadable=True, detail_text=str(error))
         return row
     row.update(height=image.shape[0], width=image.shape[1], label_height=label.shape[0], label_width=label.shape[1])
-    if label.ndim == 3:  # colour label: unknown colours, then compare by packed colour
+    if label.ndim == 3:  # colour label: check colours, then work on packed colours (black = static)
         label = pack_rgb(label)
         unknown = ~np.isin(label, KNOWN_COLOURS)
+        static = (0,)
+        counts = np.unique(label, return_counts=True)[1]
     else:
         unknown = ~KNOWN_IDS[label]
-    if unknown.any():
-        row["unknown_colours"] = True
-        reasons.append(f"{int(unknown.sum())} pixels of unknown label values")
-    values, counts = np.unique(label, return_counts=True)
-    if counts.max() >= thresholds.empty_fraction * label.size:
-        row["empty_label"] = True
-        reasons.append(f"one label value covers {counts.max() / label.size:.1%} of the label")
-    if label.shape[:2] != image.shape[:2]:
-        row["size_mismatch"] = True
-        reasons.append(f"label {label.shape[1]}×{label.shape[0]} but image {image.shape[1]}×{image.shape[0]}")
-
+        static = STATIC_IDS
+        counts = np.bincount(label.ravel(), minlength=256)
+    row.update(unknown_pixels=int(unknown.sum()), largest_share=float(counts.max() / label.size))
+    same_size = label.shape[:2] == image.shape[:2]
     scale = min(1.0, thresholds.work_width / image.shape[1])
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
-    stats = weather_statistics(small)
-    row.update(stats)
-    if stats["saturation"] < thresholds.fog_saturation and stats["contrast"] < thresholds.fog_contrast:
-        row["fog"] = True
-        reasons.append("fog (low saturation and contrast)")
-    if stats["streaks"] > thresholds.rain_streaks:
-        row["rain"] = True
-        reasons.append("rain (streaks)")
-
-    if not (row["empty_label"] or row["size_mismatch"]) and len(values) > 1:
-        small_label = cv2.resize(label.astype(np.int32).astype(np.float32), (small.shape[1], small.shape[0]),
-                                 interpolation=cv2.INTER_NEAREST) if scale < 1 else label
-        shift = max(1, int(round(thresholds.max_shift * scale)))
-        shifts, agreement = alignment_scores(small, small_label, shift, thresholds.edge_tolerance)
-        best = int(np.argmax(agreement))
-        at_zero = float(agreement[len(agreement) // 2])
-        row.update(agreement=at_zero, best_agreement=float(agreement[best]),
-                   best_dy=int(round(shifts[best, 0] / scale)), best_dx=int(round(shifts[best, 1] / scale)))
-        if agreement[best] < thresholds.swapped_agreement:
-            row["swapped"] = True
-            reasons.append(f"label edges match no image edges (best agreement {agreement[best]:.2f})")
-        elif agreement[best] - at_zero > thresholds.misaligned_gain:
-            row["misaligned"] = True
-            reasons.append(f"label fits better moved by ({row['best_dx']}, {row['best_dy']}) px "
-                           f"({at_zero:.2f} → {agreement[best]:.2f})")
-    row["reason"] = "; ".join(reasons)
+    if scale < 1:
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST) if same_size else label
+    row.update(weather_statistics(image))
+    if same_size and len(counts[counts > 0]) > 1:
+        row.update(alignment_statistics(image, label, thresholds, static))
     return row
+
+
+def apply_thresholds(report: pd.DataFrame, thresholds: Thresholds | None = None) -> pd.DataFrame:
+    """Turn the statistics of a report into one yes/no column per check and a `reason` in words.
+
+    Returns a new report; run it again with other thresholds to see what they change.
+    """
+    thresholds = thresholds or Thresholds()
+    report = report.copy()
+    readable = ~report["unreadable"].astype(bool)
+    report["size_mismatch"] = readable & ((report["width"] != report["label_width"])
+                                          | (report["height"] != report["label_height"]))
+    report["unknown_colours"] = readable & (report["unknown_pixels"] > 0)
+    report["empty_label"] = readable & (report["largest_share"] >= thresholds.empty_fraction)
+    report["fog"] = readable & (report["haze"] > thresholds.haze)
+    report["rain"] = readable & (report["streaks"] > thresholds.streaks)
+    comparable = readable & ~report["size_mismatch"] & ~report["empty_label"] & report["gain"].notna()
+    report["misaligned"] = comparable & (report["gain"] > thresholds.misaligned_gain) \
+        & (report["sharpness_moved"] >= thresholds.swapped_sharpness)
+    report["swapped"] = comparable & ~report["misaligned"] & (report["sharpness"] < thresholds.swapped_sharpness)
+    report["reason"] = [_reason(row) for row in report.to_dict("records")]
+    report.attrs["thresholds"] = asdict(thresholds)
+    return report
+
+
+def _reason(row: dict) -> str:
+    """The checks a frame fails, in words."""
+    if row["unreadable"]:
+        return row["detail_text"]
+    reasons = []
+    if row["size_mismatch"]:
+        reasons.append(f"label {row['label_width']:.0f}×{row['label_height']:.0f} "
+                       f"but image {row['width']:.0f}×{row['height']:.0f}")
+    if row["unknown_colours"]:
+        reasons.append(f"{row['unknown_pixels']:.0f} pixels of label values not in the Cityscapes table")
+    if row["empty_label"]:
+        reasons.append(f"one label value covers {row['largest_share']:.1%} of the label")
+    if row["misaligned"]:
+        reasons.append(f"label fits better moved by ({row['best_dx']:.0f}, {row['best_dy']:.0f}) px (x, y)")
+    if row["swapped"]:
+        reasons.append(f"label edges fit no image edges (sharpness {row['sharpness']:.2f})")
+    if row["fog"]:
+        reasons.append(f"fog (haze {row['haze']:.2f})")
+    if row["rain"]:
+        reasons.append(f"rain (streaks {row['streaks']:.1f}%)")
+    return "; ".join(reasons)
+
+
+def check_frame(image_path: Path, label_path: Path, thresholds: Thresholds | None = None) -> dict:
+    """All checks on one frame: the statistics, one boolean per check (CHECKS) and a `reason`."""
+    thresholds = thresholds or Thresholds()
+    statistics = pd.DataFrame([frame_statistics(image_path, label_path, thresholds)])
+    return apply_thresholds(statistics, thresholds).iloc[0].to_dict()
 
 
 def run_checks(root: str | Path, manifest: pd.DataFrame, thresholds: Thresholds | None = None,
@@ -208,22 +317,51 @@ def run_checks(root: str | Path, manifest: pd.DataFrame, thresholds: Thresholds 
     """Check every frame of `manifest` (paths relative to `root`); one row per frame.
 
     The report holds the manifest's columns, one boolean column per check (CHECKS), the
-    statistics behind them and a `reason` in words. Frames are read in a few threads.
+    statistics behind them (STATISTICS) and a `reason` in words. Frames are read in threads.
     """
     root = Path(root)
     thresholds = thresholds or Thresholds()
     records = manifest.to_dict("records")
 
     def work(record: dict) -> dict:
-        return check_frame(root / record["image"], root / record["label"], thresholds)
+        return frame_statistics(root / record["image"], root / record["label"], thresholds)
 
     with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
         rows = list(tqdm(pool.map(work, records), total=len(records), desc="checking frames",
                          disable=is_quiet() or not progress))
-    checks = pd.DataFrame(rows, index=manifest.index)
-    report = pd.concat([manifest.drop(columns=[c for c in checks if c in manifest]), checks], axis=1)
-    report.attrs["thresholds"] = asdict(thresholds)
-    return report
+    statistics = pd.DataFrame(rows, index=manifest.index)
+    statistics = apply_thresholds(statistics, thresholds)
+    columns = list(CHECKS) + ["reason"] + list(STATISTICS) + ["detail_text"]
+    statistics = statistics[columns]
+    return pd.concat([manifest.drop(columns=[c for c in columns if c in manifest]), statistics], axis=1)
+
+
+def fit_thresholds(report: pd.DataFrame, manifest: pd.DataFrame | None = None,
+                   thresholds: Thresholds | None = None) -> Thresholds:
+    """Thresholds for fog and rain fitted to the weather recorded in meta.csv (other fields kept).
+
+    The defaults are tuned at 480×264; image statistics shift with the image size, so data at
+    another size needs its own. Each threshold goes midway between the highest value of frames
+    without that weather and the lowest value of frames with it (or, when they overlap, where the
+    most frames are right). Fitted on the frames it is then scored on, it flatters: score it on others.
+    """
+    thresholds = thresholds or Thresholds()
+    truth_source = report if manifest is None else manifest.loc[report.index]
+    readable = ~report["unreadable"].to_numpy(dtype=bool)
+    fitted = {}
+    for field, statistic, weather in (("haze", "haze", "fog"), ("streaks", "streaks", "rain")):
+        values = report[statistic].to_numpy(dtype=float)[readable]
+        truth = (truth_source["weather"].astype(str) == weather).to_numpy()[readable]
+        if truth.all() or not truth.any():
+            continue
+        negatives, positives = values[~truth], values[truth]
+        if negatives.max() < positives.min():
+            fitted[field] = float((negatives.max() + positives.min()) / 2)
+        else:
+            candidates = np.unique(values)
+            correct = [((values > c) == truth).sum() for c in candidates]
+            fitted[field] = float(candidates[int(np.argmax(correct))])
+    return replace(thresholds, **fitted)
 
 
 def flagged(report: pd.DataFrame, checks: Iterable[str] = DEFECT_CHECKS) -> pd.Series:
@@ -247,8 +385,8 @@ def clean_manifest(manifest: pd.DataFrame, report: pd.DataFrame | None = None,
 
 
 def report_manifest(report: pd.DataFrame) -> pd.DataFrame:
-    """The manifest columns of a report (everything `run_checks` did not add)."""
-    added = set(_empty_row())
+    """The manifest columns of a report (everything `run_checks` added left out)."""
+    added = set(CHECKS) | set(STATISTICS) | {"reason", "detail_text"}
     return report[[c for c in report.columns if c not in added]]
 
 
@@ -259,21 +397,24 @@ def report_manifest(report: pd.DataFrame) -> pd.DataFrame:
 def detection_scores(report: pd.DataFrame, manifest: pd.DataFrame | None = None) -> pd.DataFrame:
     """Precision and recall of each check against the defects and weather recorded in meta.csv.
 
-    One row per check: the meta value it looks for, frames truly having it, frames flagged,
-    true positives, precision and recall (NaN where undefined).
+    One row per check: the meta value it looks for, frames having it, frames flagged, true
+    positives, precision and recall (NaN where undefined). Frames that cannot be read are left
+    out for every check but `unreadable`: a file that cannot be decoded shows no rain.
     """
     truth_source = report if manifest is None else manifest.loc[report.index]
+    readable = ~report["unreadable"].to_numpy(dtype=bool)
     rows = []
     for check in CHECKS:
         column, value = TRUTH[check]
         if column not in truth_source:
             continue
-        truth = (truth_source[column].astype(str) == value).to_numpy()
-        found = report[check].to_numpy(dtype=bool)
+        scope = np.ones(len(report), dtype=bool) if check == "unreadable" else readable
+        truth = (truth_source[column].astype(str) == value).to_numpy() & scope
+        found = report[check].to_numpy(dtype=bool) & scope
         hits = int((truth & found).sum())
         rows.append({
-            "check": check, "looks_for": f"{column}={value}", "actual": int(truth.sum()),
-            "flagged": int(found.sum()), "true_positives": hits,
+            "check": check, "looks_for": f"{column}={value}", "frames": int(scope.sum()),
+            "actual": int(truth.sum()), "flagged": int(found.sum()), "true_positives": hits,
             "precision": hits / found.sum() if found.sum() else np.nan,
             "recall": hits / truth.sum() if truth.sum() else np.nan,
         })
@@ -294,14 +435,15 @@ def frame_thumbnail(path: Path, size: tuple[int, int] = (48, 27)) -> np.ndarray 
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
 
 
-def sequence_boundaries(root: str | Path, manifest: pd.DataFrame, jump: float = 3.0,
+def sequence_boundaries(root: str | Path, manifest: pd.DataFrame, jump: float = 2.8,
                         progress: bool = True) -> pd.DataFrame:
     """Find where a new sequence starts from the difference between consecutive frames.
 
     Neighbouring frames of one sequence are near-duplicates; at a cut the mean absolute
     difference of small grey copies jumps. A frame starts a sequence when its difference to the
-    previous readable frame is `jump` times the median difference of its neighbours, or more.
-    Returns frame, difference, ratio and `boundary` (True = first frame of a new sequence).
+    previous readable frame is at least `jump` times the median difference around it.
+    Returns frame, readable, difference, ratio and `boundary` (True = first frame of a new
+    sequence, counted from the previous readable frame).
     """
     root = Path(root)
     paths = [root / p for p in manifest["image"]]
@@ -319,17 +461,23 @@ def sequence_boundaries(root: str | Path, manifest: pd.DataFrame, jump: float = 
     typical = pd.Series(difference).rolling(9, center=True, min_periods=2).median().to_numpy()
     typical = np.where(np.isfinite(typical), typical, np.nanmedian(difference))
     ratio = difference / np.maximum(typical, 1e-3)
-    boundary = np.nan_to_num(ratio) >= jump
-    return pd.DataFrame({"frame": manifest["frame"].to_numpy(), "difference": difference, "ratio": ratio,
-                         "boundary": boundary}, index=manifest.index)
+    return pd.DataFrame({"frame": manifest["frame"].to_numpy(),
+                         "readable": [thumb is not None for thumb in thumbs],
+                         "difference": difference, "ratio": ratio,
+                         "boundary": np.nan_to_num(ratio) >= jump}, index=manifest.index)
 
 
 def boundary_scores(boundaries: pd.DataFrame, manifest: pd.DataFrame) -> dict[str, float]:
-    """Precision and recall of found boundaries against the manifest's `sequence` column."""
-    sequence = manifest.loc[boundaries.index, "sequence"].to_numpy()
+    """Precision and recall of found boundaries against the manifest's `sequence` column.
+
+    Only readable frames count: a true boundary is a readable frame whose sequence differs from
+    that of the previous readable frame.
+    """
+    readable = boundaries["readable"].to_numpy(dtype=bool)
+    sequence = manifest.loc[boundaries.index, "sequence"].to_numpy()[readable]
     truth = np.zeros(len(sequence), dtype=bool)
     truth[1:] = sequence[1:] != sequence[:-1]
-    found = boundaries["boundary"].to_numpy(dtype=bool)
+    found = boundaries["boundary"].to_numpy(dtype=bool)[readable]
     hits = int((truth & found).sum())
     return {"actual": int(truth.sum()), "found": int(found.sum()), "true_positives": hits,
             "precision": hits / found.sum() if found.sum() else float("nan"),

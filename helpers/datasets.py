@@ -87,6 +87,12 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise OSError(f"missing file {path}")
     data = np.fromfile(path, dtype=np.uint8)
+    ending = data[-64:].tobytes()
+    suffix = path.suffix.lower()
+    if suffix == ".png" and b"IEND" not in ending:
+        raise OSError(f"truncated PNG {path}: the file ends before its IEND chunk")
+    if suffix in (".jpg", ".jpeg") and b"\xff\xd9" not in ending:
+        raise OSError(f"truncated JPEG {path}: the file ends before its end-of-image marker")
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise OSError(f"cannot decode image {path} (truncated or not an image)")
@@ -271,6 +277,14 @@ register_dataset(DatasetSpec(
 ))
 
 
+def _spec_for(class_map: ClassMap) -> DatasetSpec:
+    """The first registered data set whose default class map is `class_map` (else synthetic-streets)."""
+    for spec in DATASETS.values():
+        if spec.default_classes == class_map.name:
+            return spec
+    return DATASETS["synthetic-streets"]
+
+
 def dataset_dir(name: str | DatasetSpec, root: str | Path | None = None) -> Path:
     """Folder of data set `name`: `root` itself when it holds the data, else `root/<folder>`.
 
@@ -360,6 +374,32 @@ def _apportion(total: int, fractions: dict[str, float]) -> dict[str, int]:
     return counts
 
 
+def _stratified_counts(sizes: dict[str, int], fractions: dict[str, float],
+                       rng: np.random.Generator) -> dict[tuple[str, str], int]:
+    """How many sequences of each stratum go to each split.
+
+    Each stratum gets the floor of its ideal share per split; the rest is handed out by largest
+    remainder (random tie-break) so that the split totals match the overall fractions.
+    """
+    targets = _apportion(sum(sizes.values()), fractions)
+    quota = {(s, k): sizes[s] * fractions[k] for s in sizes for k in SPLITS}
+    count = {key: int(math.floor(q)) for key, q in quota.items()}
+    row_left = {s: sizes[s] - sum(count[s, k] for k in SPLITS) for s in sizes}
+    col_left = {k: targets[k] - sum(count[s, k] for s in sizes) for k in SPLITS}
+    jitter = dict(zip(quota, rng.random(len(quota))))
+    for s, k in sorted(quota, key=lambda key: (quota[key] - count[key], jitter[key]), reverse=True):
+        if row_left[s] > 0 and col_left[k] > 0:
+            count[s, k] += 1
+            row_left[s] -= 1
+            col_left[k] -= 1
+    for s in sizes:  # rare leftovers: the split with the most room
+        for _ in range(row_left[s]):
+            k = max(SPLITS, key=lambda name: col_left[name])
+            count[s, k] += 1
+            col_left[k] -= 1
+    return count
+
+
 def split_by_sequence(manifest: pd.DataFrame, fractions: dict[str, float] | Sequence[float] | None = None,
                       seed: int = 0, stratify: str | None = "scene") -> pd.DataFrame:
     """Assign whole sequences to train / val / pseudo_test / test, stratified by scene when known.
@@ -370,41 +410,20 @@ def split_by_sequence(manifest: pd.DataFrame, fractions: dict[str, float] | Sequ
     fractions = check_fractions(fractions)
     if "sequence" not in manifest:
         raise ValueError("the manifest has no 'sequence' column; use random_frame_split instead")
-    result = manifest.copy()
-    sequences = result.groupby("sequence", sort=True).first().reset_index()
+    sequences = manifest.groupby("sequence", sort=True).first().reset_index()
     if stratify and stratify in sequences and sequences[stratify].notna().all():
         strata = sequences[stratify].astype(str).to_numpy()
     else:
-        strata = np.array(["all"] * len(sequences))
+        strata = np.full(len(sequences), "all")
     rng = np.random.default_rng(seed)
-    targets = _apportion(len(sequences), fractions)
-    names = sorted(set(strata))
-    members = {s: rng.permutation(sequences["sequence"].to_numpy()[strata == s]) for s in names}
-    # per stratum and split: floor of the ideal count, then hand out the rest by largest remainder
-    quota = {(s, k): len(members[s]) * fractions[k] for s in names for k in SPLITS}
-    count = {key: int(math.floor(q)) for key, q in quota.items()}
-    row_left = {s: len(members[s]) - sum(count[s, k] for k in SPLITS) for s in names}
-    col_left = {k: targets[k] - sum(count[s, k] for s in names) for k in SPLITS}
-    jitter = dict(zip(quota, rng.random(len(quota))))  # random tie-break between equal remainders
-    order = sorted(quota, key=lambda key: (quota[key] - count[key], jitter[key]), reverse=True)
-    for s, k in order:
-        if row_left[s] > 0 and col_left[k] > 0:
-            count[s, k] += 1
-            row_left[s] -= 1
-            col_left[k] -= 1
-    for s in names:  # rare leftovers: any split that still has room
-        while row_left[s] > 0:
-            k = max(SPLITS, key=lambda name: col_left[name])
-            count[s, k] += 1
-            row_left[s] -= 1
-            col_left[k] -= 1
+    members = {s: rng.permutation(sequences["sequence"].to_numpy()[strata == s]) for s in sorted(set(strata))}
+    count = _stratified_counts({s: len(m) for s, m in members.items()}, fractions, rng)
     split_of: dict[int, str] = {}
-    for s in names:
-        start = 0
-        for k in SPLITS:
-            for sequence in members[s][start: start + count[s, k]]:
-                split_of[int(sequence)] = k
-            start += count[s, k]
+    for s, shuffled in members.items():
+        cuts = np.cumsum([0] + [count[s, k] for k in SPLITS])
+        for k, start, stop in zip(SPLITS, cuts[:-1], cuts[1:]):
+            split_of.update({int(sequence): k for sequence in shuffled[start:stop]})
+    result = manifest.copy()
     result["split"] = [split_of[int(sequence)] for sequence in result["sequence"]]
     return result
 
@@ -542,11 +561,15 @@ class SegmentationDataset(Dataset):
     """Image/label pairs at a fixed size: `(image float32 3×H×W in [0, 1], target int64 H×W)`.
 
     Arguments: `manifest` (rows with frame, image, label paths relative to `root`), `class_map`,
-    `size=(W, H)`, `augment` (flip + small rotation + colour jitter, seeded per item from torch's
-    RNG so DataLoader worker seeding applies), `one_hot` (target C×H×W float instead), `cache`
-    (True: uint8 .npy memmaps in `cache_root()`, built once; "memory": decoded into RAM; False:
-    decode the files at every access), `on_bad` ("resize", "skip" or "raise", see module doc),
-    `dataset` (the registry entry that says how to read the files).
+    `size=(W, H)`, `augment` (True or an `Augment`: flip + small rotation + colour jitter, on the
+    decoded uint8 data), `one_hot` (target C×H×W float instead), `cache` (True: uint8 .npy
+    memmaps in `cache_root()`, built once; "memory": decoded into RAM; False: decode the files at
+    every access), `on_bad` ("resize", "skip" or "raise", see module doc), `dataset` (the
+    registry entry that says how to read the files; default: the one whose class map this is).
+
+    Augmentation is seeded per item: `make_loader` passes `(index, seed)` with seeds from its own
+    generator; a plain `dataset[index]` draws the seed from torch's RNG (seeded by
+    `seed_everything`, and per worker by the DataLoader).
 
     Frames that cannot be used are dropped: `.manifest` and `.frames` hold the frames kept,
     `.problems` every problem found.
@@ -555,14 +578,14 @@ class SegmentationDataset(Dataset):
     def __init__(self, manifest: pd.DataFrame, root: str | Path, class_map: ClassMap | str = "gta9",
                  size: tuple[int, int] = (160, 120), augment: bool | Augment = False, one_hot: bool = False,
                  cache: bool | str = True, on_bad: str = "resize",
-                 dataset: str | DatasetSpec = "synthetic-streets", progress: bool = True):
+                 dataset: str | DatasetSpec | None = None, progress: bool = True):
         if on_bad not in ("resize", "skip", "raise"):
             raise ValueError(f"on_bad must be 'resize', 'skip' or 'raise', got {on_bad!r}")
         if cache not in (True, False, "memory"):
             raise ValueError(f"cache must be True, False or 'memory', got {cache!r}")
-        self.spec = get_spec(dataset)
-        self.root = Path(root)
         self.class_map = get_class_map(class_map)
+        self.spec = get_spec(dataset) if dataset is not None else _spec_for(self.class_map)
+        self.root = Path(root)
         self.size = (int(size[0]), int(size[1]))
         self.augment = Augment() if augment is True else (augment or None)
         self.one_hot = one_hot
@@ -574,6 +597,8 @@ class SegmentationDataset(Dataset):
         self._labels: np.ndarray | None = None
         self.cache_files: tuple[Path, Path] | None = None
         rows = manifest.reset_index(drop=True)
+        if rows.empty:
+            raise ValueError("the manifest has no frames (an empty split, or everything filtered out?)")
         kept = self._prepare(rows, progress)
         self.manifest = rows.iloc[kept].reset_index(drop=True)
         self.frames = [str(f) for f in self.manifest["frame"]]
@@ -633,24 +658,41 @@ class SegmentationDataset(Dataset):
                 if keep_arrays:
                     images[len(kept)], labels[len(kept)] = image, label
                 kept.append(position)
+        if records and not kept:
+            first = self.problems[0]
+            raise BadInputError(f"none of the {len(records)} frames in {self.root} could be used; "
+                                f"first problem: {first.file}: {first.reason}")
         if not keep_arrays:
             return kept
         images, labels = images[: len(kept)], labels[: len(kept)]
-        if paths is None:
-            self._images, self._labels = images, labels
-            return kept
+        if paths is not None:
+            try:
+                self._write_cache(images, labels, kept, paths, info_path)
+                return kept
+            except OSError as error:  # read-only or full disk: keep the decoded data in memory
+                warnings.warn(f"cannot write the cache to {paths[0].parent} ({error}); keeping the decoded "
+                              f"frames in memory. Set WORKBOOK_CACHE to a writable folder.", stacklevel=3)
+                self.cache_files = None
+        self._images, self._labels = images, labels
+        return kept
+
+    def _write_cache(self, images: np.ndarray, labels: np.ndarray, kept: list[int], paths: tuple[Path, Path],
+                     info_path: Path) -> None:
+        """Write the arrays, then the index; each via a temporary file and a rename (never half a cache)."""
         paths[0].parent.mkdir(parents=True, exist_ok=True)
         for array, path in zip((images, labels), paths):
             tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-            with open(tmp, "wb") as handle:
-                np.save(handle, array)
-            os.replace(tmp, path)
+            try:
+                with open(tmp, "wb") as handle:
+                    np.save(handle, array)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
         info = {"kept": kept, "problems": [list(p) for p in self.problems], "size": self.size,
                 "classes": self.class_map.name, "dataset": self.spec.name, "root": str(self.root)}
         tmp = info_path.with_name(f"{info_path.name}.tmp-{os.getpid()}")
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, info_path)  # written last: its presence means the arrays are complete
-        return kept
 
     # ---- access ---------------------------------------------------------------------------
     def _arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -749,7 +791,10 @@ def load_dataset(name: str = "synthetic-streets", root: str | Path | None = None
     if split not in (None, "all"):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; use one of {SPLITS}, 'all' or None")
+        available = sorted(set(table["split"]))
         table = table[table["split"] == split]
+        if table.empty:
+            raise ValueError(f"split {split!r} has no frames in this manifest; it has {available}")
     if max_images is None:
         max_images = profile.max_train_images if split == "train" else profile.max_eval_images
     if max_images is not None:

@@ -327,13 +327,14 @@ def extract(zip_path: str | Path, dest_dir: str | Path,
     try:
         try:
             with zipfile.ZipFile(zip_path) as archive:
-                plan = []
+                chosen: dict[PurePosixPath, zipfile.ZipInfo] = {}  # target → member (the last one wins)
                 for info in archive.infolist():
                     if info.is_dir():
                         continue
                     target = members_filter(info.filename) if members_filter else info.filename
                     if target:
-                        plan.append((info, _safe_relative(target, zip_path)))
+                        chosen[_safe_relative(target, zip_path)] = info
+                plan = [(info, target) for target, info in chosen.items()]
                 for info, target in tqdm(plan, desc=f"extracting {zip_path.name}", unit="file",
                                          disable=_quiet(progress)):
                     out = staging / target

@@ -418,3 +418,38 @@ def receptive_field(model: nn.Module) -> int:
 def _first(value: int | tuple) -> int:
     """First element of a PyTorch size argument that may be an int or a tuple."""
     return value[0] if isinstance(value, tuple) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# A per-pixel colour classifier: the baseline without spatial context
+
+
+class PixelClassifier(nn.Module):
+    """Classifies every pixel from its own colour only: an MLP applied per pixel as 1×1 convolutions.
+
+    `layers` hidden layers of `hidden` units (1×1 conv → BatchNorm → ReLU), then a 1×1 conv to
+    one logit per class. Its receptive field is one pixel: it cannot see neighbours, shapes or
+    position, so comparing it with a U-Net on the same data shows what spatial context adds.
+    It trains with the same API as the U-Net (`fit`, `evaluate`, `predict`, `build_model`).
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 9, hidden: int = 32, layers: int = 2):
+        super().__init__()
+        if min(in_channels, num_classes, hidden) < 1 or layers < 0:
+            raise ValueError("in_channels, num_classes and hidden must be at least 1, layers at least 0")
+        self.config = {"arch": "pixel", "in_channels": in_channels, "num_classes": num_classes,
+                       "hidden": hidden, "layers": layers}
+        blocks: list[nn.Module] = []
+        width = in_channels
+        for _ in range(layers):
+            blocks += [nn.Conv2d(width, hidden, kernel_size=1, bias=False), nn.BatchNorm2d(hidden),
+                       nn.ReLU(inplace=True)]
+            width = hidden
+        self.body = nn.Sequential(*blocks)
+        self.head = nn.Conv2d(width, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+ARCHITECTURES["pixel"] = PixelClassifier

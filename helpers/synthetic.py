@@ -134,23 +134,26 @@ class _Face:
 
     def __init__(self, name: str, origin, axis_u, axis_v, size_u: float, size_v: float):
         self.name = name  # "z0" (faces the camera), "x0" / "x1" (sides), "top"
-        self.origin = np.asarray(origin, dtype=np.float64)
-        self.axis_u = np.asarray(axis_u, dtype=np.float64)
-        self.axis_v = np.asarray(axis_v, dtype=np.float64)
+        self.origin, self.axis_u, self.axis_v = tuple(origin), tuple(axis_u), tuple(axis_v)
         self.size_u, self.size_v = size_u, size_v
 
     def polygons(self, camera: _Camera, rects) -> np.ndarray:
         """Rectangles n×4 (u0, u1, v0, v1) in metres on this face → n×4×2 pixel quads."""
+        if isinstance(rects, (list, tuple)) and len(rects) <= 4:  # few: plain Python is faster
+            (ox, oy, oz), (ux, uy, uz), (vx, vy, vz) = self.origin, self.axis_u, self.axis_v
+            point = camera.point
+            return np.array([[point(ox + u * ux + v * vx, oy + u * uy + v * vy, oz + u * uz + v * vz)
+                              for u, v in ((u0, v0), (u1, v0), (u1, v1), (u0, v1))] for u0, u1, v0, v1 in rects])
         rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
         us = rects[:, [0, 1, 1, 0]].reshape(-1, 1)
         vs = rects[:, [2, 2, 3, 3]].reshape(-1, 1)
-        points = self.origin + us * self.axis_u + vs * self.axis_v
+        points = np.asarray(self.origin) + us * np.asarray(self.axis_u) + vs * np.asarray(self.axis_v)
         return camera.project(points).reshape(-1, 4, 2)
 
     def ellipse(self, camera: _Camera, u: float, v: float, radius: float) -> np.ndarray:
         """A circle of `radius` metres centred at (u, v) on this face, as a pixel polygon."""
-        points = (self.origin + (u + radius * _UNIT_CIRCLE[:, 0:1]) * self.axis_u
-                  + (v + radius * _UNIT_CIRCLE[:, 1:2]) * self.axis_v)
+        points = (np.asarray(self.origin) + (u + radius * _UNIT_CIRCLE[:, 0:1]) * np.asarray(self.axis_u)
+                  + (v + radius * _UNIT_CIRCLE[:, 1:2]) * np.asarray(self.axis_v))
         return camera.project(points)
 
 
@@ -190,11 +193,11 @@ class _Billboard:
         self.scale = camera.focal / max(z, Z_CLIP)
 
     def polygon(self, metres) -> np.ndarray:
-        metres = np.asarray(metres, dtype=np.float64)
-        return np.stack([self.u + self.scale * metres[:, 0], self.v - self.scale * metres[:, 1]], axis=1)
+        u, v, scale = self.u, self.v, self.scale
+        return np.array([(u + scale * x, v - scale * y) for x, y in metres])
 
     def circle(self, x: float, y: float, radius: float) -> np.ndarray:
-        return self.polygon(np.array([x, y]) + radius * _UNIT_CIRCLE)
+        return self.scale * radius * _UNIT_CIRCLE * (1.0, -1.0) + (self.u + self.scale * x, self.v - self.scale * y)
 
     def rect(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
         return self.polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
@@ -325,7 +328,7 @@ def _make_look(rng: np.random.Generator, scene: str) -> _Look:
         vegetation=_vary(rng, (55, 85, 40), 6), marking=_vary(rng, (225, 225, 218), 5, 0.05),
         centre_marking=(215.0, 180.0, 60.0) if rng.random() < 0.35 else _vary(rng, (225, 225, 218), 5, 0.05),
         ego=_vary(rng, _pick(rng, _CAR_COLOURS), 10), fog=_vary(rng, (200, 203, 206), 5, 0.05),
-        visibility=rng.uniform(35, 70), texture=rng.uniform(0.8, 1.25))
+        visibility=rng.uniform(18, 40), texture=rng.uniform(0.8, 1.25))
 
 
 def _layout(rng: np.random.Generator, scene: str, look: _Look):
@@ -835,7 +838,8 @@ def _ground_polygon(camera: _Camera, x0: float, x1: float, y: float = 0.0) -> np
     return np.concatenate([left, right[::-1]])
 
 
-def _draw_ground(canvas: _Canvas, setup: _Setup, step: int) -> None:
+def _draw_static_ground(canvas: _Canvas, setup: _Setup) -> None:
+    """Ground that looks the same in every frame: bands, curbs, tram rails, solid lines."""
     camera, look = canvas.camera, setup.look
     horizon = int(math.ceil(camera.horizon))
     first = setup.bands[0]
@@ -848,11 +852,37 @@ def _draw_ground(canvas: _Canvas, setup: _Setup, step: int) -> None:
         bottom = camera.project(np.stack([np.full_like(z, x), np.zeros_like(z), z], 1))
         top = camera.project(np.stack([np.full_like(z, x), np.full_like(z, 0.15), z], 1))
         canvas.fill([np.concatenate([bottom, top[::-1]])], look.curb, SIDEWALK)
-    travelled = setup.speed * step
-    for x in setup.rails:  # tram tracks: two rails with grooves, part of the road
+    for x in setup.rails:  # tram tracks: two rails in the road, part of the road
         for offset in (-0.72, 0.72):
             canvas.fill([_ground_polygon(camera, x + offset - 0.06, x + offset + 0.06, 0.005)],
                         (150.0, 148.0, 145.0), ROAD)
+    for x, kind, centre in setup.markings:
+        colour = look.centre_marking if centre else look.marking
+        if kind == "solid":
+            canvas.fill([_ground_polygon(camera, x - 0.08, x + 0.08, 0.005)], colour, ROAD)
+        elif kind == "double":
+            for offset in (-0.15, 0.15):
+                canvas.fill([_ground_polygon(camera, x + offset - 0.06, x + offset + 0.06, 0.005)], colour, ROAD)
+
+
+@functools.lru_cache(maxsize=8)
+def _background(seed: int, sequence: int, scene: str, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Sky, far background and static ground of a sequence, painted once: (image, label)."""
+    setup = _setup(seed, sequence, scene, size)
+    canvas = _Canvas(setup.camera, with_depth=False)
+    static_rng = np.random.default_rng([seed, 4, sequence])
+    _draw_sky(canvas, setup, static_rng)
+    _draw_far(canvas, setup, static_rng)
+    _draw_static_ground(canvas, setup)
+    canvas.image.flags.writeable = False
+    canvas.label.flags.writeable = False
+    return canvas.image, canvas.label
+
+
+def _draw_moving_ground(canvas: _Canvas, setup: _Setup, step: int) -> None:
+    """Ground that scrolls as the camera drives: dashed lines and railway sleepers."""
+    camera, look = canvas.camera, setup.look
+    travelled = setup.speed * step
     if setup.railway is not None:
         sleepers = np.arange(math.floor(travelled / 0.9) * 0.9, travelled + 60, 0.9)
         rects = [(setup.railway - 1.2, setup.railway + 1.2, z - travelled, z - travelled + 0.25) for z in sleepers
@@ -862,18 +892,12 @@ def _draw_ground(canvas: _Canvas, setup: _Setup, step: int) -> None:
             canvas.fill([_ground_polygon(camera, setup.railway + offset - 0.05, setup.railway + offset + 0.05, 0.15)],
                         (165.0, 160.0, 155.0), RAIL_TRACK)
     for x, kind, centre in setup.markings:
-        colour = look.centre_marking if centre else look.marking
-        if kind == "solid":
-            canvas.fill([_ground_polygon(camera, x - 0.08, x + 0.08, 0.005)], colour, ROAD)
-        elif kind == "double":
-            for offset in (-0.15, 0.15):
-                canvas.fill([_ground_polygon(camera, x + offset - 0.06, x + offset + 0.06, 0.005)], colour, ROAD)
-        else:
+        if kind == "dash":
             period, dash = (12.0, 4.0) if setup.scene in ("highway", "countryside") else (9.0, 3.0)
             first_dash = math.floor(travelled / period) * period
             starts = np.arange(first_dash, travelled + Z_OBJECTS, period) - travelled
             rects = [(x - 0.08, x + 0.08, z, z + dash) for z in starts if z + dash > 2.0]
-            _ground_rects(canvas, rects, colour, ROAD)
+            _ground_rects(canvas, rects, look.centre_marking if centre else look.marking, ROAD)
 
 
 def _ground_rects(canvas: _Canvas, rects, colour: Colour, label: int, y: float = 0.005) -> None:
@@ -1166,17 +1190,16 @@ def _draw_person(canvas: _Canvas, person: dict, x: float, y: float, depth: float
         legs = [[(-0.11 * h, 0.5 * h), (-0.01 * h, 0.5 * h), (-0.02 * h + swing, 0), (-0.1 * h + swing, 0)],
                 [(0.01 * h, 0.5 * h), (0.11 * h, 0.5 * h), (0.1 * h - swing, 0), (0.02 * h - swing, 0)]]
         hip, shoulder, head = 0.5 * h, 0.82 * h, 0.925 * h
-    for leg in legs:
-        canvas.fill([board.polygon(leg)], pants, label, depth)
+    canvas.fill([board.polygon(leg) for leg in legs], pants, label, depth)
     hem = hip - (0.25 * h if person["coat"] and not riding else 0.0)
     torso = [(-0.1 * h, hem), (0.1 * h, hem), (0.135 * h, shoulder), (-0.135 * h, shoulder)]
     canvas.fill([board.polygon(torso)], shirt, label, depth)
     arm_swing = 0.0 if riding else math.sin(phase) * 0.03 * h
     hand = hip - 0.02 * h if not riding else shoulder - 0.3
-    for sign in (-1, 1):
-        arm = [(sign * 0.13 * h, shoulder), (sign * 0.185 * h, shoulder - 0.02 * h),
-               (sign * 0.19 * h + arm_swing * sign, hand), (sign * 0.14 * h + arm_swing * sign, hand)]
-        canvas.fill([board.polygon(arm)], _shade(shirt, 0.9), label, depth)
+    arms = [board.polygon([(sign * 0.13 * h, shoulder), (sign * 0.185 * h, shoulder - 0.02 * h),
+                           (sign * 0.19 * h + arm_swing * sign, hand), (sign * 0.14 * h + arm_swing * sign, hand)])
+            for sign in (-1, 1)]
+    canvas.fill(arms, _shade(shirt, 0.9), label, depth)
     if person["bag"] and not riding:
         canvas.fill([board.rect(0.15 * h, 0.27 * h, hip - 0.05 * h, hip + 0.1 * h)], _shade(pants, 0.7), label, depth)
     radius = 0.07 * h
@@ -1239,9 +1262,9 @@ def _draw_vehicle(canvas: _Canvas, setup: _Setup, v: dict, x: float, depth: floa
             face_role, front_at_u0 = roles[face.name]
             if face_role != role:
                 continue
-            rects = np.asarray(rects_from_front, dtype=np.float64).reshape(-1, 4)
+            rects = rects_from_front
             if role == "side" and not front_at_u0 and mirror_rects:
-                rects = np.stack([face.size_u - rects[:, 1], face.size_u - rects[:, 0], rects[:, 2], rects[:, 3]], 1)
+                rects = [(face.size_u - a1, face.size_u - a0, v0, v1) for a0, a1, v0, v1 in rects]
             canvas.fill(face.polygons(camera, rects), _shade(colour, look.face_light[face.name]), label, depth)
 
     def wheels(faces, positions, radius):
@@ -1440,18 +1463,19 @@ def _finish(canvas: _Canvas, setup: _Setup, rng: np.random.Generator, weather: s
     look = setup.look
     height, width = canvas.label.shape
     fine, blotch = _noise_fields(setup.seed, setup.sequence, (width, height))
-    image = cv2.GaussianBlur(canvas.image, (3, 3), 0.7).astype(np.float32)
     label = canvas.label
     dy, dx = (int(v) for v in rng.integers(0, 16, 2))
     texture = (fine[8:8 + height, 8:8 + width] * _noise_lut(_FINE_NOISE, 3.0, look.texture)[label]
                + blotch * _noise_lut(_BLOTCH_NOISE, 4.0, look.texture)[label]
-               + 2.0 * fine[dy:dy + height, dx:dx + width])
+               + 1.5 * fine[dy:dy + height, dx:dx + width])
+    image = canvas.image.astype(np.float32)
     image += texture[..., None]
+    image = cv2.GaussianBlur(image, (3, 3), 0.7)  # soft edges, like a camera
     if weather == "rain":
         image = _rain(image, canvas, rng)
     image *= np.array(look.gain, np.float32)
     if weather == "fog":
-        fade = 1.0 - np.exp(-canvas.depth / look.visibility)
+        fade = 1.0 - 0.85 * np.exp(-canvas.depth / look.visibility)  # haze everywhere, thicker far away
         image += fade[..., None] * (np.array(look.fog, np.float32) - image)
     return np.clip(image, 0, 255).astype(np.uint8)
 
@@ -1459,16 +1483,15 @@ def _finish(canvas: _Canvas, setup: _Setup, rng: np.random.Generator, weather: s
 def _rain(image: np.ndarray, canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     """Darker and greyer, a wet sheen mirrored on the road, and streaks of rain."""
     height, width = canvas.label.shape
-    horizon = int(canvas.camera.horizon)
-    grey = image.mean(axis=2, keepdims=True)
+    horizon = int(canvas.camera.horizon) + 1
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None]
     image = 0.72 * (0.7 * image + 0.3 * grey)
-    rows = np.arange(height)
-    mirror = np.clip(2 * horizon - rows, 0, height - 1)
-    reflection = cv2.blur(image[mirror], (3, 21))
+    mirror = np.clip(2 * horizon - np.arange(horizon, height), 0, height - 1)
+    reflection = cv2.blur(image[mirror], (3, 21))  # the scene above, mirrored in the wet road
     wet = np.zeros(256, np.float32)
     wet[ROAD], wet[SIDEWALK], wet[RAIL_TRACK] = 0.35, 0.2, 0.15
-    alpha = wet[canvas.label][..., None]
-    image += alpha * (reflection - image)
+    alpha = wet[canvas.label[horizon:]][..., None]
+    image[horizon:] += alpha * (reflection - image[horizon:])
     streaks = np.zeros((height, width), np.uint8)
     count = int(width * height / 400)
     starts = rng.uniform([0, 0], [width, height], (count, 2))
@@ -1503,10 +1526,10 @@ def render_street_frame(seed: int = 0, sequence: int = 0, step: int = 0, size: t
     setup = _setup(int(seed), int(sequence), scene, (width, height))
     rng = np.random.default_rng([seed, 2, sequence, step])
     canvas = _Canvas(setup.camera, with_depth=weather == "fog")
-    static_rng = np.random.default_rng([seed, 4, sequence])
-    _draw_sky(canvas, setup, static_rng)
-    _draw_far(canvas, setup, static_rng)
-    _draw_ground(canvas, setup, step)
+    background_image, background_label = _background(int(seed), int(sequence), scene, (width, height))
+    np.copyto(canvas.image, background_image)
+    np.copyto(canvas.label, background_label)
+    _draw_moving_ground(canvas, setup, step)
     placed = _things_at(setup, step, (width, height))
     placed.sort(key=lambda item: -item[0])
     for depth, x, thing in placed:
@@ -1758,11 +1781,18 @@ def render_forest_patch(seed: int = 0, source: int = 0, patch: int = 0, size: in
         cv2.fillPoly(mask_overlay, [np.rint(box + 2).astype(np.int32)], 255)
     built = (mask_overlay > 0) & ~forest
     image[built] = overlay[built]
-    # canopy: dark greens with crowns (bright tops, dark gaps)
-    crowns = _smooth_noise(rng, size, size // 5)
-    fine = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 1.2)
-    base = np.array([45, 75, 40], np.float32) * (1 + 0.15 * season) + rng.normal(0, 5, 3)
-    canopy = base + (18 * crowns + 14 * fine)[..., None] * np.array([0.8, 1.0, 0.7], np.float32)
+    # canopy: round crowns, lit at the top, dark gaps between them, in varied greens
+    seeds = np.full((size, size), 255, np.uint8)
+    points = rng.integers(0, size, (size * size // 30, 2))
+    seeds[points[:, 1], points[:, 0]] = 0
+    distance = cv2.distanceTransform(seeds, cv2.DIST_L2, 3)
+    crown_size = rng.uniform(2.5, 4.5)
+    crowns = np.clip(1.0 - distance / crown_size, 0.0, 1.0)
+    hue = _smooth_noise(rng, size, 8)
+    fine = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 0.8)
+    base = np.array([38, 62, 34], np.float32) * (1 + 0.15 * season) + rng.normal(0, 4, 3)
+    canopy = (base + (45 * crowns + 6 * fine)[..., None] * np.array([0.75, 1.0, 0.6], np.float32)
+              + (8 * hue)[..., None] * np.array([1.0, 0.6, -0.2], np.float32))
     image[forest] = canopy[forest]
     # single trees outside the forest (not in the mask, as in the real data's coarse masks)
     for _ in range(int(rng.poisson(4))):

@@ -59,6 +59,16 @@ class NotebookSession:
         return self.run_dir / f"{self.name}.json"
 
     @property
+    def manifest(self) -> Path | None:
+        """The clean, split manifest written by notebook 01, or None (then loaders use the full data set)."""
+        path = self.run_dir / "manifest.csv"
+        if path.exists():
+            return path
+        print("no clean manifest from 01_data_cleaning in this run folder: using every frame "
+              "with the default sequence split")
+        return None
+
+    @property
     def work_dir(self) -> Path:
         """A folder of this notebook's own inside the run folder (checkpoints, CSVs)."""
         folder = self.run_dir / self.name

@@ -27,7 +27,14 @@ import helpers.real_datasets  # noqa: F401  (registers "gta5" and "forest")
 from data_scripts import get_forest, get_gta5, prepare_gta5
 from helpers.classes import CITYSCAPES, GTA9, cityscapes_palette
 from helpers.config import get_profile
-from helpers.datasets import LABEL_NEAREST, DatasetMissingError, dataset_dir, load_dataset, read_manifest
+from helpers.datasets import (
+    LABEL_NEAREST,
+    DatasetMissingError,
+    build_manifest,
+    dataset_dir,
+    load_dataset,
+    read_manifest,
+)
 from helpers.synthetic import generate_forest, generate_streets, shift_label
 from tests.test_download import LoopbackServer
 
@@ -115,7 +122,8 @@ def gta_data(tmp_path_factory, gta_archives) -> Path:
     out = tmp_path_factory.mktemp("data") / "gta5"
     with serve(gta_archives) as server:
         server.cut["/data/01_images.zip"] = 1
-        assert get_gta5.main(["--parts", "1,2", "--out", str(out), "--base-url", server.url, "--quiet"]) == 0
+        assert get_gta5.main(["--parts", "1,2", "--out", str(out), "--base-url", server.url, "--quiet",
+                              "--retry-pause", "0"]) == 0
         assert server.gets("/data/01_images.zip")[1][1] == 206  # resumed, not restarted
     return out
 
@@ -163,6 +171,19 @@ def test_get_gta5_downloads_resumes_and_extracts_the_playing_for_data_layout(gta
     assert sorted(checksums) == sorted(gta_archives)
     assert not list((gta_data / "downloads").glob("*.part"))
     assert [p.name for p in gta_data.parent.iterdir()] == ["gta5"]  # no temporary folder left
+
+
+def test_get_gta5_deletes_archives_on_request_and_skips_what_is_extracted(tmp_path, gta_archives, capsys):
+    out = tmp_path / "gta5"
+    arguments = ["--parts", "1", "--out", str(out), "--quiet", "--no-split", "--retry-pause", "0"]
+    with serve(gta_archives) as server:
+        assert get_gta5.main(arguments + ["--base-url", server.url, "--delete-zips"]) == 0
+        assert sorted(p.name for p in (out / "downloads").iterdir()) == ["checksums.json", "extracted.json"]
+        requests = len(server.log)
+        assert get_gta5.main(arguments + ["--base-url", server.url]) == 0
+        assert len(server.log) == requests  # nothing fetched again
+    assert "01_labels.zip: already extracted" in capsys.readouterr().out
+    assert len(list((out / "images").iterdir())) == 6
 
 
 def test_get_gta5_from_a_folder_of_archives_downloaded_by_hand(tmp_path, gta_archives, capsys):
@@ -298,6 +319,13 @@ def test_prepare_cli_in_a_subprocess(gta_data, tmp_path):
         assert label.size == (40, 24)
 
 
+def test_unprepared_gta5_loads_with_block_sequences_and_a_warning(gta_data):
+    with pytest.warns(UserWarning, match="no manifest.csv.*prepare_gta5.py"):
+        manifest = build_manifest("gta5", root=gta_data)
+    assert manifest["frame"].tolist() == [f"{n:05d}" for n in range(1, FRAMES + 1)]
+    assert set(manifest["sequence"]) == {0}  # frames 1–100 form the first block
+
+
 def test_missing_gta5_names_the_commands(tmp_path):
     with pytest.raises(DatasetMissingError, match=r"(?s)get_gta5.py --parts 1 --out .*prepare_gta5.py"):
         dataset_dir("gta5", tmp_path / "nothing")
@@ -390,6 +418,17 @@ def test_forest_from_the_flattened_layout_loads_with_the_expected_class_ids(fore
         _image, target = dataset[position]
         expected = thresholded(forest / "masks" / meta["mask"].iloc[position])
         assert np.array_equal(target.numpy(), expected)
+
+
+def test_get_forest_from_an_unzipped_folder_and_a_rerun_replaces_the_data(forest, tmp_path):
+    out = tmp_path / "forest"
+    get_forest.main(["--from", str(forest.parent), "--out", str(out), "--quiet"])
+    first = sorted(p.name for p in (out / "Forest Segmented" / "masks").iterdir())
+    assert first == sorted(Path(m).with_suffix(".png").name for m in pd.read_csv(forest / "meta_data.csv")["mask"])
+    (out / "Forest Segmented" / "masks" / "stale.png").write_bytes(b"old")
+    get_forest.main(["--from", str(forest.parent), "--out", str(out), "--quiet"])
+    assert sorted(p.name for p in (out / "Forest Segmented" / "masks").iterdir()) == first
+    assert sorted(p.name for p in out.iterdir()) == ["Forest Segmented", "forest_report.csv"]
 
 
 def test_get_forest_uses_the_kaggle_command_when_credentials_exist(forest, tmp_path, monkeypatch):

@@ -225,6 +225,7 @@ def test_cache_is_reused_without_decoding(streets_copy):
     assert [p.reason for p in second.problems] == [p.reason for p in first.problems]
 
 
+@pytest.mark.filterwarnings("ignore:.*problem")
 def test_cache_rebuilt_when_size_or_frames_change(streets_root):
     first = streets_dataset(streets_root, size=(40, 24))
     resized = streets_dataset(streets_root, size=(32, 24))
@@ -259,6 +260,17 @@ def test_no_cache_and_memory_cache_give_the_same_items(streets_root):
         assert torch.equal(on_disk[index][0], from_files[index][0])
 
 
+@pytest.mark.filterwarnings("ignore:.*problem")
+def test_unwritable_cache_falls_back_to_memory(streets_root, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("WORKBOOK_CACHE", str(blocker / "cache"))
+    manifest = build_manifest("synthetic-streets", streets_root)
+    with pytest.warns(UserWarning, match="cannot write the cache"):
+        dataset = SegmentationDataset(manifest, streets_root, "gta9", (30, 20))
+    assert dataset.cache_files is None and dataset[0][0].shape == (3, 20, 30)
+
+
 # ---- bad input ------------------------------------------------------------------------------
 
 def test_truncated_frames_are_skipped_and_reported(streets_root, streets_meta):
@@ -269,7 +281,7 @@ def test_truncated_frames_are_skipped_and_reported(streets_root, streets_meta):
     assert skipped == truncated
     assert not truncated & set(dataset.frames)
     assert len(dataset) == len(streets_meta) - len(truncated)
-    assert all(p.file.endswith(".png") and "decode" in p.reason for p in dataset.problems if p.action == "skipped")
+    assert all(p.file.endswith(".png") and "truncated PNG" in p.reason for p in dataset.problems if p.action == "skipped")
 
 
 def test_size_mismatch_is_resized_or_skipped(streets_root, streets_meta):
@@ -285,6 +297,7 @@ def test_size_mismatch_is_resized_or_skipped(streets_root, streets_meta):
                             on_bad="raise")
 
 
+@pytest.mark.filterwarnings("ignore:.*problem")
 def test_unknown_colours_in_rgb_labels_are_reported(streets_copy):
     label_path = streets_copy / "labels" / "00002.png"
     expected = GTA9.id_lut()[np.asarray(Image.open(label_path))]
@@ -299,6 +312,16 @@ def test_unknown_colours_in_rgb_labels_are_reported(streets_copy):
                               STREETS_SIZE)
     target = one[0][1].numpy()
     assert (target[3:, 3:] == expected[3:, 3:]).all() and (target[:3, :3] == 0).all()
+
+
+def test_no_usable_frame_and_empty_split_are_clear_errors(streets_root, streets_meta):
+    manifest = build_manifest("synthetic-streets", streets_root)
+    truncated = manifest[manifest["defect"] == "truncated"]
+    with pytest.raises(datasets.BadInputError, match="none of the 2 frames"):
+        SegmentationDataset(truncated, streets_root, "gta9", SMALL)
+    only_train = split_by_sequence(manifest, {"train": 1.0})
+    with pytest.raises(ValueError, match="split 'val' has no frames"):
+        load_dataset("synthetic-streets", streets_root, profile="smoke", split="val", manifest=only_train)
 
 
 def test_bad_input_never_reaches_a_worker(streets_root):

@@ -254,8 +254,8 @@ def test_verify_zip_names_a_damaged_member(tmp_path):
 
 def test_extract_renames_members_and_skips_what_the_filter_drops(tmp_path):
     archive = tmp_path / "a.zip"
-    archive.write_bytes(zip_bytes({"top/images/00001.png": b"one", "top/Thumbs.db": b"junk",
-                                   "top/images/": b""}))
+    archive.write_bytes(zip_bytes({"top/images/00001.png": b"first copy", "top/Thumbs.db": b"junk",
+                                   "top/images/": b"", "top/top/images/00001.png": b"one"}))
     written = extract(archive, tmp_path / "data", lambda name: f"images/{name.rsplit('/', 1)[-1]}"
                       if name.endswith(".png") else None, progress=False)
     assert written == [tmp_path / "data" / "images" / "00001.png"]

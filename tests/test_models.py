@@ -280,3 +280,53 @@ def test_receptive_field_matches_the_gradient_footprint():
         rows = image.grad[0, 0].abs().sum(dim=1).nonzero()
         widths.append(int(rows.max() - rows.min() + 1))
     assert max(widths) == receptive_field(model)
+
+
+# ---------------------------------------------------------------------------------------------
+# PixelClassifier: the per-pixel colour baseline
+
+
+def test_pixel_classifier_shapes_parameters_and_config():
+    model = models.PixelClassifier(in_channels=3, num_classes=9, hidden=32, layers=2)
+    # 3→32 (no bias) + BN 64, 32→32 (no bias) + BN 64, head 32→9 with bias
+    assert count_parameters(model) == 3 * 32 + 64 + 32 * 32 + 64 + 32 * 9 + 9
+    assert model.config == {"arch": "pixel", "in_channels": 3, "num_classes": 9, "hidden": 32, "layers": 2}
+    with torch.no_grad():
+        assert model.eval()(torch.rand(2, 3, 13, 17)).shape == (2, 9, 13, 17)
+    assert count_parameters(models.PixelClassifier(3, 4, layers=0)) == 3 * 4 + 4  # plain linear per pixel
+    with pytest.raises(ValueError):
+        models.PixelClassifier(hidden=0)
+
+
+def test_pixel_classifier_sees_only_its_own_pixel():
+    torch.manual_seed(0)
+    model = models.PixelClassifier(3, 5).eval()
+    images = torch.rand(1, 3, 16, 16)
+    changed = images.clone()
+    changed[0, :, 7, 9] = torch.tensor([1.0, 0.0, 0.5])
+    with torch.no_grad():
+        difference = (model(changed) - model(images)).abs().sum(dim=1)[0]
+    assert difference[7, 9] > 0
+    difference[7, 9] = 0
+    assert torch.count_nonzero(difference) == 0
+    assert receptive_field(model) == 1
+
+
+def test_pixel_classifier_rebuilds_from_config_and_learns_colours():
+    torch.manual_seed(0)
+    model = models.PixelClassifier(3, 2, hidden=8, layers=1)
+    rebuilt = build_model(model.config)
+    rebuilt.load_state_dict(model.state_dict())
+    images = torch.rand(4, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(images), rebuilt.eval()(images))
+    target = (images[:, 0] > 0.5).long()  # the class is a colour rule: red channel above one half
+    optimizer = torch.optim.Adam(model.train().parameters(), lr=3e-2)
+    for _ in range(60):
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(images), target)
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        accuracy = (model.eval()(images).argmax(1) == target).float().mean()
+    assert accuracy > 0.95

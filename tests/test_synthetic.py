@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -154,7 +153,8 @@ def test_weather_at_the_requested_rate_and_visible(streets):
     np.testing.assert_array_equal(clear_label, rain_label)
     np.testing.assert_array_equal(clear_label, fog_label)
     assert rain.mean() < 0.9 * clear.mean()  # darker
-    assert fog.std() < 0.8 * clear.std()  # contrast fades
+    above_bonnet = slice(0, 70)
+    assert fog[above_bonnet].std() < 0.85 * clear[above_bonnet].std()  # contrast fades
 
 
 def test_neighbouring_frames_are_near_duplicates_unlike_other_sequences():
@@ -199,18 +199,27 @@ def test_refuses_a_foreign_folder_but_overwrites_an_earlier_output(tmp_path):
     assert sorted(p.name for p in (earlier / "images").iterdir()) == ["00001.png", "00002.png"]
 
 
-def test_streets_command_line_prints_what_it_wrote(tmp_path):
+def load_script(name: str):
+    """Import a data script as a module, so its main() runs in this process."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "data_scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_streets_command_line_prints_what_it_wrote(tmp_path, capsys):
+    script = load_script("make_synthetic_streets")
     out = tmp_path / "cli"
-    result = subprocess.run([sys.executable, str(REPO / "data_scripts" / "make_synthetic_streets.py"), "--out", str(out),
-                             "--sequences", "4", "--frames-per-sequence", "2", "--size", "64x48", "--defect-rate", "0.25",
-                             "--weather-rate", "0.5", "--quiet"], capture_output=True, text=True, check=True)
-    assert "wrote 8 frames (4 sequences × 2) at 64x48" in result.stdout
-    assert "city 1, countryside 1, highway 1, suburb 1" in result.stdout
-    assert "clear 2, fog 1, rain 1" in result.stdout
+    assert script.main(["--out", str(out), "--sequences", "4", "--frames-per-sequence", "2", "--size", "64x48",
+                        "--defect-rate", "0.25", "--weather-rate", "0.5", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 8 frames (4 sequences × 2) at 64x48" in printed
+    assert "city 1, countryside 1, highway 1, suburb 1" in printed
+    assert "clear 2, fog 1, rain 1" in printed
+    assert "none 6" in printed and "misaligned 1" in printed and "swapped 1" in printed
     assert len(list((out / "images").iterdir())) == 8
-    refused = subprocess.run([sys.executable, str(REPO / "data_scripts" / "make_synthetic_streets.py"), "--out",
-                              str(tmp_path), "--quiet"], capture_output=True, text=True)
-    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert script.main(["--out", str(tmp_path), "--quiet"]) == 2  # not empty, not an earlier output
+    assert "--force" in capsys.readouterr().err
 
 
 def test_forest_layout_jpeg_masks_and_determinism(tmp_path):
@@ -236,9 +245,8 @@ def test_forest_layout_jpeg_masks_and_determinism(tmp_path):
     assert min(fractions) < 0.5 < max(fractions)
 
 
-def test_forest_command_line(tmp_path):
-    result = subprocess.run([sys.executable, str(REPO / "data_scripts" / "make_synthetic_forest.py"), "--out",
-                             str(tmp_path / "forest"), "--count", "3", "--size", "32", "--quiet"],
-                            capture_output=True, text=True, check=True)
-    assert "wrote 3 patches" in result.stdout
+def test_forest_command_line(tmp_path, capsys):
+    script = load_script("make_synthetic_forest")
+    assert script.main(["--out", str(tmp_path / "forest"), "--count", "3", "--size", "32", "--quiet"]) == 0
+    assert "wrote 3 patches" in capsys.readouterr().out
     assert len(list((tmp_path / "forest" / "Forest Segmented" / "masks").iterdir())) == 3

@@ -1,0 +1,162 @@
+"""Experiment grids: the same training recipe over several settings and seeds, in one tidy table.
+
+A comparison of optimizers, schedules or losses means something only when every run gets the
+same data and the same budget, and when it is repeated over a few seeds: two settings whose
+difference is smaller than the spread between seeds cannot be told apart. `run_grid` runs
+`make_run(config, seed)` for every setting and seed (seeding everything first) and gathers one
+row per run; `summarize` gives the mean and standard deviation over seeds; `within_noise` says
+whether two settings differ by more than that spread.
+
+    grid = run_grid([{"optimizer": "sgd"}, {"optimizer": "adam"}], train_once, seeds=3)
+    summary = summarize(grid, by="optimizer", metrics=["miou"])
+    format_mean_std(summary, ["miou"])      # "0.612 ± 0.015" per optimizer
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from helpers.config import is_quiet, seed_everything
+
+RESERVED = ("seed", "seconds", "error")
+
+
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """Seeds as a list: an int n means the seeds 0, 1, …, n-1."""
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ValueError(f"need at least one seed, got seeds={seeds}")
+        return list(range(int(seeds)))
+    chosen = [int(seed) for seed in seeds]
+    if not chosen:
+        raise ValueError("the list of seeds is empty")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"seeds must be distinct, got {chosen}")
+    return chosen
+
+
+def run_grid(
+    configs: Sequence[Mapping[str, Any]],
+    make_run: Callable[[dict, int], Mapping[str, Any]],
+    seeds: int | Sequence[int] = 1,
+    *,
+    on_error: str = "raise",
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Run `make_run(config, seed)` for every config and seed; one row per run.
+
+    Each row holds the config's keys, `seed`, the keys `make_run` returned and `seconds` (wall
+    time of the run, unless `make_run` reports its own). Everything is seeded with the run's seed
+    before each call, so a row does not depend on the runs before it. Returned values that are not
+    numbers (a training History, say) land in object columns: take them out with
+    `grid.pop("history")`. `on_error="record"` keeps going when a run fails (a diverging learning
+    rate, for instance) and writes the error message in an `error` column instead of raising.
+    """
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+    configs = [dict(config) for config in configs]
+    if not configs:
+        raise ValueError("no configurations to run: pass a list of dicts, one per setting")
+    for config in configs:
+        clash = sorted(set(config) & set(RESERVED))
+        if clash:
+            raise ValueError(f"config {config} uses reserved key(s) {clash}; rename them")
+    seeds = seed_list(seeds)
+    quiet = is_quiet() if progress is None else not progress
+
+    rows = []
+    runs = [(config, seed) for config in configs for seed in seeds]
+    for config, seed in tqdm(runs, desc="grid", leave=False, disable=quiet):
+        seed_everything(seed)
+        started = time.perf_counter()
+        try:
+            result = dict(make_run(dict(config), seed))
+        except Exception as error:  # noqa: BLE001 - recorded on request, re-raised otherwise
+            if on_error == "raise":
+                raise
+            message = "".join(traceback.format_exception_only(type(error), error)).strip()
+            result = {"error": message}
+        clash = sorted((set(result) & set(config)) | ({"seed"} & set(result)))
+        if clash:
+            raise ValueError(f"make_run returned key(s) {clash} that are also config keys or 'seed'; rename them")
+        result.setdefault("seconds", time.perf_counter() - started)
+        rows.append({**config, "seed": seed, **result})
+
+    grid = pd.DataFrame(rows)
+    if "error" in grid:
+        grid["error"] = grid["error"].fillna("")
+    return grid
+
+
+def summarize(grid: pd.DataFrame, by: str | Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of each metric, one row per setting.
+
+    Rows are indexed by the `by` columns, in the order the settings first appear in `grid`;
+    columns are `<metric>_mean`, `<metric>_std` (sample std, ddof=1; NaN for a single run) and
+    `runs` (the number of finite values counted for the first metric). NaN results (a failed run)
+    are left out of the mean and std.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    missing = [column for column in by + metrics if column not in grid.columns]
+    if missing:
+        raise ValueError(f"grid has no column(s) {missing}; available: {list(grid.columns)}")
+    if not metrics:
+        raise ValueError("name at least one metric to summarize")
+    values = grid[by + metrics].copy()
+    for metric in metrics:
+        values[metric] = pd.to_numeric(values[metric], errors="coerce")
+    groups = values.groupby(by, sort=False)
+    summary = pd.DataFrame(index=groups.size().index)
+    for metric in metrics:
+        summary[f"{metric}_mean"] = groups[metric].mean()
+        summary[f"{metric}_std"] = groups[metric].std(ddof=1)
+    summary["runs"] = groups[metrics[0]].count()
+    return summary
+
+
+def format_mean_std(summary: pd.DataFrame, metrics: Sequence[str], digits: int = 3) -> pd.DataFrame:
+    """The summary as text, "mean ± std" per metric (for display)."""
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    table = pd.DataFrame(index=summary.index)
+    for metric in metrics:
+        means, stds = summary[f"{metric}_mean"], summary[f"{metric}_std"]
+        table[metric] = [_mean_std_text(mean, std, digits) for mean, std in zip(means, stds)]
+    if "runs" in summary:
+        table["runs"] = summary["runs"]
+    return table
+
+
+def _mean_std_text(mean: float, std: float, digits: int) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    if not math.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def within_noise(summary: pd.DataFrame, metric: str, first: Hashable, second: Hashable) -> dict[str, Any]:
+    """Compare two settings of a summary: their mean difference against the spread over seeds.
+
+    Returns `difference` (mean of `first` minus mean of `second`), `std` (the larger of the two
+    standard deviations, NaN when neither has one) and `within_noise` (True when
+    |difference| <= std: the seeds alone move the result that much, so the comparison cannot
+    tell the settings apart).
+    """
+    for label in (first, second):
+        if label not in summary.index:
+            raise KeyError(f"{label!r} is not a row of the summary; rows: {list(summary.index)}")
+    mean_first, mean_second = summary.at[first, f"{metric}_mean"], summary.at[second, f"{metric}_mean"]
+    stds = [float(summary.at[label, f"{metric}_std"]) for label in (first, second)]
+    std = max((value for value in stds if math.isfinite(value)), default=math.nan)
+    difference = float(mean_first - mean_second)
+    return {"difference": difference, "std": float(std),
+            "within_noise": bool(math.isfinite(std) and abs(difference) <= std)}

@@ -1,0 +1,192 @@
+"""Cleaning checks: each injected defect and weather is found, boundaries too, and the clean manifest."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers.classes import cityscapes_palette
+from helpers.cleaning import (
+    CHECKS,
+    DEFECT_CHECKS,
+    Thresholds,
+    alignment_curve,
+    apply_thresholds,
+    boundary_scores,
+    clean_manifest,
+    detection_scores,
+    edge_strength,
+    fit_thresholds,
+    label_boundaries,
+    peak_sharpness,
+    run_checks,
+    sequence_boundaries,
+    shift_grid,
+)
+from helpers.datasets import build_manifest
+
+
+@pytest.fixture(scope="module")
+def streets_480(tmp_path_factory):
+    """20 frames at the default size (the thresholds are tuned there): two of each defect, rain and fog."""
+    from helpers.synthetic import generate_streets
+
+    root = tmp_path_factory.mktemp("streets480") / "synthetic-streets"
+    generate_streets(root, sequences=4, frames_per_sequence=5, size=(480, 264), seed=1, defect_rate=0.5,
+                     weather_rate=0.5, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report_480(streets_480):
+    manifest = build_manifest("synthetic-streets", streets_480)
+    return manifest, run_checks(streets_480, manifest, progress=False)
+
+
+def frames_with(manifest: pd.DataFrame, column: str, value: str) -> set[str]:
+    return set(manifest.loc[manifest[column] == value, "frame"])
+
+
+def flagged_frames(report: pd.DataFrame, check: str) -> set[str]:
+    return set(report.loc[report[check], "frame"])
+
+
+# ---- the statistics behind the alignment checks ----------------------------------------------
+
+def test_alignment_curve_peaks_at_the_offset_that_moves_the_label_back():
+    image = np.full((60, 80, 3), 40, np.uint8)
+    image[20:40, 30:55] = 220
+    label = np.zeros((60, 80), np.uint8)
+    label[23:43, 28:53] = 7  # drawn 3 px too low and 2 px too far left
+    shifts = shift_grid(5)
+    curve = alignment_curve(edge_strength(image), label_boundaries(label), shifts)
+    assert tuple(shifts[int(np.argmax(curve))]) == (-3, 2)
+    assert curve.max() > 3 * curve[len(curve) // 2]
+
+
+def test_a_fitting_label_is_sharp_and_a_random_one_is_not():
+    rng = np.random.default_rng(0)
+    image = np.full((60, 80, 3), 40, np.uint8)
+    image[20:40, 30:55] = 220
+    image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+    label = np.zeros((60, 80), np.uint8)
+    label[20:40, 30:55] = 7
+    other = np.zeros((60, 80), np.uint8)
+    other[5:50, 5:25] = 7
+    strength = edge_strength(image)
+    assert peak_sharpness(strength, label_boundaries(label))[1] > 1.5
+    assert peak_sharpness(strength, label_boundaries(other))[1] < 1.2
+
+
+def test_static_label_values_are_left_out_of_boundaries():
+    label = np.zeros((10, 10), np.uint8)
+    label[7:] = 1  # the bonnet
+    label[2:5, 2:5] = 26
+    assert label_boundaries(label)[6].any()
+    assert not label_boundaries(label, exclude=(1,))[6].any()
+    assert label_boundaries(label, exclude=(1,))[4, 3]
+
+
+# ---- every check on the data ------------------------------------------------------------------
+
+def test_every_check_finds_its_defect_at_the_default_size(report_480):
+    manifest, report = report_480
+    scores = detection_scores(report)
+    expected = {"unreadable": "truncated", "size_mismatch": "size_mismatch", "empty_label": "empty_label",
+                "misaligned": "misaligned", "swapped": "swapped"}
+    readable = set(report.loc[~report["unreadable"], "frame"])
+    for check, defect in expected.items():
+        truth = frames_with(manifest, "defect", defect)
+        assert len(truth) == 2
+        assert flagged_frames(report, check) == truth, check
+    for check in ("fog", "rain"):
+        truth = frames_with(manifest, "weather", check) & readable
+        assert len(truth) >= 4
+        assert flagged_frames(report, check) == truth, check
+    assert not report["unknown_colours"].any()
+    assert (scores.loc[list(expected) + ["fog", "rain"], ["precision", "recall"]] == 1.0).all().all()
+    assert np.isnan(scores.loc["unknown_colours", "recall"])
+
+
+def test_reasons_say_what_is_wrong(report_480):
+    manifest, report = report_480
+    by_defect = dict(zip(report["defect"], report["reason"]))
+    assert "truncated PNG" in by_defect["truncated"]
+    assert "but image 480×264" in by_defect["size_mismatch"]
+    assert "covers 100.0%" in by_defect["empty_label"]
+    assert "fits better moved by" in by_defect["misaligned"]
+    assert "fit no image edges" in by_defect["swapped"]
+    clean = report[(report["defect"] == "none") & (report["weather"] == "clear")]
+    assert (clean["reason"] == "").all()
+
+
+def test_file_checks_on_the_small_fixture(streets_root, streets_meta):
+    manifest = build_manifest("synthetic-streets", streets_root)
+    report = run_checks(streets_root, manifest, progress=False)
+    for check, defect in (("unreadable", "truncated"), ("size_mismatch", "size_mismatch"),
+                          ("empty_label", "empty_label")):
+        assert flagged_frames(report, check) == frames_with(manifest, "defect", defect)
+    wrong_label = frames_with(manifest, "defect", "misaligned") | frames_with(manifest, "defect", "swapped")
+    assert flagged_frames(report, "misaligned") | flagged_frames(report, "swapped") == wrong_label
+    assert len(report) == len(streets_meta) and set(CHECKS) <= set(report.columns)
+
+
+def test_unknown_label_values_are_flagged(streets_root, tmp_path):
+    root = shutil.copytree(streets_root, tmp_path / "streets")
+    palette_path, rgb_path = root / "labels" / "00001.png", root / "labels" / "00002.png"
+    ids = np.array(Image.open(palette_path))
+    ids[:4, :4] = 200  # not a Cityscapes labelId
+    label = Image.fromarray(ids, mode="P")
+    label.putpalette(cityscapes_palette())
+    label.save(palette_path)
+    colours = np.array(Image.open(rgb_path).convert("RGB"))
+    colours[:2, :5] = (1, 2, 3)
+    Image.fromarray(colours).save(rgb_path)
+    manifest = build_manifest("synthetic-streets", root).iloc[:4]
+    report = run_checks(root, manifest, progress=False)
+    assert report["unknown_colours"].tolist()[:2] == [True, True]
+    assert report["unknown_pixels"].tolist()[:2] == [16, 10]
+    assert "16 pixels of label values not in the Cityscapes table" in report["reason"].iloc[0]
+
+
+def test_thresholds_can_be_changed_without_reading_again(report_480):
+    manifest, report = report_480
+    everything_foggy = apply_thresholds(report, Thresholds(haze=0.0))
+    assert everything_foggy.loc[~report["unreadable"], "fog"].all()
+    fitted = fit_thresholds(report)
+    fog = report.loc[~report["unreadable"] & (report["weather"] == "fog"), "haze"]
+    clear = report.loc[~report["unreadable"] & (report["weather"] != "fog"), "haze"]
+    assert clear.max() < fitted.haze < fog.min()
+    assert fitted.misaligned_gain == Thresholds().misaligned_gain
+
+
+# ---- the clean manifest -----------------------------------------------------------------------
+
+def test_clean_manifest_drops_defects_and_keeps_weather(report_480):
+    manifest, report = report_480
+    clean = clean_manifest(manifest, report)
+    assert set(clean["defect"]) == {"none"}
+    assert len(clean) == (manifest["defect"] == "none").sum()
+    assert clean["fog"].sum() == report.loc[report["defect"] == "none", "fog"].sum() > 0
+    assert clean["rain"].any()
+    assert not set(DEFECT_CHECKS) & set(clean.columns)
+    from_report = clean_manifest(report)
+    assert from_report["frame"].tolist() == clean["frame"].tolist()
+    assert list(from_report.columns) == list(clean.columns)
+
+
+# ---- sequence boundaries ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["small", "default_size"])
+def test_sequence_boundaries_match_meta(which, streets_root, streets_480):
+    root = streets_root if which == "small" else streets_480
+    manifest = build_manifest("synthetic-streets", root)
+    boundaries = sequence_boundaries(root, manifest, progress=False)
+    scores = boundary_scores(boundaries, manifest)
+    assert scores["actual"] == manifest["sequence"].nunique() - 1 or not boundaries["readable"].all()
+    assert scores["precision"] == 1.0 and scores["recall"] == 1.0
+    assert not boundaries.loc[~boundaries["readable"], "boundary"].any()

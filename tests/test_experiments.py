@@ -1,0 +1,142 @@
+"""helpers.experiments: grids over settings and seeds, mean ± std summaries, noise verdicts."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers.experiments import format_mean_std, run_grid, seed_list, summarize, within_noise
+
+
+def fake_run(config: dict, seed: int) -> dict:
+    """A run whose score is the config's level plus a seed offset (known mean and std)."""
+    return {"score": config["level"] + 0.1 * seed, "steps": 3}
+
+
+def test_seed_list_from_count_and_from_list():
+    assert seed_list(3) == [0, 1, 2]
+    assert seed_list([5, 7]) == [5, 7]
+    with pytest.raises(ValueError, match="at least one seed"):
+        seed_list(0)
+    with pytest.raises(ValueError, match="distinct"):
+        seed_list([1, 1])
+
+
+def test_run_grid_gives_one_row_per_config_and_seed_in_order():
+    configs = [{"name": "a", "level": 1.0}, {"name": "b", "level": 2.0}]
+    grid = run_grid(configs, fake_run, seeds=3)
+    assert len(grid) == 6
+    assert list(grid["name"]) == ["a", "a", "a", "b", "b", "b"]
+    assert list(grid["seed"]) == [0, 1, 2, 0, 1, 2]
+    np.testing.assert_allclose(grid["score"], [1.0, 1.1, 1.2, 2.0, 2.1, 2.2])
+    assert (grid["steps"] == 3).all()
+    assert (grid["seconds"] >= 0).all() and "error" not in grid
+
+
+def test_run_grid_keeps_the_seconds_a_run_reports():
+    grid = run_grid([{"level": 0.0}], lambda config, seed: {"score": 1.0, "seconds": 42.0}, seeds=[4])
+    assert grid.loc[0, "seconds"] == 42.0 and grid.loc[0, "seed"] == 4
+
+
+def test_run_grid_seeds_everything_before_each_run():
+    def draw(config, seed):
+        return {"torch": float(torch.rand(1)), "numpy": float(np.random.rand()), "python": random.random()}
+
+    first = run_grid([{"k": 1}, {"k": 2}], draw, seeds=[0, 1])
+    again = run_grid([{"k": 9}], draw, seeds=[1, 0])
+    # the same seed gives the same draws, whatever ran before
+    for column in ("torch", "numpy", "python"):
+        assert first.loc[0, column] == first.loc[2, column] == again.loc[1, column]
+        assert first.loc[1, column] == again.loc[0, column]
+        assert first.loc[0, column] != first.loc[1, column]
+
+
+def test_run_grid_keeps_objects_in_columns_for_later():
+    grid = run_grid([{"level": 1.0}], lambda config, seed: {"score": 1.0, "curve": [3.0, 2.0, 1.0]}, seeds=2)
+    curves = grid.pop("curve")
+    assert curves.tolist() == [[3.0, 2.0, 1.0], [3.0, 2.0, 1.0]]
+    assert "curve" not in grid
+
+
+def test_run_grid_raises_or_records_errors():
+    def sometimes_fails(config, seed):
+        if config["level"] > 1:
+            raise RuntimeError("the loss was nan")
+        return {"score": 0.5}
+
+    configs = [{"level": 1}, {"level": 2}]
+    with pytest.raises(RuntimeError, match="nan"):
+        run_grid(configs, sometimes_fails, seeds=1)
+    grid = run_grid(configs, sometimes_fails, seeds=1, on_error="record")
+    assert grid.loc[0, "error"] == "" and grid.loc[0, "score"] == 0.5
+    assert "RuntimeError: the loss was nan" in grid.loc[1, "error"]
+    assert math.isnan(grid.loc[1, "score"])
+
+
+def test_run_grid_rejects_bad_arguments_and_key_clashes():
+    with pytest.raises(ValueError, match="no configurations"):
+        run_grid([], fake_run)
+    with pytest.raises(ValueError, match="reserved"):
+        run_grid([{"seed": 1}], fake_run)
+    with pytest.raises(ValueError, match="on_error"):
+        run_grid([{"level": 1}], fake_run, on_error="ignore")
+    with pytest.raises(ValueError, match="also config keys"):
+        run_grid([{"level": 1}], lambda config, seed: {"level": 2})
+
+
+def test_summarize_gives_mean_and_sample_std_per_setting():
+    grid = run_grid([{"name": "b", "level": 2.0}, {"name": "a", "level": 1.0}], fake_run, seeds=3)
+    summary = summarize(grid, by="name", metrics=["score", "steps"])
+    assert list(summary.index) == ["b", "a"]  # order of first appearance
+    np.testing.assert_allclose(summary["score_mean"], [2.1, 1.1])
+    np.testing.assert_allclose(summary["score_std"], [0.1, 0.1])  # std of (0, .1, .2) with ddof=1
+    np.testing.assert_allclose(summary["steps_std"], [0.0, 0.0])
+    assert list(summary["runs"]) == [3, 3]
+
+
+def test_summarize_by_two_columns_and_skipping_failed_runs():
+    grid = pd.DataFrame({
+        "optimizer": ["sgd", "sgd", "adam", "adam", "adam"],
+        "loss": ["mse", "mse", "bce", "bce", "bce"],
+        "miou": [0.5, 0.7, 0.8, np.nan, 0.6],
+    })
+    summary = summarize(grid, by=["optimizer", "loss"], metrics="miou")
+    assert list(summary.index) == [("sgd", "mse"), ("adam", "bce")]
+    assert summary.loc[("adam", "bce"), "runs"] == 2
+    assert summary.loc[("adam", "bce"), "miou_mean"] == pytest.approx(0.7)
+    assert summary.loc[("sgd", "mse"), "miou_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    with pytest.raises(ValueError, match="no column"):
+        summarize(grid, by="scheduler", metrics="miou")
+
+
+def test_single_run_has_no_std_and_formats_without_it():
+    grid = pd.DataFrame({"name": ["a", "b", "b"], "miou": [0.5, 0.6, 0.8]})
+    summary = summarize(grid, "name", ["miou"])
+    assert math.isnan(summary.loc["a", "miou_std"])
+    text = format_mean_std(summary, ["miou"], digits=2)
+    assert text.loc["a", "miou"] == "0.50"
+    assert text.loc["b", "miou"] == "0.70 ± 0.14"
+    assert list(text["runs"]) == [1, 2]
+
+
+def test_within_noise_compares_difference_with_the_larger_std():
+    summary = pd.DataFrame({"miou_mean": [0.60, 0.62, 0.80], "miou_std": [0.01, 0.03, 0.01]},
+                           index=pd.Index(["mse", "bce", "big"], name="loss"))
+    close = within_noise(summary, "miou", "bce", "mse")
+    assert close["difference"] == pytest.approx(0.02) and close["std"] == pytest.approx(0.03)
+    assert close["within_noise"] is True
+    far = within_noise(summary, "miou", "mse", "big")
+    assert far["difference"] == pytest.approx(-0.20) and far["within_noise"] is False
+    with pytest.raises(KeyError, match="not a row"):
+        within_noise(summary, "miou", "mse", "dice")
+
+
+def test_within_noise_without_any_std_is_never_within_noise():
+    summary = pd.DataFrame({"miou_mean": [0.5, 0.5], "miou_std": [np.nan, np.nan]}, index=["a", "b"])
+    verdict = within_noise(summary, "miou", "a", "b")
+    assert math.isnan(verdict["std"]) and verdict["within_noise"] is False
