@@ -781,7 +781,7 @@ def load_dataset(name: str = "synthetic-streets", root: str | Path | None = None
         raise ValueError(f"{spec.name} labels cannot be read as {class_map.name!r}; "
                          f"use one of {spec.class_maps}")
     if manifest is None:
-        table = split_by_sequence(build_manifest(spec, folder))
+        table = build_manifest(spec, folder)  # split below, unless the data set ships one
     elif isinstance(manifest, pd.DataFrame):
         table = manifest.copy()
     else:
@@ -894,3 +894,6 @@ def class_counts(dataset: SegmentationDataset, chunk: int = 256) -> np.ndarray:
         values = labels.ravel()
         counts += np.bincount(values[values < num_classes], minlength=num_classes)[:num_classes]
     return counts
+
+
+from . import real_datasets  # noqa: E402,F401  (registers "gta5" and "forest")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -441,6 +441,8 @@ def _setup(seed: int, sequence: int, scene: str, size: tuple[int, int]) -> _Setu
     curbs = tuple(side.edge for side in sides if side.sidewalk > 0)
     bands = _ground_bands(scene, road, sides, railway, look)
     speed = SCENE_SPEED[scene] * rng.uniform(0.85, 1.15)
+    # traffic right ahead drives a little faster than the camera: it never comes closer
+    lanes = tuple(replace(lane, speed=speed * 1.03) if lane.lead else lane for lane in lanes)
     return _Setup(seed, sequence, scene, camera, speed, lanes, road, bands, curbs, tuple(markings), rails,
                   sides, railway, crossing_rate, look, far, parking)
 
@@ -546,7 +548,7 @@ def _lane_chunk(seed: int, sequence: int, scene: str, size: tuple[int, int], lan
 
 @functools.lru_cache(maxsize=1024)
 def _railway_chunk(seed: int, sequence: int, scene: str, size: tuple[int, int], chunk: int) -> tuple[dict, ...]:
-    """Trains on the railway beside the road, by start position (at step 0)."""
+    """At most one train per 200 m of railway beside the road, by start position (at step 0)."""
     setup = _setup(seed, sequence, scene, size)
     rng = np.random.default_rng([seed, 22, sequence, chunk + 100_000])
     if setup.railway is None or rng.random() < 0.25:
@@ -974,9 +976,11 @@ def _draw_building(canvas: _Canvas, setup: _Setup, thing: dict, x: float, depth:
             continue
         light = look.face_light[face.name]
         # ground floor: shop windows and doors
-        shop = [(u, u + bay * 0.8, 0.4, min(2.8, floor - 0.3)) for u in np.arange(0.4, face.size_u - bay, bay * 1.5)]
+        shop = [(u, u + bay * 0.8, 0.4, min(2.6, floor - 0.5)) for u in np.arange(0.4, face.size_u - bay, bay * 1.5)]
         if shop:
             canvas.fill(face.polygons(camera, shop), _shade(thing["glass"], light * 0.8), BUILDING, depth)
+            canvas.fill(face.polygons(camera, [(0.2, face.size_u - 0.2, floor - 0.45, floor - 0.1)]),
+                        _shade(thing["shop"], light), BUILDING, depth)  # shop signs above the windows
         columns = np.arange(0.6, face.size_u - 1.4, bay)
         floors = np.arange(floor + 0.8, height - 1.5, floor)
         if len(columns) == 0 or len(floors) == 0:
