@@ -23,7 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.classes import GTA9  # noqa: E402
 from helpers.encoding import palette_to_index  # noqa: E402
-from helpers.synthetic import SCENES, _png_bytes, render_street_frame, scene_for_sequence, write_label_png  # noqa: E402
+from helpers.synthetic import (  # noqa: E402
+    SCENES,
+    encode_image_png,
+    render_street_frame,
+    scene_for_sequence,
+    write_label_png,
+)
 
 VISIBLE_PIXELS = 12  # at 160×120, a class counts as present from this many pixels on
 
@@ -39,7 +45,7 @@ def measure_speed(size: tuple[int, int], frames: int) -> list[tuple[str, float, 
                 sequence, step = divmod(i, 10)
                 image, label = render_street_frame(0, sequence, step, size)
                 if what != "render":
-                    Path(folder, f"{i:05d}.png").write_bytes(_png_bytes(image))
+                    Path(folder, f"{i:05d}.png").write_bytes(encode_image_png(image))
                     write_label_png(label, Path(folder, f"label_{i:05d}.png"))
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             results.append((what, frames / wall, frames / cpu))

@@ -1426,6 +1426,7 @@ def _draw_bonnet(canvas: _Canvas, setup: _Setup) -> None:
 
 
 _BILLBOARDS = {"person", "tree", "lamp", "sign", "traffic_light"}
+_MAX_DEPTH = {"person": 40.0, "moto": 70.0, "sign": 70.0, "traffic_light": 90.0}  # beyond: under a pixel or two
 _DRAWERS = {"building": _draw_building, "house": _draw_house, "forest": _draw_forest, "noise_wall": _draw_forest,
             "tree": _draw_tree, "lamp": _draw_lamp, "sign": _draw_sign, "traffic_light": _draw_traffic_light,
             "fence": _draw_fence, "hedge": _draw_fence, "guard_rail": _draw_fence, "wall": _draw_fence,
@@ -1546,7 +1547,7 @@ def render_street_frame(seed: int = 0, sequence: int = 0, step: int = 0, size: t
     _draw_wires(canvas, setup)
     for depth, x, thing in placed:
         layer, kind = thing.get("layer", 1), thing["kind"]
-        if layer != 1 or (kind in _BILLBOARDS and depth < 1.5):
+        if layer != 1 or (kind in _BILLBOARDS and depth < 1.5) or depth > _MAX_DEPTH.get(thing.get("type", kind), Z_OBJECTS):
             continue
         if kind == "vehicle":
             _draw_vehicle(canvas, setup, thing, x, depth, step)
@@ -1622,7 +1623,8 @@ def _defect_label(kind: str, label: np.ndarray, row, plan: pd.DataFrame, seed: i
     return label, float(rng.uniform(0.3, 0.7))  # truncated image file
 
 
-def _png_bytes(image_rgb: np.ndarray) -> bytes:
+def encode_image_png(image_rgb: np.ndarray) -> bytes:
+    """An RGB image as PNG bytes (OpenCV, fast compression, no timestamps: same image, same bytes)."""
     ok, buffer = cv2.imencode(".png", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 2])
     if not ok:
         raise RuntimeError("OpenCV could not encode a PNG")
@@ -1707,7 +1709,7 @@ def generate_streets(out: str | os.PathLike, sequences: int = 40, frames_per_seq
             if row.defect != "none":
                 label, keep = _defect_label(row.defect, label, row, plan, seed, frames_per_sequence, (width, height))
             stem = f"{int(row.frame):05d}.png"
-            data = _png_bytes(image)
+            data = encode_image_png(image)
             (out / "images" / stem).write_bytes(data[: int(len(data) * keep)])
             write_label_png(label, out / "labels" / stem)
     finally:

@@ -303,12 +303,12 @@ def refresh_checked_outputs(name: str, profile: str = "smoke") -> int:
         if cell.cell_type != "code":
             continue
         keep = "nbval-check-output" in cell.metadata.get("tags", [])
+        checked += keep
         cell.outputs = outputs.get(cell.get("id"), []) if keep else []
-        cell.execution_count = None
+        cell.execution_count = checked if keep else None  # nbval skips cells that never ran
         for output in cell.outputs:
             if "execution_count" in output:
-                output["execution_count"] = None
-        checked += keep
+                output["execution_count"] = cell.execution_count
     nbformat.write(notebook, source_path)
     return checked
 
