@@ -1,0 +1,33 @@
+"""08_skip_connection_ablation: three models scored on the same data, boundary IoU and colorization recorded."""
+
+from __future__ import annotations
+
+MODELS = ["U-Net", "U-Net without skips", "FCN-32s (ResNet-18, random init)"]
+
+
+def check(results: dict) -> None:
+    assert results["models"][:3] == MODELS
+    for key in ("miou", "pixel_accuracy", "boundary_miou"):
+        assert set(MODELS) <= set(results[key]), f"{key}: {results[key]}"
+        for name in MODELS:
+            assert 0.0 <= results[key][name] <= 1.0, f"{key}[{name}] = {results[key][name]}"
+    for name in MODELS:
+        per_class = results["per_class_iou"][name]
+        assert len(per_class) == 9 and "humans" in per_class
+    # The skip-less twin has the same blocks with fewer input channels; FCN-32s carries ResNet-18.
+    parameters = results["parameters"]
+    assert parameters["U-Net without skips"] < parameters["U-Net"] < parameters["FCN-32s (ResNet-18, random init)"]
+    assert all(results["train_seconds"][name] > 0 for name in MODELS)
+    assert results["epochs"] >= 1 and results["train_frames"] >= 1 and results["boundary_width"] >= 1
+
+    # Colorization: a colour error for each colorizer and for leaving the image grey.
+    for key in ("color_delta_e_skips", "color_delta_e_no_skips", "color_delta_e_grey"):
+        assert 0.0 < results[key] < 100.0, f"{key} = {results[key]}"
+    assert results["color_steps"] >= 1
+
+    # Offline the pretrained encoder is skipped, and says so; with cached weights it is scored.
+    assert isinstance(results["pretrained_available"], bool)
+    if results["pretrained_available"]:
+        assert 0.0 <= results["pretrained_miou"] <= 1.0 and len(results["models"]) == 4
+    else:
+        assert results["pretrained_miou"] is None and len(results["models"]) == 3
