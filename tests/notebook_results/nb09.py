@@ -1,4 +1,4 @@
-"""09_gaussian_sobel_bonus: the numpy filters equal OpenCV, separable blur is faster, smoothing cuts noise."""
+"""09_gaussian_sobel_bonus: the numpy filters equal OpenCV and smoothing cuts noise (timings are reported, not asserted)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ def check(results: dict) -> None:
                 "sobel_max_error_vs_opencv", "conv_layer_max_error"):
         assert 0.0 <= results[key] < 1e-4, f"{key} = {results[key]}"
     assert results["blur_2d_ms"] > 0 and results["blur_separable_ms"] > 0
-    assert results["separable_speedup"] > 1.0  # 38 against 361 taps per pixel at sigma 3
     assert 0.0 < results["flat_share"] <= 1.0
     assert results["noise_reduction_ratio"] > 1.5
     assert results["edge_to_noise_smoothed"] > results["edge_to_noise_raw"] > 0
