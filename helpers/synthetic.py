@@ -55,6 +55,7 @@ CHUNK = 50.0  # the world is generated in chunks of road this long (metres)
 FAR = 1.0e4  # depth of the sky
 GROUND_Z = 2.0 * (200.0 / 2.0) ** (np.arange(26) / 25.0)  # depths sampled along ground bands
 
+_STOP_CROSSING = 12.0  # width of the cross street where the camera waits at a red light
 SCENE_SPEED = {"city": 0.55, "suburb": 0.7, "countryside": 1.0, "highway": 1.6}  # metres per frame
 
 Colour = tuple[float, float, float]
@@ -214,6 +215,8 @@ class _Lane:
     kinds: tuple[tuple[str, float], ...]  # vehicle kinds and their weights
     gap: tuple[float, float]  # free metres between two vehicles
     lead: float = 0.0  # lane of the camera: probability of a vehicle right ahead (no one behind)
+    first: tuple[str, float] | None = None  # (kind, probability) of a vehicle next to the camera at the start
+    oncoming: bool = False  # set from the sign of `speed` before any lane is stopped
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,7 @@ class _Setup:
     look: _Look
     far: str  # far background: "skyline", "hills", "treeline"
     parking: float | None  # centre of a parking strip along the right curb
+    stop: float | None  # waiting at a red light: depth of the cross street ahead (None: driving)
 
 
 def scene_for_sequence(seed: int, sequence: int) -> str:
@@ -342,7 +346,7 @@ def _layout(rng: np.random.Generator, scene: str, look: _Look):
         rightmost = rng.random() < 0.6
         lanes = [_Lane(0.0, 0.55, ((car, 3), (bus, 2.0), (truck, 1.0), (moto, 2.6)), (4, 10), lead=0.92),
                  _Lane(-3.3, 0.62, ((car, 3), (bus, 1.2), (truck, 0.6), (moto, 1.8)) + ((("tram", 3),) if tram else ()),
-                       (5, 16)),
+                       (5, 16), first=("tram", 0.7) if tram else ("bus", 0.35)),
                  _Lane(-6.6, -0.5, ((car, 4), (bus, 1.5), (truck, 0.7), (moto, 1.5)) + ((("tram", 2),) if tram else ()),
                        (6, 22))]
         right, left = (1.65 if rightmost else 4.95), -8.25
@@ -381,7 +385,7 @@ def _layout(rng: np.random.Generator, scene: str, look: _Look):
     else:  # highway
         lanes = [_Lane(0.0, 1.6, ((car, 4), (truck, 1.8), (bus, 1.6), (moto, 3.0)), (10, 30), lead=0.9),
                  _Lane(3.6, 1.45, ((car, 3), (truck, 2.5), (bus, 1.5), (moto, 1.5)), (10, 40)),
-                 _Lane(-3.6, 1.8, ((car, 5), (truck, 0.6), (bus, 1.0), (moto, 2.5)), (15, 45)),
+                 _Lane(-3.6, 1.8, ((car, 5), (truck, 0.6), (bus, 1.0), (moto, 2.5)), (15, 45), first=("moto", 0.4)),
                  _Lane(-9.4, -1.6, ((car, 4), (truck, 2), (bus, 1.2), (moto, 1.5)), (20, 60)),
                  _Lane(-13.0, -1.6, ((car, 4), (truck, 1.5), (bus, 1), (moto, 1)), (20, 70))]
         right, left = 5.4, -14.8
@@ -441,10 +445,18 @@ def _setup(seed: int, sequence: int, scene: str, size: tuple[int, int]) -> _Setu
     curbs = tuple(side.edge for side in sides if side.sidewalk > 0)
     bands = _ground_bands(scene, road, sides, railway, look)
     speed = SCENE_SPEED[scene] * rng.uniform(0.85, 1.15)
-    # traffic right ahead drives a little faster than the camera: it never comes closer
-    lanes = tuple(replace(lane, speed=speed * 1.03) if lane.lead else lane for lane in lanes)
+    lanes = tuple(replace(lane, oncoming=lane.speed < 0) for lane in lanes)
+    stop = None
+    if scene in ("city", "suburb") and rng.random() < 0.35:
+        # waiting at a red light while people cross in front; the traffic beside waits too
+        stop = float(rng.uniform(10.5, 13.0))
+        lanes = tuple(lane if lane.lead else replace(lane, speed=0.0) for lane in lanes)
+        lanes = tuple(replace(lane, speed=speed) if lane.lead else lane for lane in lanes)
+        speed = 0.0
+    else:  # traffic right ahead drives a little faster than the camera: it never comes closer
+        lanes = tuple(replace(lane, speed=speed * 1.03) if lane.lead else lane for lane in lanes)
     return _Setup(seed, sequence, scene, camera, speed, lanes, road, bands, curbs, tuple(markings), rails,
-                  sides, railway, crossing_rate, look, far, parking)
+                  sides, railway, crossing_rate, look, far, parking, stop)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -457,8 +469,8 @@ _CAR_WEIGHTS = [6, 5, 5, 4, 3, 2, 2, 2, 1, 1, 0.6, 0.6, 1, 1]
 _LIVERIES = [((235, 235, 230), (30, 80, 170)), ((230, 190, 30), (60, 60, 60)), ((190, 30, 30), (235, 235, 230)),
              ((30, 90, 170), (235, 235, 230)), ((40, 140, 70), (235, 235, 230)), ((235, 120, 25), (40, 40, 40)),
              ((220, 220, 215), (200, 40, 40)), ((120, 125, 130), (230, 200, 40))]
-_TRAM_LIVERIES = [((200, 30, 35), (235, 225, 200)), ((240, 240, 235), (200, 30, 35)), ((245, 200, 20), (240, 240, 235)),
-                  ((35, 80, 160), (240, 240, 235)), ((40, 130, 75), (230, 225, 200)), ((150, 150, 155), (235, 120, 30))]
+_TRAM_LIVERIES = [((235, 225, 200), (200, 30, 35)), ((245, 200, 20), (90, 90, 95)), ((200, 200, 205), (0, 125, 95)),
+                  ((150, 30, 40), (235, 225, 200)), ((240, 240, 235), (230, 120, 20)), ((60, 60, 70), (240, 200, 30))]
 _CLOTHES = [(30, 30, 35), (200, 200, 200), (40, 60, 110), (150, 30, 30), (70, 90, 60), (180, 150, 110),
             (90, 90, 95), (220, 180, 40), (30, 110, 150), (120, 60, 120), (230, 120, 140), (235, 235, 230)]
 _SKIN = [(235, 200, 170), (200, 155, 120), (150, 100, 70), (95, 65, 45), (225, 185, 150)]
@@ -479,7 +491,7 @@ def _make_vehicle(rng: np.random.Generator, kind: str, x: float, heading: str) -
         v.update(style=style, length=length, width=rng.uniform(1.75, 1.95), height=height,
                  colour=_vary(rng, _pick(rng, _CAR_COLOURS, _CAR_WEIGHTS), 8))
     elif kind == "truck":
-        v.update(length=rng.uniform(7.0, 12.0), width=2.5, height=rng.uniform(3.4, 4.0),
+        v.update(length=rng.uniform(6.5, 10.5), width=2.5, height=rng.uniform(3.4, 4.0),
                  colour=_vary(rng, _pick(rng, _CAR_COLOURS + [(240, 240, 240)] * 4), 8),
                  cargo=_vary(rng, _pick(rng, [(235, 235, 232), (200, 200, 200), (150, 150, 150), (60, 90, 150),
                                               (170, 50, 40), (230, 200, 60), (70, 110, 70)]), 8),
@@ -499,7 +511,7 @@ def _make_vehicle(rng: np.random.Generator, kind: str, x: float, heading: str) -
         v.update(length=segments * 20.5, segments=segments, width=2.9, height=4.1,
                  colour=_vary(rng, body, 8), stripe=_vary(rng, stripe, 8))
     else:  # motorcycle with rider
-        v.update(length=2.2, width=0.85, height=1.2, cases=bool(rng.random() < 0.4),
+        v.update(length=2.2, width=0.9, height=1.25, cases=bool(rng.random() < 0.4),
                  colour=_vary(rng, _pick(rng, [(20, 20, 22), (170, 20, 20), (30, 60, 150), (230, 110, 20),
                                                (225, 225, 225), (150, 150, 155), (30, 110, 60)]), 10),
                  rider=_make_person(rng, rider=True))
@@ -517,7 +529,7 @@ def _make_person(rng: np.random.Generator, rider: bool = False) -> dict:
 
 
 def _lane_heading(lane: _Lane) -> str:
-    return "+z" if lane.speed > 0 else "-z"
+    return "-z" if lane.oncoming else "+z"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -528,21 +540,39 @@ def _lane_chunk(seed: int, sequence: int, scene: str, size: tuple[int, int], lan
     lane = setup.lanes[lane_index]
     rng = np.random.default_rng([seed, 21, sequence, lane_index, chunk + 100_000])
     start, end = chunk * CHUNK, (chunk + 1) * CHUNK
+    first = None
     if lane.lead:
         if chunk < 0:
             return ()
         if chunk == 0:
             start = rng.uniform(8.0, 16.0) if rng.random() < lane.lead else rng.uniform(40, 60)
-    z = start + (0.0 if lane.lead and chunk == 0 else rng.uniform(0, lane.gap[1]))
+            if setup.stop is not None:  # the camera waits first in line: traffic ahead is beyond the crossing
+                start = setup.stop + _STOP_CROSSING + rng.uniform(1, 10)
+    elif chunk == 0 and lane.first is not None and rng.random() < lane.first[1]:
+        first, start = lane.first[0], rng.uniform(-8.0, 12.0)
+    z = start + (0.0 if (lane.lead or first) and chunk == 0 else rng.uniform(0, lane.gap[1]))
     kinds, weights = zip(*lane.kinds)
     vehicles = []
     while True:
-        vehicle = _make_vehicle(rng, _pick(rng, kinds, weights), lane.x + rng.normal(0, 0.15), _lane_heading(lane))
+        kind = first or _pick(rng, kinds, weights)
+        first = None
+        vehicle = _make_vehicle(rng, kind, lane.x + rng.normal(0, 0.15), _lane_heading(lane))
         if z + vehicle["length"] > end:
             break
-        vehicle.update(z=z, vz=lane.speed)
-        vehicles.append(vehicle)
-        z += vehicle["length"] + rng.uniform(*lane.gap)
+        blocked = (setup.stop is not None and not lane.lead and z < setup.stop + _STOP_CROSSING + 1
+                   and z + vehicle["length"] > setup.stop - 5.5)  # keep the crosswalk free
+        if not blocked:
+            vehicle.update(z=z, vz=lane.speed)
+            vehicles.append(vehicle)
+        z += vehicle["length"]
+        while kind == "moto" and rng.random() < 0.45 and z + 5 < end:  # motorcyclists ride in groups
+            friend = _make_vehicle(rng, "moto", lane.x + rng.uniform(-0.7, 0.7), _lane_heading(lane))
+            z += rng.uniform(1.0, 3.0)
+            if not blocked:
+                friend.update(z=z, vz=lane.speed)
+                vehicles.append(friend)
+            z += friend["length"]
+        z += rng.uniform(*lane.gap)
     return tuple(vehicles)
 
 
@@ -686,6 +716,8 @@ def _static_chunk(seed: int, sequence: int, scene: str, size: tuple[int, int], c
     if rng.random() < setup.crossing_rate:
         z0 = start + rng.uniform(8, CHUNK - 20)
         crossing = (z0, z0 + rng.uniform(10, 14))
+    if setup.stop is not None and chunk == 0:
+        crossing = (setup.stop, setup.stop + _STOP_CROSSING)
     things: list[dict] = []
     for side in setup.sides:
         things += _side_things(setup, rng, side, start, end, crossing)
@@ -694,7 +726,7 @@ def _static_chunk(seed: int, sequence: int, scene: str, size: tuple[int, int], c
     if setup.parking is not None:  # parked cars and motorcycles along the right curb
         z = start + rng.uniform(0, 8)
         while z < end:
-            vehicle = _make_vehicle(rng, _pick(rng, ["car", "moto", "truck"], [6, 1.5, 0.5]), setup.parking, "+z")
+            vehicle = _make_vehicle(rng, _pick(rng, ["car", "moto", "truck"], [5, 3, 0.5]), setup.parking, "+z")
             if z + vehicle["length"] > end:
                 break
             if (crossing is None or z + vehicle["length"] < crossing[0] - 6 or z > crossing[1] + 1) and rng.random() < 0.75:
@@ -734,10 +766,17 @@ def _crossing_things(setup: _Setup, rng: np.random.Generator, crossing: tuple[fl
     left, right = setup.road
     things: list[dict] = [{"kind": "crossing", "layer": -1, "x": 0.0, "z": z0, "length": z1 - z0,
                            "zebra": rng.random() < 0.8, "left": left, "right": right}]
+    waiting = setup.stop is not None and abs(z0 - setup.stop) < 0.01
     for x in (right + 0.5, left - 0.5):
         things.append({"kind": "traffic_light", "x": x, "z": z0 - 1.5, "height": 3.0,
-                       "state": int(rng.integers(0, 3)), "colour": _vary(rng, (60, 62, 64), 8),
+                       "state": 0 if waiting else int(rng.integers(0, 3)), "colour": _vary(rng, (60, 62, 64), 8),
                        "arm": x > 0 and rng.random() < 0.5})
+    if waiting:  # people cross on the crosswalk in front of the waiting camera
+        for _ in range(int(rng.integers(5, 13))):
+            person = _make_person(rng)
+            person.update(x=rng.uniform(left - 1.0, right + 1.0), z=z0 - rng.uniform(1.3, 3.8), vz=0.0,
+                          vx=float(rng.choice([-1, 1]) * rng.uniform(0.05, 0.09)), walking=True, sideways=True)
+            things.append(person)
     for x_side, sign in ((right, 1), (left, -1)):
         for _ in range(rng.poisson(2.5 if setup.scene == "city" else 1.0)):  # people waiting at the corner
             person = _make_person(rng)
@@ -747,10 +786,10 @@ def _crossing_things(setup: _Setup, rng: np.random.Generator, crossing: tuple[fl
     # crossing traffic clears the main road before the camera is 22 m from the crossing
     kinds = ("car", "car", "car", "bus", "truck", "moto")
     for lane_z, direction in ((z0 + 2.5, 1), (z1 - 2.5, -1)):
-        for _ in range(int(rng.integers(0, 3))):
+        for _ in range(0 if waiting else int(rng.integers(0, 3))):
             vehicle = _make_vehicle(rng, _pick(rng, kinds), 0.0, "+x" if direction > 0 else "-x")
             speed = rng.uniform(0.3, 0.6)
-            step_clear = (lane_z - 22.0) / setup.speed
+            step_clear = (lane_z - 22.0) / setup.speed if setup.speed > 0 else 0.0  # a waiting camera never gets near
             x_clear = (right if direction > 0 else left) + direction * (vehicle["length"] / 2 + 1 + rng.uniform(0, 25))
             vehicle.update(x=x_clear - direction * speed * step_clear, vx=direction * speed,
                            z=lane_z - vehicle["width"] / 2, vz=0.0)
@@ -1217,7 +1256,7 @@ def _draw_person(canvas: _Canvas, person: dict, x: float, y: float, depth: float
 
 def _draw_pedestrian(canvas: _Canvas, setup: _Setup, thing: dict, x: float, depth: float, step: int) -> None:
     phase = thing["phase"] + (step * 0.9 if thing.get("walking") else 0.0)
-    _draw_person(canvas, thing, x, thing.get("y", 0.0), depth, sideways=False, phase=phase)
+    _draw_person(canvas, thing, x, thing.get("y", 0.0), depth, sideways=thing.get("sideways", False), phase=phase)
 
 
 def _vehicle_faces(heading: str) -> dict:
@@ -1361,6 +1400,7 @@ def _draw_vehicle(canvas: _Canvas, setup: _Setup, v: dict, x: float, depth: floa
                   colour, mirror_rects=False)
             paint(faces, "side", [(0.0, span, floor + 0.1, floor + 0.45)], v["stripe"], mirror_rects=False)
             if kind == "tram":
+                paint(faces, "side", [(0.0, span, window_high + 0.1, height - floor)], v["stripe"], mirror_rects=False)
                 paint(faces, "side", [(span / 2 - 0.65, span / 2 + 0.65, floor + 0.05, window_high + 0.1)],
                       _shade(glass, 0.75), mirror_rects=False)
             for role in ("front", "rear"):
@@ -1436,10 +1476,10 @@ _DRAWERS = {"building": _draw_building, "house": _draw_house, "forest": _draw_fo
 # ----------------------------------------------------------------------------------------------
 # texture, light and weather
 
-_FINE_NOISE = {ROAD: 7, SIDEWALK: 6, BUILDING: 5, WALL: 5, FENCE: 6, GUARD_RAIL: 4, VEGETATION: 14, TERRAIN: 10,
+_FINE_NOISE = {ROAD: 5, SIDEWALK: 5, BUILDING: 4, WALL: 4, FENCE: 5, GUARD_RAIL: 4, VEGETATION: 12, TERRAIN: 8,
                SKY: 1, EGO: 1.5, RAIL_TRACK: 12, PERSON: 4, RIDER: 4}
-_BLOTCH_NOISE = {ROAD: 12, SIDEWALK: 8, BUILDING: 12, WALL: 8, FENCE: 8, VEGETATION: 24, TERRAIN: 22, SKY: 5,
-                 EGO: 4, RAIL_TRACK: 10, CAR: 5, TRUCK: 6, BUS: 5, TRAIN: 5, MOTORCYCLE: 4, PERSON: 4, RIDER: 4}
+_BLOTCH_NOISE = {ROAD: 7, SIDEWALK: 5, BUILDING: 7, WALL: 5, FENCE: 5, VEGETATION: 16, TERRAIN: 14, SKY: 3,
+                 EGO: 3, RAIL_TRACK: 7, CAR: 3, TRUCK: 4, BUS: 3, TRAIN: 3, MOTORCYCLE: 3, PERSON: 3, RIDER: 3}
 
 
 def _noise_lut(table: dict, default: float, strength: float) -> np.ndarray:

@@ -1,0 +1,26 @@
+"""04_overfit_one_image: one image is memorised, ten are learned, the broken setups look broken."""
+
+from __future__ import annotations
+
+import math
+
+
+def check(results: dict) -> None:
+    assert results["one_image_pixel_accuracy"] >= results["required_accuracy"] >= 0.8
+    assert results["one_image_train_accuracy"] >= 0.9
+    assert results["one_image_final_loss"] < 0.25 * results["one_image_first_loss"]
+    assert results["one_image_classes_present"] >= 3
+
+    assert results["ten_images_final_loss"] < 0.5 * results["ten_images_first_loss"]
+    assert results["ten_images_pixel_accuracy"] > 0.5
+    assert results["ten_images_size"][0] * 2 == results["one_image_size"][0]
+
+    # labels of other images: the loss stays above the healthy run's, and the true labels are not learned
+    assert results["shuffled_final_loss"] > results["healthy_loss_at_fail_steps"]
+    assert results["shuffled_accuracy_true_labels"] < results["healthy_accuracy_at_fail_steps"]
+    # a learning rate far too high: the loss explodes and stays above chance level
+    assert results["high_lr_peak_loss"] > 100 * results["ten_images_first_loss"]
+    assert results["high_lr_final_loss"] is None or results["high_lr_final_loss"] > math.log(9)
+    # NaN from the data: fit's guard stops training and leaves the weights finite
+    assert results["nan_guard_stopped"] is True
+    assert results["nan_guard_weights_finite"] is True
