@@ -37,7 +37,7 @@ run: $(BIN)/.installed data
 # Unit tests, data-script tests, every notebook under papermill (smoke) and nbval on the
 # tagged cells; two processes, one file per process at a time.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests notebooks
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests notebooks
 
 lab: $(BIN)/.installed data
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -78,7 +78,7 @@ class Thresholds:
     streaks: float = 2.0  # rain: % of pixels on thin near-vertical bright lines (minus horizontal) above this
     max_shift: int = 12  # misalignment search: ±max_shift px at work_width
     misaligned_gain: float = 0.3  # edge strength at the best shift minus at shift 0 above this …
-    swapped_sharpness: float = 1.2  # … and a sharp fit there → misaligned; a blurry fit at 0 → swapped
+    swapped_sharpness: float = 1.16  # … and a sharp fit there → misaligned; a blurry fit at 0 → swapped
 
 
 # label values drawn at the same place in every frame (the bonnet): they say nothing about which

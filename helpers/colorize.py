@@ -10,7 +10,8 @@ decoder must rebuild every edge from the 1/16-size bottleneck and the colours co
 - `train_colorizer`: a short seeded loop (Adam, L1 loss on the RGB values) over a tensor of images;
 - `colorize`: grey images → RGB images in [0, 1];
 - `delta_e`: the colour error, mean CIE76 ΔE in the CIELAB space of OpenCV (ΔE ≈ 2.3 is a
-  just-noticeable difference); `grey_baseline_delta_e` is the error of leaving the image grey.
+  just-noticeable difference); `colour_errors` splits it into lightness and colour (a-b) parts;
+  `grey_baseline_delta_e` is the error of leaving the image grey.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from helpers.config import is_quiet
 from helpers.models import UNet
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, what cv2.COLOR_RGB2GRAY uses
+LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
 
 
 def _check_rgb(images: torch.Tensor, name: str = "images") -> torch.Tensor:
@@ -53,14 +55,19 @@ def make_colorizer(base: int = 16, depth: int = 4, skips: bool = True, up: str =
 
 
 def train_colorizer(model: nn.Module, images: torch.Tensor, steps: int, batch_size: int = 8, lr: float = 2e-3,
-                    device: str | torch.device = "cpu", seed: int = 0, progress: bool | None = None) -> dict:
+                    device: str | torch.device = "cpu", seed: int = 0, loss: str = "l1",
+                    progress: bool | None = None) -> dict:
     """Train `model` to predict `images` (N×3×H×W in [0, 1]) from their grey version for `steps` batches.
 
-    Adam at `lr`, L1 loss between sigmoid(logits) and the RGB target; batches are drawn by a
+    Adam at `lr`, `loss` ("l1" or "mse") between sigmoid(logits) and the RGB target. L1 aims at
+    the median colour, so it dares saturated colours; MSE aims at the mean of the colours an
+    object could have, so an unsure colorizer stays greyish. Batches are drawn by a
     generator seeded with `seed` (reshuffled every pass). Returns {"losses": [per step],
     "seconds": float, "images_seen": int}. The model is left in eval mode on `device`.
     """
     images = _check_rgb(images)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be at least 1, got {steps} and {batch_size}")
     device = torch.device(device)
@@ -77,10 +84,10 @@ def train_colorizer(model: nn.Module, images: torch.Tensor, steps: int, batch_si
         batch = images[order[position: position + batch_size]].to(device)
         position += batch_size
         optimizer.zero_grad(set_to_none=True)
-        loss = F.l1_loss(torch.sigmoid(model(to_grey(batch))), batch)
-        loss.backward()
+        batch_loss = LOSSES[loss](torch.sigmoid(model(to_grey(batch))), batch)
+        batch_loss.backward()
         optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(batch_loss.detach()))
         seen += len(batch)
     model.eval()
     return {"losses": losses, "seconds": time.perf_counter() - started, "images_seen": seen}
@@ -122,6 +129,20 @@ def delta_e_map(pred: torch.Tensor, target: torch.Tensor) -> np.ndarray:
 def delta_e(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Mean CIE76 ΔE between two RGB batches in [0, 1] (0 = identical; ≈ 2.3 is just noticeable)."""
     return float(delta_e_map(pred, target).mean())
+
+
+def colour_errors(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """Mean ΔE split in two: {"delta_e", "lightness" (mean |ΔL|), "colour" (mean distance in the a-b plane)}.
+
+    A blurred output shows as a lightness error; a wrong or missing hue as a colour error.
+    """
+    pred, target = _check_rgb(pred, "pred"), _check_rgb(target, "target")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
+    difference = to_lab(pred) - to_lab(target)
+    return {"delta_e": float(np.linalg.norm(difference, axis=-1).mean()),
+            "lightness": float(np.abs(difference[..., 0]).mean()),
+            "colour": float(np.linalg.norm(difference[..., 1:], axis=-1).mean())}
 
 
 def grey_baseline_delta_e(images: torch.Tensor) -> float:

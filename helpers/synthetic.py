@@ -56,7 +56,7 @@ FAR = 1.0e4  # depth of the sky
 GROUND_Z = 2.0 * (200.0 / 2.0) ** (np.arange(26) / 25.0)  # depths sampled along ground bands
 
 _STOP_CROSSING = 12.0  # width of the cross street where the camera waits at a red light
-SCENE_SPEED = {"city": 0.55, "suburb": 0.7, "countryside": 1.0, "highway": 1.6}  # metres per frame
+SCENE_SPEED = {"city": 1.0, "suburb": 1.2, "countryside": 1.6, "highway": 2.4}  # metres per frame
 
 Colour = tuple[float, float, float]
 
@@ -284,7 +284,7 @@ class _Setup:
     crossing_rate: float
     look: _Look
     far: str  # far background: "skyline", "hills", "treeline"
-    parking: float | None  # centre of a parking strip along the right curb
+    parking: tuple[float, ...]  # centres of parking strips along the curbs
     stop: float | None  # waiting at a red light: depth of the cross street ahead (None: driving)
 
 
@@ -312,18 +312,18 @@ def _make_look(rng: np.random.Generator, scene: str) -> _Look:
         sky_top, sky_horizon = _vary(rng, (150, 155, 165), 8), _vary(rng, (200, 202, 205), 6)
     else:
         sky_top, sky_horizon = _vary(rng, (60, 120, 200), 15), _vary(rng, (175, 205, 230), 10)
-    warm = rng.uniform(-0.06, 0.06)
-    exposure = rng.uniform(0.82, 1.12)
+    warm = rng.uniform(-0.03, 0.03)
+    exposure = rng.uniform(0.9, 1.08)
     gain = (exposure * (1 + warm), exposure, exposure * (1 - warm))
     sun_side = int(rng.choice([-1, 1]))
     strong = 0.25 if overcast else rng.uniform(0.45, 0.7)
     face_light = {"z0": 1.0 - 0.5 * strong * rng.uniform(0.2, 0.8), "top": 1.12,
                   "x0": 1.0 + 0.15 * strong if sun_side < 0 else 1.0 - 0.6 * strong,
                   "x1": 1.0 + 0.15 * strong if sun_side > 0 else 1.0 - 0.6 * strong}
-    asphalt = rng.uniform(70, 125)
+    asphalt = rng.uniform(72, 118)
     tint = rng.normal(0, 4, 3)
     road = tuple(float(v) for v in np.clip(asphalt + tint + np.array([0, 0, 3]), 0, 255))
-    paving = _pick(rng, [(165, 162, 155), (185, 180, 170), (150, 140, 135), (175, 150, 135), (135, 135, 138)])
+    paving = _pick(rng, [(175, 172, 165), (190, 185, 175), (172, 162, 152), (185, 165, 150), (165, 165, 168)])
     grass = _pick(rng, [(95, 135, 60), (120, 145, 70), (150, 150, 85), (85, 120, 55), (135, 125, 80)])
     return _Look(
         sky_top=sky_top, sky_horizon=sky_horizon, gain=gain, face_light=face_light, sun_side=sun_side,
@@ -340,17 +340,18 @@ def _layout(rng: np.random.Generator, scene: str, look: _Look):
     car, truck, bus, moto = "car", "truck", "bus", "moto"
     rails: tuple[float, ...] = ()
     railway = None
-    parking = None
+    parking: tuple[float, ...] = ()
     if scene == "city":
         tram = rng.random() < 0.75
         rightmost = rng.random() < 0.6
-        lanes = [_Lane(0.0, 0.55, ((car, 3), (bus, 2.0), (truck, 1.0), (moto, 2.6)), (4, 10), lead=0.92),
-                 _Lane(-3.3, 0.62, ((car, 3), (bus, 1.2), (truck, 0.6), (moto, 1.8)) + ((("tram", 3),) if tram else ()),
-                       (5, 16), first=("tram", 0.7) if tram else ("bus", 0.35)),
-                 _Lane(-6.6, -0.5, ((car, 4), (bus, 1.5), (truck, 0.7), (moto, 1.5)) + ((("tram", 2),) if tram else ()),
-                       (6, 22))]
-        right, left = (1.65 if rightmost else 4.95), -8.25
-        parking = None if rightmost else 3.3
+        lanes = [_Lane(0.0, 1.00, ((car, 3), (bus, 2.0), (truck, 1.0), (moto, 3.9)), (3, 7), lead=0.92),
+                 _Lane(-3.3, 1.13, ((car, 3), (bus, 1.2), (truck, 0.6), (moto, 2.7)) + ((("tram", 3),) if tram else ()),
+                       (4, 11), first=("tram", 0.7) if tram else ("bus", 0.35)),
+                 _Lane(-6.6, -0.91, ((car, 4), (bus, 1.5), (truck, 0.7), (moto, 2.2)) + ((("tram", 2),) if tram else ()),
+                       (4, 15))]
+        park_left = rng.random() < 0.5
+        right, left = (1.65 if rightmost else 4.95), (-10.55 if park_left else -8.25)
+        parking = (() if rightmost else (3.3,)) + ((-9.4,) if park_left else ())
         rails = (-3.3, -6.6) if tram else ()
         sidewalk = rng.uniform(3.0, 4.5)
         sides = (_Side(1, right, sidewalk, 0.0, "buildings", 0.26, 0.05 * rng.integers(0, 3), 1 / 28, ""),
@@ -358,12 +359,12 @@ def _layout(rng: np.random.Generator, scene: str, look: _Look):
         crossing_rate, far = 0.55, "skyline"
     elif scene == "suburb":
         tram = rng.random() < 0.5
-        lanes = [_Lane(0.0, 0.7, ((car, 3), (bus, 1.6), (truck, 0.8), (moto, 2.6)) + ((("tram", 2.5),) if tram else ()),
-                       (5, 14), lead=0.88),
-                 _Lane(-3.2, -0.6, ((car, 4), (bus, 1.2), (truck, 0.7), (moto, 1.4)) + ((("tram", 3),) if tram else ()),
-                       (8, 30))]
-        right, left = 1.6 + (2.3 if rng.random() < 0.35 else 0.0), -4.8
-        parking = 2.75 if right > 2 else None
+        lanes = [_Lane(0.0, 1.20, ((car, 3), (bus, 1.6), (truck, 0.8), (moto, 3.9)) + ((("tram", 2.5),) if tram else ()),
+                       (4, 10), lead=0.88),
+                 _Lane(-3.2, -1.03, ((car, 4), (bus, 1.2), (truck, 0.7), (moto, 2.1)) + ((("tram", 3),) if tram else ()),
+                       (6, 21))]
+        right, left = 1.6 + (2.3 if rng.random() < 0.55 else 0.0), -4.8
+        parking = (2.75,) if right > 2 else ()
         rails = (0.0, -3.2) if tram else ()
         sides = tuple(_Side(s, e, rng.uniform(1.6, 2.4), rng.uniform(1.0, 3.0), "houses", 0.09, 0.06, 1 / 35,
                             _pick(rng, ["hedge", "picket", "wood", "wire", "hedge"]))
@@ -371,30 +372,30 @@ def _layout(rng: np.random.Generator, scene: str, look: _Look):
         crossing_rate, far = 0.35, "treeline"
     elif scene == "countryside":
         footpath = rng.random() < 0.5
-        lanes = [_Lane(0.0, 1.0, ((car, 4), (truck, 1.6), (bus, 1.2), (moto, 3.0)), (8, 25), lead=0.9),
-                 _Lane(-3.3, -0.9, ((car, 4), (truck, 1.5), (bus, 1), (moto, 1.8)), (15, 60))]
+        lanes = [_Lane(0.0, 1.60, ((car, 4), (truck, 1.6), (bus, 1.2), (moto, 4.5)), (6, 18), lead=0.9),
+                 _Lane(-3.3, -1.44, ((car, 4), (truck, 1.5), (bus, 1), (moto, 2.7)), (10, 42))]
         right, left = 1.75, -5.05
-        sides = (_Side(1, right, rng.uniform(1.6, 2.2) if footpath else 0.0, rng.uniform(2, 6),
+        sides = (_Side(1, right, rng.uniform(1.6, 2.2) if footpath else 0.0, rng.uniform(2, 4),
                        _pick(rng, ["forest", "field"]), 0.03 if footpath else 0.008, 0.05, 1 / 45,
                        _pick(rng, ["wire", "wood", "", "guard_rail"])),
                  _Side(-1, left, 0.0, rng.uniform(2, 6), _pick(rng, ["forest", "field"]), 0.004, 0.05, 1 / 45,
                        _pick(rng, ["wire", "wood", ""])))
         if rng.random() < 0.6:
-            railway = float(rng.choice([-1, 1]) * rng.uniform(11, 15))
+            railway = float(rng.choice([-1, 1]) * rng.uniform(8, 10))
         crossing_rate, far = 0.1, "hills"
     else:  # highway
-        lanes = [_Lane(0.0, 1.6, ((car, 4), (truck, 1.8), (bus, 1.6), (moto, 3.0)), (10, 30), lead=0.9),
-                 _Lane(3.6, 1.45, ((car, 3), (truck, 2.5), (bus, 1.5), (moto, 1.5)), (10, 40)),
-                 _Lane(-3.6, 1.8, ((car, 5), (truck, 0.6), (bus, 1.0), (moto, 2.5)), (15, 45), first=("moto", 0.4)),
-                 _Lane(-9.4, -1.6, ((car, 4), (truck, 2), (bus, 1.2), (moto, 1.5)), (20, 60)),
-                 _Lane(-13.0, -1.6, ((car, 4), (truck, 1.5), (bus, 1), (moto, 1)), (20, 70))]
+        lanes = [_Lane(0.0, 2.40, ((car, 4), (truck, 1.8), (bus, 1.6), (moto, 4.5)), (7, 21), lead=0.9),
+                 _Lane(3.6, 2.17, ((car, 3), (truck, 2.5), (bus, 1.5), (moto, 2.2)), (7, 28)),
+                 _Lane(-3.6, 2.70, ((car, 5), (truck, 0.6), (bus, 1.0), (moto, 3.8)), (10, 31), first=("moto", 0.4)),
+                 _Lane(-9.4, -2.40, ((car, 4), (truck, 2), (bus, 1.2), (moto, 2.2)), (14, 42)),
+                 _Lane(-13.0, -2.40, ((car, 4), (truck, 1.5), (bus, 1), (moto, 1.5)), (14, 49))]
         right, left = 5.4, -14.8
         sides = (_Side(1, right, 0.0, rng.uniform(4, 8), _pick(rng, ["forest", "field", "noise_wall"]), 0.0,
                        0.03, 0.0, "guard_rail"),
                  _Side(-1, left, 0.0, rng.uniform(4, 8), _pick(rng, ["forest", "field", "noise_wall"]), 0.0,
                        0.03, 0.0, "guard_rail"))
         if rng.random() < 0.45:
-            railway = float(rng.choice([-1, 1]) * rng.uniform(22, 28))
+            railway = float(rng.choice([-1, 1]) * rng.uniform(15, 20))
         crossing_rate, far = 0.0, _pick(rng, ["hills", "treeline"])
     return tuple(lanes), (left, right), sides, rails, railway, crossing_rate, far, parking
 
@@ -466,11 +467,11 @@ _CAR_COLOURS = [(235, 235, 232), (25, 25, 28), (165, 168, 172), (110, 112, 116),
                 (160, 25, 25), (30, 55, 125), (20, 35, 70), (40, 90, 60), (190, 175, 140),
                 (215, 180, 30), (210, 95, 25), (120, 20, 35), (95, 130, 170)]
 _CAR_WEIGHTS = [6, 5, 5, 4, 3, 2, 2, 2, 1, 1, 0.6, 0.6, 1, 1]
-_LIVERIES = [((235, 235, 230), (30, 80, 170)), ((230, 190, 30), (60, 60, 60)), ((190, 30, 30), (235, 235, 230)),
-             ((30, 90, 170), (235, 235, 230)), ((40, 140, 70), (235, 235, 230)), ((235, 120, 25), (40, 40, 40)),
-             ((220, 220, 215), (200, 40, 40)), ((120, 125, 130), (230, 200, 40))]
-_TRAM_LIVERIES = [((235, 225, 200), (200, 30, 35)), ((245, 200, 20), (90, 90, 95)), ((200, 200, 205), (0, 125, 95)),
-                  ((150, 30, 40), (235, 225, 200)), ((240, 240, 235), (230, 120, 20)), ((60, 60, 70), (240, 200, 30))]
+# buses and trams each keep their own typical liveries (cars come in all of these colours too)
+_LIVERIES = [((235, 235, 230), (30, 80, 170)), ((30, 90, 170), (235, 235, 230)), ((190, 30, 30), (235, 235, 230)),
+             ((235, 120, 25), (40, 40, 40)), ((220, 220, 215), (200, 40, 40)), ((40, 60, 120), (200, 200, 205))]
+_TRAM_LIVERIES = [((245, 200, 20), (90, 90, 95)), ((235, 225, 200), (0, 125, 95)), ((40, 140, 70), (235, 225, 200)),
+                  ((150, 30, 40), (235, 225, 200)), ((0, 130, 140), (235, 235, 230)), ((245, 200, 20), (200, 30, 35))]
 _CLOTHES = [(30, 30, 35), (200, 200, 200), (40, 60, 110), (150, 30, 30), (70, 90, 60), (180, 150, 110),
             (90, 90, 95), (220, 180, 40), (30, 110, 150), (120, 60, 120), (230, 120, 140), (235, 235, 230)]
 _SKIN = [(235, 200, 170), (200, 155, 120), (150, 100, 70), (95, 65, 45), (225, 185, 150)]
@@ -485,7 +486,7 @@ def _make_vehicle(rng: np.random.Generator, kind: str, x: float, heading: str) -
     """A vehicle's shape and colours (heading "+z", "-z", "+x", "-x")."""
     v = {"kind": "vehicle", "type": kind, "x": x, "heading": heading}
     if kind == "car":
-        style = _pick(rng, ["sedan", "hatch", "suv", "van"], [5, 3, 2.5, 1])
+        style = _pick(rng, ["sedan", "hatch", "suv", "van"], [5, 3, 2.5, 0.5])
         length = {"sedan": 4.6, "hatch": 4.0, "suv": 4.7, "van": 5.0}[style] * rng.uniform(0.95, 1.05)
         height = {"sedan": 1.45, "hatch": 1.5, "suv": 1.72, "van": 2.0}[style] * rng.uniform(0.97, 1.03)
         v.update(style=style, length=length, width=rng.uniform(1.75, 1.95), height=height,
@@ -506,12 +507,12 @@ def _make_vehicle(rng: np.random.Generator, kind: str, x: float, heading: str) -
         v.update(length=segments * 7.6, segments=segments, width=2.4, height=3.35,
                  colour=_vary(rng, body, 8), stripe=_vary(rng, stripe, 8))
     elif kind == "train":
-        body, stripe = _pick(rng, _TRAM_LIVERIES + _LIVERIES[:3])
+        body, stripe = _pick(rng, _TRAM_LIVERIES)
         segments = int(rng.integers(3, 7))
         v.update(length=segments * 20.5, segments=segments, width=2.9, height=4.1,
                  colour=_vary(rng, body, 8), stripe=_vary(rng, stripe, 8))
     else:  # motorcycle with rider
-        v.update(length=2.2, width=0.9, height=1.25, cases=bool(rng.random() < 0.4),
+        v.update(length=2.2, width=0.9, height=1.25, cases=bool(rng.random() < 0.6),
                  colour=_vary(rng, _pick(rng, [(20, 20, 22), (170, 20, 20), (30, 60, 150), (230, 110, 20),
                                                (225, 225, 225), (150, 150, 155), (30, 110, 60)]), 10),
                  rider=_make_person(rng, rider=True))
@@ -559,19 +560,16 @@ def _lane_chunk(seed: int, sequence: int, scene: str, size: tuple[int, int], lan
         vehicle = _make_vehicle(rng, kind, lane.x + rng.normal(0, 0.15), _lane_heading(lane))
         if z + vehicle["length"] > end:
             break
-        blocked = (setup.stop is not None and not lane.lead and z < setup.stop + _STOP_CROSSING + 1
-                   and z + vehicle["length"] > setup.stop - 5.5)  # keep the crosswalk free
-        if not blocked:
-            vehicle.update(z=z, vz=lane.speed)
-            vehicles.append(vehicle)
-        z += vehicle["length"]
-        while kind == "moto" and rng.random() < 0.45 and z + 5 < end:  # motorcyclists ride in groups
-            friend = _make_vehicle(rng, "moto", lane.x + rng.uniform(-0.7, 0.7), _lane_heading(lane))
-            z += rng.uniform(1.0, 3.0)
-            if not blocked:
-                friend.update(z=z, vz=lane.speed)
-                vehicles.append(friend)
-            z += friend["length"]
+        group = [vehicle]
+        while kind == "moto" and rng.random() < 0.45:  # motorcyclists ride in groups
+            group.append(_make_vehicle(rng, "moto", lane.x + rng.uniform(-0.7, 0.7), _lane_heading(lane)))
+        for member in group:
+            blocked = (setup.stop is not None and not lane.lead and z < setup.stop + _STOP_CROSSING + 1
+                       and z + member["length"] > setup.stop - 5.5)  # keep the crosswalk free
+            if not blocked and z + member["length"] <= end:
+                member.update(z=z, vz=lane.speed)
+                vehicles.append(member)
+            z += member["length"] + rng.uniform(1.0, 3.0)
         z += rng.uniform(*lane.gap)
     return tuple(vehicles)
 
@@ -723,14 +721,14 @@ def _static_chunk(seed: int, sequence: int, scene: str, size: tuple[int, int], c
         things += _side_things(setup, rng, side, start, end, crossing)
     if crossing is not None:
         things += _crossing_things(setup, rng, crossing)
-    if setup.parking is not None:  # parked cars and motorcycles along the right curb
+    for parking in setup.parking:  # parked cars and motorcycles along the curbs
         z = start + rng.uniform(0, 8)
         while z < end:
-            vehicle = _make_vehicle(rng, _pick(rng, ["car", "moto", "truck"], [5, 3, 0.5]), setup.parking, "+z")
+            vehicle = _make_vehicle(rng, _pick(rng, ["car", "moto", "truck"], [6, 2.5, 0.5]), parking, "+z")
             if z + vehicle["length"] > end:
                 break
-            if (crossing is None or z + vehicle["length"] < crossing[0] - 6 or z > crossing[1] + 1) and rng.random() < 0.75:
-                vehicle.update(z=z, vz=0.0, x=setup.parking + rng.normal(0, 0.1))
+            if (crossing is None or z + vehicle["length"] < crossing[0] - 6 or z > crossing[1] + 1) and rng.random() < 0.8:
+                vehicle.update(z=z, vz=0.0, x=parking + rng.normal(0, 0.1))
                 if vehicle["type"] == "moto":
                     vehicle["rider"] = None  # parked: nobody on it
                 things.append(vehicle)
@@ -932,6 +930,12 @@ def _draw_moving_ground(canvas: _Canvas, setup: _Setup, step: int) -> None:
         for offset in (-0.72, 0.72):
             canvas.fill([_ground_polygon(camera, setup.railway + offset - 0.05, setup.railway + offset + 0.05, 0.15)],
                         (165.0, 160.0, 155.0), RAIL_TRACK)
+    joint = _shade(look.sidewalk, 0.72)
+    for side in setup.sides:  # paving slabs: joints across the sidewalk every 1.2 m
+        if side.sidewalk > 0:
+            x0, x1 = sorted((side.x(0.25), side.x(side.sidewalk)))
+            starts = np.arange(math.floor(travelled / 1.2) * 1.2, travelled + 45, 1.2) - travelled
+            _ground_rects(canvas, [(x0, x1, z, z + 0.07) for z in starts if z > 2.0], joint, SIDEWALK, 0.155)
     for x, kind, centre in setup.markings:
         if kind == "dash":
             period, dash = (12.0, 4.0) if setup.scene in ("highway", "countryside") else (9.0, 3.0)
@@ -1209,8 +1213,11 @@ def _draw_gantry(canvas: _Canvas, setup: _Setup, thing: dict, x: float, depth: f
 
 
 def _draw_person(canvas: _Canvas, person: dict, x: float, y: float, depth: float, sideways: bool = False,
-                 phase: float = 0.0, riding: bool = False) -> None:
-    """A pedestrian (or a rider, `riding`) as a billboard: legs, torso, arms, head."""
+                 phase: float = 0.0, riding: bool = False, parts: str = "all") -> None:
+    """A pedestrian (or a rider, `riding`) as a billboard: legs, torso, arms, head.
+
+    `parts` "legs" or "upper" draws only that half, so a motorcycle can be painted in between.
+    """
     board = _Billboard(canvas.camera, x, y, depth)
     h = person["height"]
     if board.scale * h < 3:
@@ -1233,7 +1240,10 @@ def _draw_person(canvas: _Canvas, person: dict, x: float, y: float, depth: float
         legs = [[(-0.11 * h, 0.5 * h), (-0.01 * h, 0.5 * h), (-0.02 * h + swing, 0), (-0.1 * h + swing, 0)],
                 [(0.01 * h, 0.5 * h), (0.11 * h, 0.5 * h), (0.1 * h - swing, 0), (0.02 * h - swing, 0)]]
         hip, shoulder, head = 0.5 * h, 0.82 * h, 0.925 * h
-    canvas.fill([board.polygon(leg) for leg in legs], pants, label, depth)
+    if parts != "upper":
+        canvas.fill([board.polygon(leg) for leg in legs], pants, label, depth)
+    if parts == "legs":
+        return
     hem = hip - (0.25 * h if person["coat"] and not riding else 0.0)
     torso = [(-0.1 * h, hem), (0.1 * h, hem), (0.135 * h, shoulder), (-0.135 * h, shoulder)]
     canvas.fill([board.polygon(torso)], shirt, label, depth)
@@ -1367,9 +1377,9 @@ def _draw_vehicle(canvas: _Canvas, setup: _Setup, v: dict, x: float, depth: floa
         body = part(0.0, length, half, 0.3, height, colour)
         wheels(body, (2.6, length - 3.0), 0.5)
         pillars = np.arange(2.2, length - 0.6, 1.5)
-        band = [(0.3, length - 0.4, 1.2, 2.6)]
+        band = [(0.3, length - 0.4, 1.0, 2.7)]
         paint(body, "side", band, glass)
-        paint(body, "side", [(a, a + 0.15, 1.2, 2.6) for a in pillars], colour)
+        paint(body, "side", [(a, a + 0.12, 1.0, 2.7) for a in pillars], colour)
         paint(body, "side", [(0.0, length, 0.5, 0.85)], v["stripe"])
         paint(body, "side", [(0.9, 2.0, 0.35, 2.6)], _shade(glass, 0.8))
         paint(body, "front", [(0.1, width - 0.1, 0.95, height - 0.45)], glass)
@@ -1410,23 +1420,26 @@ def _draw_vehicle(canvas: _Canvas, setup: _Setup, v: dict, x: float, depth: floa
             if i == segments // 2 or (kind == "train" and i == 0):
                 _pantograph(canvas, v, x, depth, heading, a0, a1, height, label)
     else:  # motorcycle and rider
-        faces = part(0.3, length - 0.3, 0.3, 0.35, 1.0, colour)
-        if v["cases"]:  # side cases / top box
-            part(0.05, 0.75, half, 0.45, 0.95, _shade(colour, 0.7))
+        rider = v["rider"]
+        rx, _, rz, _ = _vehicle_box(x, depth, heading, length * 0.4, length * 0.6, 0.0, length)
+        rider_z = max(rz if heading[1] == "z" else depth + width / 2 - 0.05, depth)
+        rider_x = rx if heading[1] == "z" else x
         part(0.0, 0.35, 0.08, 0.0, 0.65, dark)
         part(length - 0.35, length, 0.08, 0.0, 0.65, dark)
+        along = heading[1] == "z"
+        if rider is not None and along:  # seen from behind or ahead, the bike hides the rider's legs
+            _draw_person(canvas, rider, rider_x, 0.82, rider_z, riding=True, parts="legs")
+        faces = part(0.3, length - 0.3, 0.3, 0.35, 0.92, colour)
+        if v["cases"]:  # side cases / top box
+            part(0.05, 0.75, half, 0.42, 0.92, _shade(colour, 0.7))
         wheels(faces, (0.35, length - 0.35), 0.32)
         paint(faces, "side", [(0.6, 1.3, 0.3, 0.6)], (70.0, 70.0, 72.0))
         paint(faces, "rear", [(0.12, 0.32, 0.8, 0.92)], (210.0, 25.0, 20.0))
         paint(faces, "front", [(0.1, 0.34, 0.75, 0.95)], (240.0, 240.0, 220.0))
-        if v["rider"] is None:
+        if rider is None:
             return
-        # the rider sits in the middle of the bike, nearer than its far half
-        rx, _, rz, _ = _vehicle_box(x, depth, heading, length * 0.4, length * 0.6, 0.0, length)
-        rider_z = rz if heading[1] == "z" else depth + width / 2 - 0.05
-        rider_x = rx if heading[1] == "z" else x
-        _draw_person(canvas, v["rider"], rider_x, 0.82, max(rider_z, depth), riding=True)
-        canvas.fill([_Billboard(camera, rider_x, 0.82, max(rider_z, depth)).rect(-0.42, 0.42, 0.25, 0.3)],
+        _draw_person(canvas, rider, rider_x, 0.82, rider_z, riding=True, parts="upper" if along else "all")
+        canvas.fill([_Billboard(camera, rider_x, 0.82, rider_z).rect(-0.42, 0.42, 0.25, 0.3)],
                     (30.0, 30.0, 30.0), MOTORCYCLE, depth)  # handlebar
 
 

@@ -7,6 +7,7 @@ import torch
 
 from helpers.colorize import (
     colorize,
+    colour_errors,
     delta_e,
     delta_e_map,
     grey_baseline_delta_e,
@@ -55,6 +56,19 @@ def test_delta_e_is_zero_for_equal_images_and_100_from_black_to_white():
     black, white = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
     assert delta_e(black, white) == pytest.approx(100.0, abs=0.01)
     assert delta_e_map(black, white).shape == (1, 4, 4)
+
+
+def test_colour_errors_split_lightness_from_colour():
+    grey = torch.full((1, 3, 2, 2), 0.5)
+    darker = torch.full((1, 3, 2, 2), 0.4)
+    tinted = grey.clone()
+    tinted[:, 0] = 0.6  # redder, nearly the same lightness
+    shade = colour_errors(darker, grey)
+    assert shade["lightness"] > 5 and shade["colour"] < 0.1  # OpenCV greys carry a and b of a few hundredths
+    assert shade["delta_e"] == pytest.approx(shade["lightness"], abs=0.01)
+    tint = colour_errors(tinted, grey)
+    assert tint["colour"] > 2 * tint["lightness"] > 0
+    assert tint["delta_e"] == pytest.approx(delta_e(tinted, grey), rel=1e-6)
 
 
 def test_delta_e_rejects_mismatched_shapes_and_grey_input():
@@ -108,3 +122,11 @@ def test_train_colorizer_checks_its_arguments():
         train_colorizer(model, torch.rand(2, 3, 8, 8), steps=0)
     with pytest.raises(ValueError, match="RGB"):
         train_colorizer(model, torch.rand(2, 1, 8, 8), steps=1)
+    with pytest.raises(ValueError, match="loss"):
+        train_colorizer(model, torch.rand(2, 3, 8, 8), steps=1, loss="huber")
+
+
+def test_mse_loss_trains_too():
+    images = toy_images(count=4)
+    log = train_colorizer(make_colorizer(base=4, depth=1), images, steps=3, batch_size=2, loss="mse", seed=1)
+    assert len(log["losses"]) == 3 and all(0.0 < value < 1.0 for value in log["losses"])

@@ -140,3 +140,15 @@ def test_within_noise_without_any_std_is_never_within_noise():
     summary = pd.DataFrame({"miou_mean": [0.5, 0.5], "miou_std": [np.nan, np.nan]}, index=["a", "b"])
     verdict = within_noise(summary, "miou", "a", "b")
     assert math.isnan(verdict["std"]) and verdict["within_noise"] is False
+
+
+def test_within_noise_on_a_summary_by_two_columns():
+    grid = pd.DataFrame({
+        "loss": ["mse"] * 3 + ["bce"] * 3,
+        "optimizer": ["sgd"] * 6,
+        "miou": [0.50, 0.60, 0.70, 0.90, 0.91, 0.92],
+    })
+    summary = summarize(grid, by=["loss", "optimizer"], metrics=["miou"])
+    verdict = within_noise(summary, "miou", ("bce", "sgd"), ("mse", "sgd"))
+    assert verdict["difference"] == pytest.approx(0.31)
+    assert verdict["std"] == pytest.approx(0.1) and verdict["within_noise"] is False

@@ -12,7 +12,7 @@ def check(results: dict) -> None:
     assert results["one_image_classes_present"] >= 3
 
     assert results["ten_images_final_loss"] < 0.5 * results["ten_images_first_loss"]
-    assert results["ten_images_pixel_accuracy"] > 0.5
+    assert results["ten_images_pixel_accuracy"] > 0.4
     assert results["ten_images_size"][0] * 2 == results["one_image_size"][0]
 
     # labels of other images: the loss stays above the healthy run's, and the true labels are not learned
