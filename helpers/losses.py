@@ -174,8 +174,10 @@ def class_weights(counts: np.ndarray | torch.Tensor | list, method: str = "media
 
     median_frequency (Eigen & Fergus 2015): weight = median(freq) / freq, with freq = count / all
     pixels and the median over classes that occur. inverse (scikit-learn's "balanced"):
-    weight = all pixels / (number of classes that occur · count). A class with zero pixels gets
-    weight 0: it cannot be learned from this data, and 0 keeps the loss finite.
+    weight = all pixels / (number of classes that occur · count). sqrt_median_frequency: the
+    square root of median_frequency, a milder push that over-paints rare classes less in long runs.
+    A class with zero pixels gets weight 0: it cannot be learned from this data, and 0 keeps the
+    loss finite.
     """
     counts = torch.as_tensor(np.asarray(counts), dtype=torch.float64)
     if counts.ndim != 1 or bool((counts < 0).any()):
@@ -185,11 +187,13 @@ def class_weights(counts: np.ndarray | torch.Tensor | list, method: str = "media
         raise ValueError("every class count is zero: no labelled pixels to weight")
     frequency = counts / counts.sum()
     weights = torch.zeros_like(counts)
-    if method == "median_frequency":
+    if method in ("median_frequency", "sqrt_median_frequency"):
         median = float(np.median(frequency[present].numpy()))  # torch.median would take the lower middle
         weights[present] = median / frequency[present]
+        if method == "sqrt_median_frequency":
+            weights = weights.sqrt()
     elif method == "inverse":
         weights[present] = 1.0 / (int(present.sum()) * frequency[present])
     else:
-        raise ValueError(f"unknown method {method!r}; use 'median_frequency' or 'inverse'")
+        raise ValueError(f"unknown method {method!r}; use 'median_frequency', 'sqrt_median_frequency' or 'inverse'")
     return weights.float()

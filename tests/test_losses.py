@@ -127,6 +127,8 @@ def test_class_weights_median_frequency_and_inverse():
     inverse = class_weights(counts, "inverse")
     # 1000 / (3 classes · count)
     assert torch.allclose(inverse, torch.tensor([1000 / 1800, 1000 / 900, 1000 / 300, 0.0]))
+    milder = class_weights(counts, "sqrt_median_frequency")
+    assert torch.allclose(milder, torch.tensor([0.5 ** 0.5, 1.0, 3.0 ** 0.5, 0.0]))
     even = class_weights([10, 20, 30, 40])  # median of 4 values: mean of the middle two
     assert even[0].item() == pytest.approx(0.25 / 0.1)
 
