@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
 from helpers.config import is_quiet, pick_device
@@ -63,6 +64,7 @@ class History:
     best_value: float | None = None
     monitor: str = "miou"
     stopped_early: bool = False
+    averaged: dict | None = None  # the averaged weights (fit's average_from): epochs and validation scores
 
     def to_frame(self) -> pd.DataFrame:
         """The per-epoch table."""
@@ -138,6 +140,7 @@ def fit(
     max_bad_batches: int = 5,
     progress: bool | None = None,
     config: dict | None = None,
+    average_from: int | None = None,
 ) -> History:
     """Train `model` for `epochs` epochs, validating after each; return the History.
 
@@ -153,9 +156,16 @@ def fit(
     scheduler or monitor differs is refused. Resuming restores the optimizer's own state, its
     learning rate included; to change hyper-parameters, start again (resume=False) or use
     another run_dir.
+    `average_from=k` also keeps the mean of the weights after each epoch from epoch k on
+    (stochastic weight averaging, `torch.optim.swa_utils`): a model between the points that a
+    cycling learning rate visits. At the end its batch-norm statistics are recomputed on the
+    training data, its validation scores go to `history.averaged`, and it is written to
+    `run_dir/averaged.pt`.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if average_from is not None and average_from < 1:
+        raise ValueError(f"average_from must be an epoch number >= 1 (or None), got {average_from}")
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
     schedule = as_schedule(scheduler)
     quiet = is_quiet() if progress is None else not progress
@@ -169,6 +179,7 @@ def fit(
         loss.to(device)
     amp_dtype = _amp_dtype(amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    averaged = AveragedModel(model) if average_from is not None else None
 
     run_dir = Path(run_dir) if run_dir is not None else None
     setup = {
@@ -176,6 +187,7 @@ def fit(
         "scheduler": schedule.name,
         "monitor": monitor,
         "config": _plain(_without_epochs(config)),
+        "average_from": average_from,
     }
     history, counters, start_epoch = History(monitor=monitor), _Counters(), 0
     if run_dir is not None:
@@ -190,6 +202,8 @@ def fit(
             if scaler is not None and checkpoint["scaler"]:
                 scaler.load_state_dict(checkpoint["scaler"])
             history = History.from_dict(checkpoint["history"])
+            if averaged is not None and checkpoint.get("averaged"):
+                averaged.load_state_dict(checkpoint["averaged"])
             counters = _Counters(**checkpoint["counters"])
             start_epoch = int(checkpoint["epoch"])
             set_rng_state(checkpoint["rng"], train_loader)
@@ -216,9 +230,11 @@ def fit(
             history.epochs.append(_plain(record))
             schedule.step("epoch", metric=record.get(schedule.monitor) if schedule.monitor else None)
             _update_best(model, history, counters, record, monitor, early_stopping, run_dir, config)
+            if averaged is not None and epoch >= average_from:
+                averaged.update_parameters(model)
             if run_dir is not None:
                 _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch,
-                                 setup, config, train_loader)
+                                 setup, config, train_loader, averaged)
                 history.save_csv(run_dir / "history.csv")
             _log_tensorboard(writer, record)
             _note(_epoch_summary(record, epochs), quiet)
@@ -227,7 +243,35 @@ def fit(
             writer.close()
     if start_epoch >= epochs:
         _note(f"{run_dir / 'last.pt'} already holds {start_epoch} epochs; nothing to train", quiet)
+    if averaged is not None and int(averaged.n_averaged) > 0:
+        history.averaged = _finish_average(averaged, average_from, train_loader, val_loader, loss, num_classes,
+                                           ignore_index, device, channels_last, run_dir, config)
+        _note(f"averaged weights of epochs {average_from}–{len(history.epochs)}: " + ", ".join(
+            f"{key} {history.averaged[key]:.4f}" for key in ("val_loss", "pixel_accuracy", "miou")
+            if key in history.averaged), quiet)
     return history
+
+
+def _finish_average(averaged, average_from, train_loader, val_loader, loss_fn, num_classes, ignore_index, device,
+                    channels_last, run_dir, config) -> dict:
+    """Batch-norm statistics for the averaged weights, their validation scores, and averaged.pt.
+
+    The statistics come from one pass over the training frames in order; torch's random state is
+    restored afterwards, so this pass changes nothing for a run that continues or resumes.
+    """
+    frames = torch.utils.data.DataLoader(train_loader.dataset, batch_size=train_loader.batch_size)
+    with torch.random.fork_rng(devices=[]):
+        update_bn((move_batch(batch, device, channels_last)[0] for batch in frames), averaged)
+    epochs_averaged = int(averaged.n_averaged)
+    summary = {"from_epoch": int(average_from), "to_epoch": int(average_from) + epochs_averaged - 1,
+               "epochs_averaged": epochs_averaged}
+    if val_loader is not None:
+        metrics = _evaluate(averaged.module, val_loader, num_classes, device, loss_fn, ignore_index, None,
+                            channels_last)
+        summary.update(val_loss=metrics["loss"], pixel_accuracy=metrics["pixel_accuracy"], miou=metrics["miou"])
+    if run_dir is not None:
+        save_model(averaged.module, run_dir / "averaged.pt", averaged=_plain(summary), config=_plain(config))
+    return summary
 
 
 def _train_one_epoch(
@@ -338,7 +382,7 @@ def _check_resume(checkpoint: dict, setup: dict, path: Path) -> None:
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a training checkpoint of this workbook; delete it or use another run_dir")
     saved = checkpoint.get("setup", {})
-    differs = [key for key in ("optimizer", "scheduler", "monitor") if saved.get(key) != setup[key]]
+    differs = [key for key in ("optimizer", "scheduler", "monitor", "average_from") if saved.get(key) != setup[key]]
     if saved.get("config") is not None and setup["config"] is not None and saved["config"] != setup["config"]:
         differs.append("config")
     if differs:
@@ -546,7 +590,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
 
 
 def _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch, setup, config,
-                     train_loader) -> None:
+                     train_loader, averaged=None) -> None:
     config_of_model = getattr(model, "config", None)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
@@ -561,6 +605,7 @@ def _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, count
         "rng": rng_state(train_loader),
         "setup": setup,
         "config": _plain(config),
+        "averaged": averaged.state_dict() if averaged is not None else None,
     }
     _atomic_save(checkpoint, run_dir / "last.pt")
 

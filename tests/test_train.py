@@ -352,3 +352,55 @@ def test_schedules_that_cannot_run_fail_early():
             make_scheduler("plateau", optimizer, epochs=1, steps_per_epoch=4), epochs=1, progress=False)
     with pytest.raises(ValueError, match="monitor"):
         fit(model, toy_loader(toy_data()), None, nn.CrossEntropyLoss(), optimizer, epochs=1, monitor="dice")
+
+
+def _averaging_run(run_dir, epochs: int, average_from: int | None = 2) -> tuple[History, nn.Module]:
+    """A small U-Net (with batch norm) on the toy data, averaging its weights from `average_from`."""
+    torch.manual_seed(0)
+    model = UNet(in_channels=3, num_classes=CLASSES, base=4, depth=1)
+    optimizer = make_optimizer("sgd", model, lr=0.1, momentum=0.9)
+    history = fit(model, toy_loader(toy_data(), seed=7), toy_loader(toy_data(8, seed=1), shuffle=False),
+                  nn.CrossEntropyLoss(), optimizer, epochs=epochs, run_dir=run_dir, progress=False,
+                  num_classes=CLASSES, average_from=average_from)
+    return history, model
+
+
+def test_averaged_weights_are_the_mean_of_the_epochs_and_survive_a_resume(tmp_path):
+    straight, _ = _averaging_run(tmp_path / "straight", 4)
+    # the same run one epoch per call (each call resumes), keeping the weights after every epoch
+    weights = {}
+    for epoch in range(1, 5):
+        stepwise, model = _averaging_run(tmp_path / "stepwise", epoch)
+        weights[epoch] = {name: value.clone() for name, value in model.named_parameters()}
+        assert (stepwise.averaged is None) == (epoch < 2)
+    assert straight.averaged["from_epoch"] == 2 and straight.averaged["to_epoch"] == 4
+    assert straight.averaged["epochs_averaged"] == 3
+    averaged = load_model(tmp_path / "straight" / "averaged.pt")
+    assert averaged.checkpoint_extra["averaged"]["epochs_averaged"] == 3
+    for name, value in averaged.named_parameters():
+        mean = torch.stack([weights[epoch][name] for epoch in (2, 3, 4)]).mean(dim=0)
+        assert torch.allclose(value, mean, atol=1e-6), name
+    first = "inc.double_conv.0.weight"  # the mean is not simply the last epoch's weights
+    assert not torch.allclose(averaged.state_dict()[first], weights[4][first], atol=1e-4)
+    resumed = load_model(tmp_path / "stepwise" / "averaged.pt")
+    for (name, value), other in zip(averaged.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(value, other, atol=1e-6), name
+    assert stepwise.averaged["miou"] == pytest.approx(straight.averaged["miou"], abs=1e-9)
+
+
+def test_averaged_weights_get_their_own_batch_norm_statistics(tmp_path):
+    history, last_model = _averaging_run(tmp_path, 3)
+    averaged = load_model(tmp_path / "averaged.pt")
+    norm = next(module for module in averaged.modules() if isinstance(module, nn.BatchNorm2d))
+    last_norm = next(module for module in last_model.modules() if isinstance(module, nn.BatchNorm2d))
+    assert not torch.allclose(norm.running_mean, last_norm.running_mean)
+    # recomputed from the averaged weights: the plain mean over the training frames in eval mode
+    with torch.no_grad():
+        features = averaged.inc.double_conv[0](toy_data().tensors[0])
+    assert torch.allclose(norm.running_mean, features.mean(dim=(0, 2, 3)), atol=1e-5)
+    scores = evaluate(averaged, toy_loader(toy_data(8, seed=1), shuffle=False), num_classes=CLASSES)
+    assert history.averaged["miou"] == pytest.approx(scores["miou"], abs=1e-9)
+    with pytest.raises(ValueError, match="different run.*average_from"):
+        _averaging_run(tmp_path, 4, average_from=3)
+    with pytest.raises(ValueError, match="average_from must be"):
+        _averaging_run(tmp_path / "other", 2, average_from=0)

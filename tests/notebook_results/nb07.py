@@ -30,9 +30,19 @@ def check(results: dict) -> None:
     assert results["resume_kept_first_part"] is True
     assert 1 <= results["best_epoch"] <= results["epochs_run"]
 
+    # Weight averaging over the last epochs, and the final model chosen on pseudo-test.
+    averaged = results["averaged"]
+    assert averaged["from_epoch"] == results["setup"]["average_from"] >= 2  # the resumed part is averaged
+    assert averaged["to_epoch"] == results["epochs_run"]
+    assert averaged["epochs_averaged"] == averaged["to_epoch"] - averaged["from_epoch"] + 1
+    assert _score(averaged["miou"]) and _score(results["best_epoch_val_miou"])
+    by_pseudo_test = "best single epoch" if results["best_epoch_val_miou"] >= averaged["miou"] else "weights averaged"
+    assert results["final_model"].startswith(by_pseudo_test)
+    assert math.isclose(results["val_miou"], max(results["best_epoch_val_miou"], averaged["miou"]), abs_tol=1e-9)
+
     # Checkpoints written, model saved where notebook 09 looks, reloaded with identical predictions.
     assert results["checkpoint_exists"] is True
-    assert Path(results["model_path"]).parts[-2:] == ("07_final_training", "best.pt")
+    assert Path(results["model_path"]).parts[-2:] == ("07_final_training", "final.pt")
     assert Path(results["model_path"]).is_file()
     assert results["reload_matches"] is True
     assert 0.0 <= results["new_frame_accuracy"] <= 1.0
