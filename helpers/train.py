@@ -246,7 +246,7 @@ def fit(
     if averaged is not None and int(averaged.n_averaged) > 0:
         history.averaged = _finish_average(averaged, average_from, train_loader, val_loader, loss, num_classes,
                                            ignore_index, device, channels_last, run_dir, config)
-        _note(f"averaged weights of epochs {average_from}–{len(history.epochs)}: " + ", ".join(
+        _note(f"averaged weights of epochs {history.averaged['from_epoch']}–{history.averaged['to_epoch']}: " + ", ".join(
             f"{key} {history.averaged[key]:.4f}" for key in ("val_loss", "pixel_accuracy", "miou")
             if key in history.averaged), quiet)
     return history

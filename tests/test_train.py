@@ -394,7 +394,7 @@ def test_averaged_weights_get_their_own_batch_norm_statistics(tmp_path):
     norm = next(module for module in averaged.modules() if isinstance(module, nn.BatchNorm2d))
     last_norm = next(module for module in last_model.modules() if isinstance(module, nn.BatchNorm2d))
     assert not torch.allclose(norm.running_mean, last_norm.running_mean)
-    # recomputed from the averaged weights: the plain mean over the training frames in eval mode
+    # recomputed for the averaged weights: the plain mean of the first convolution's output over the training frames
     with torch.no_grad():
         features = averaged.inc.double_conv[0](toy_data().tensors[0])
     assert torch.allclose(norm.running_mean, features.mean(dim=(0, 2, 3)), atol=1e-5)
