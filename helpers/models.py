@@ -298,6 +298,30 @@ class FCN32s(nn.Module):
 # Building and measuring
 
 
+class Ensemble(nn.Module):
+    """Several trained models as one: the log of their mean class probabilities.
+
+    A log-probability is a valid logit (softmax gives the mean back, argmax picks the class the
+    members agree on most), so losses, metrics and `predict` work unchanged. Models with one
+    output channel (binary) are averaged as sigmoid probabilities and returned as a logit.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members:
+            raise ValueError("an Ensemble needs at least one member model")
+        self.members = nn.ModuleList(members)
+        self.config = {"arch": "ensemble", "members": [dict(getattr(member, "config", None) or {})
+                                                       for member in members]}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = [member(x) for member in self.members]
+        if logits[0].shape[1] == 1:
+            return torch.logit(torch.stack([torch.sigmoid(one) for one in logits]).mean(0), eps=1e-7)
+        log_probs = torch.stack([F.log_softmax(one, dim=1) for one in logits])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(logits))
+
+
 ARCHITECTURES = {"unet": UNet, "fcn32s": FCN32s}
 
 
@@ -309,6 +333,8 @@ def build_model(config: dict, load_pretrained: bool = True) -> nn.Module:
     """
     arguments = dict(config)
     arch = arguments.pop("arch", None)
+    if arch == "ensemble":
+        return Ensemble([build_model(member, load_pretrained) for member in arguments["members"]])
     if arch not in ARCHITECTURES:
         raise ValueError(f"config['arch'] must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
     if arch == "fcn32s" and not load_pretrained and arguments.get("weights") is not None:

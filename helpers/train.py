@@ -141,6 +141,7 @@ def fit(
     progress: bool | None = None,
     config: dict | None = None,
     average_from: int | None = None,
+    snapshots_from: int | None = None,
 ) -> History:
     """Train `model` for `epochs` epochs, validating after each; return the History.
 
@@ -161,11 +162,17 @@ def fit(
     cycling learning rate visits. At the end its batch-norm statistics are recomputed on the
     training data, its validation scores go to `history.averaged`, and it is written to
     `run_dir/averaged.pt`.
+    `snapshots_from=k` writes the model after each epoch from epoch k on to
+    `run_dir/snapshots/epoch_NNN.pt` (see `load_snapshots`): the members of a snapshot ensemble,
+    whose averaged predictions vary less from epoch to epoch than any single one.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if average_from is not None and average_from < 1:
         raise ValueError(f"average_from must be an epoch number >= 1 (or None), got {average_from}")
+    if snapshots_from is not None and (snapshots_from < 1 or run_dir is None):
+        raise ValueError(f"snapshots_from must be an epoch number >= 1 and needs a run_dir, got {snapshots_from} "
+                         f"with run_dir={run_dir}")
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
     schedule = as_schedule(scheduler)
     quiet = is_quiet() if progress is None else not progress
@@ -213,6 +220,8 @@ def fit(
                       "so augmentation after this resume may differ from an uninterrupted run "
                       "(num_workers=0 makes resume exact)", quiet)
 
+    if snapshots_from is not None:
+        _remove_snapshots_after(run_dir, start_epoch)
     writer = _tensorboard_writer(run_dir)
     try:
         for epoch in range(start_epoch + 1, epochs + 1):
@@ -232,6 +241,9 @@ def fit(
             _update_best(model, history, counters, record, monitor, early_stopping, run_dir, config)
             if averaged is not None and epoch >= average_from:
                 averaged.update_parameters(model)
+            if snapshots_from is not None and epoch >= snapshots_from:
+                save_model(model, snapshot_path(run_dir, epoch), epoch=epoch, config=_plain(config),
+                           **{key: record[key] for key in ("val_loss", "pixel_accuracy", "miou") if key in record})
             if run_dir is not None:
                 _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch,
                                  setup, config, train_loader, averaged)
@@ -272,6 +284,42 @@ def _finish_average(averaged, average_from, train_loader, val_loader, loss_fn, n
     if run_dir is not None:
         save_model(averaged.module, run_dir / "averaged.pt", averaged=_plain(summary), config=_plain(config))
     return summary
+
+
+def snapshot_path(run_dir: str | Path, epoch: int) -> Path:
+    """Where `fit(..., snapshots_from=k)` writes the model of `epoch`."""
+    return Path(run_dir) / "snapshots" / f"epoch_{epoch:03d}.pt"
+
+
+def _remove_snapshots_after(run_dir: Path, epoch: int) -> None:
+    """Delete snapshots of epochs after `epoch`: they belong to an earlier run, not to this one."""
+    for path in sorted((run_dir / "snapshots").glob("epoch_*.pt")):
+        if int(path.stem.split("_")[1]) > epoch:
+            path.unlink()
+
+
+def load_snapshots(run_dir: str | Path, epochs: Sequence[int] | None = None,
+                   map_location: str | torch.device = "cpu") -> nn.Module:
+    """The snapshot ensemble of `epochs` (default: every snapshot in run_dir) as one model.
+
+    Its output is the log of the members' mean class probabilities, so `evaluate`, `predict`,
+    `save_model` and `load_model` treat it like any other model.
+    """
+    from helpers.models import Ensemble
+
+    folder = Path(run_dir) / "snapshots"
+    if epochs is None:
+        paths = sorted(folder.glob("epoch_*.pt"))
+    else:
+        paths = [snapshot_path(run_dir, epoch) for epoch in epochs]
+    missing = [str(path) for path in paths if not path.exists()]
+    if not paths or missing:
+        raise FileNotFoundError(f"no snapshot at {', '.join(missing) or folder / 'epoch_*.pt'}: "
+                                "train with fit(..., run_dir=..., snapshots_from=k) first")
+    members = [load_model(path, map_location) for path in paths]
+    ensemble = Ensemble(members).eval()
+    ensemble.checkpoint_extra = {"epochs": [int(member.checkpoint_extra["epoch"]) for member in members]}
+    return ensemble
 
 
 def _train_one_epoch(

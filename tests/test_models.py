@@ -8,6 +8,7 @@ from torch import nn
 
 from helpers import models
 from helpers.models import (
+    Ensemble,
     FCN32s,
     UNet,
     activation_memory,
@@ -330,3 +331,18 @@ def test_pixel_classifier_rebuilds_from_config_and_learns_colours():
     with torch.no_grad():
         accuracy = (model.eval()(images).argmax(1) == target).float().mean()
     assert accuracy > 0.95
+
+
+def test_ensemble_of_binary_models_averages_sigmoid_probabilities():
+    torch.manual_seed(0)
+    members = [UNet(num_classes=1, base=4, depth=1).eval() for _ in range(2)]
+    ensemble = Ensemble(members).eval()
+    images = torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        mean = torch.stack([member(images).sigmoid() for member in members]).mean(dim=0)
+        assert torch.allclose(ensemble(images).sigmoid(), mean, atol=1e-5)
+    rebuilt = build_model(ensemble.config)
+    assert isinstance(rebuilt, Ensemble) and len(rebuilt.members) == 2
+    assert rebuilt.members[0].config == members[0].config
+    with pytest.raises(ValueError, match="at least one member"):
+        Ensemble([])

@@ -18,6 +18,7 @@ from helpers.train import (
     fit,
     load_history,
     load_model,
+    load_snapshots,
     predict,
     save_model,
 )
@@ -365,6 +366,17 @@ def _averaging_run(run_dir, epochs: int, average_from: int | None = 2) -> tuple[
     return history, model
 
 
+def _snapshot_run(run_dir, epochs: int, snapshots_from: int = 2, resume: bool = True) -> tuple[History, nn.Module]:
+    """A small U-Net on the toy data, writing a snapshot after every epoch from `snapshots_from` on."""
+    torch.manual_seed(0)
+    model = UNet(in_channels=3, num_classes=CLASSES, base=4, depth=1)
+    optimizer = make_optimizer("sgd", model, lr=0.1, momentum=0.9)
+    history = fit(model, toy_loader(toy_data(), seed=7), toy_loader(toy_data(8, seed=1), shuffle=False),
+                  nn.CrossEntropyLoss(), optimizer, epochs=epochs, run_dir=run_dir, progress=False,
+                  num_classes=CLASSES, snapshots_from=snapshots_from, resume=resume)
+    return history, model
+
+
 def test_averaged_weights_are_the_mean_of_the_epochs_and_survive_a_resume(tmp_path):
     straight, _ = _averaging_run(tmp_path / "straight", 4)
     # the same run one epoch per call (each call resumes), keeping the weights after every epoch
@@ -404,3 +416,51 @@ def test_averaged_weights_get_their_own_batch_norm_statistics(tmp_path):
         _averaging_run(tmp_path, 4, average_from=3)
     with pytest.raises(ValueError, match="average_from must be"):
         _averaging_run(tmp_path / "other", 2, average_from=0)
+
+
+def test_snapshots_are_the_models_of_their_epochs_and_survive_a_resume(tmp_path):
+    weights = {}
+    for epoch in range(1, 5):  # one epoch per call: each call resumes, and we keep the weights after it
+        _, model = _snapshot_run(tmp_path / "stepwise", epoch)
+        weights[epoch] = {name: value.clone() for name, value in model.state_dict().items()}
+    history, _ = _snapshot_run(tmp_path / "straight", 4)
+    files = sorted(path.name for path in (tmp_path / "straight" / "snapshots").iterdir())
+    assert files == ["epoch_002.pt", "epoch_003.pt", "epoch_004.pt"]
+    for epoch in (2, 3, 4):
+        snapshot = load_model(tmp_path / "straight" / "snapshots" / f"epoch_{epoch:03d}.pt")
+        assert snapshot.checkpoint_extra["epoch"] == epoch
+        assert snapshot.checkpoint_extra["miou"] == pytest.approx(history.epochs[epoch - 1]["miou"], abs=1e-9)
+        resumed = load_model(tmp_path / "stepwise" / "snapshots" / f"epoch_{epoch:03d}.pt")
+        for name, value in snapshot.state_dict().items():
+            assert torch.allclose(value.float(), weights[epoch][name].float(), atol=1e-6), (epoch, name)
+            assert torch.allclose(value.float(), resumed.state_dict()[name].float(), atol=1e-6), (epoch, name)
+    # a fresh run in the same folder removes the snapshots of the earlier, longer run
+    _snapshot_run(tmp_path / "straight", 2, resume=False)
+    assert sorted(path.name for path in (tmp_path / "straight" / "snapshots").iterdir()) == ["epoch_002.pt"]
+    with pytest.raises(ValueError, match="snapshots_from must be"):
+        _snapshot_run(None, 2)
+
+
+def test_snapshot_ensemble_averages_the_class_probabilities(tmp_path):
+    _snapshot_run(tmp_path, 4)
+    ensemble = load_snapshots(tmp_path, [3, 4])
+    assert ensemble.checkpoint_extra["epochs"] == [3, 4]
+    images, targets = toy_data(8, seed=1).tensors
+    members = [load_model(tmp_path / "snapshots" / f"epoch_{epoch:03d}.pt") for epoch in (3, 4)]
+    with torch.no_grad():
+        mean_probs = torch.stack([member(images).softmax(dim=1) for member in members]).mean(dim=0)
+        output = ensemble(images)
+    assert torch.allclose(output.exp(), mean_probs, atol=1e-5)  # log of the mean probabilities
+    assert not torch.allclose(mean_probs, members[1](images).softmax(dim=1), atol=1e-3)
+    assert torch.equal(predict(ensemble, images), mean_probs.argmax(dim=1))
+    scores = evaluate(ensemble, toy_loader(toy_data(8, seed=1), shuffle=False), num_classes=CLASSES)
+    matrix = ConfusionMatrix(CLASSES)
+    matrix.update(mean_probs.argmax(dim=1), targets)
+    assert scores["miou"] == pytest.approx(matrix.compute()["miou"], abs=1e-9)
+    # saved as one file and loaded back as the same ensemble
+    reloaded = load_model(save_model(ensemble, tmp_path / "final.pt"))
+    with torch.no_grad():
+        assert torch.allclose(reloaded(images), output, atol=1e-6)
+    assert len(load_snapshots(tmp_path).members) == 3  # every snapshot by default
+    with pytest.raises(FileNotFoundError, match="epoch_009.pt.*snapshots_from"):
+        load_snapshots(tmp_path, [4, 9])

@@ -30,15 +30,28 @@ def check(results: dict) -> None:
     assert results["resume_kept_first_part"] is True
     assert 1 <= results["best_epoch"] <= results["epochs_run"]
 
-    # Weight averaging over the last epochs, and the final model chosen on pseudo-test.
+    # Weight averaging and the snapshot ensemble over the last epochs; the ensemble is the final model.
     averaged = results["averaged"]
     assert averaged["from_epoch"] == results["setup"]["average_from"] >= 2  # the resumed part is averaged
     assert averaged["to_epoch"] == results["epochs_run"]
     assert averaged["epochs_averaged"] == averaged["to_epoch"] - averaged["from_epoch"] + 1
     assert _score(averaged["miou"]) and _score(results["best_epoch_val_miou"])
-    by_pseudo_test = "best single epoch" if results["best_epoch_val_miou"] >= averaged["miou"] else "weights averaged"
-    assert results["final_model"].startswith(by_pseudo_test)
-    assert math.isclose(results["val_miou"], max(results["best_epoch_val_miou"], averaged["miou"]), abs_tol=1e-9)
+    members = results["ensemble_epochs"]
+    assert members == list(range(results["setup"]["ensemble_from"], results["epochs_run"] + 1)) and members
+    val_scores, test_scores = results["candidates_val_miou"], results["candidates_test_miou"]
+    assert set(val_scores) == set(test_scores) and len(val_scores) == 3
+
+    def named(start: str) -> str:
+        return next(name for name in val_scores if name.startswith(start))
+
+    best_name, averaged_name, ensemble_name = named("best single epoch"), named("weights"), named("predictions")
+    assert f"epochs {members[0]}–{members[-1]}" in ensemble_name and results["final_model"] == ensemble_name
+    # pseudo-test scores recomputed from the saved files agree with what fit measured during training
+    assert math.isclose(val_scores[best_name], results["best_epoch_val_miou"], abs_tol=1e-6)
+    assert math.isclose(val_scores[averaged_name], averaged["miou"], abs_tol=1e-6)
+    assert math.isclose(results["val_miou"], val_scores[ensemble_name], abs_tol=1e-9)
+    assert math.isclose(results["test_miou"], test_scores[ensemble_name], abs_tol=1e-9)
+    assert all(_score(value) for value in (*val_scores.values(), *test_scores.values()))
 
     # Checkpoints written, model saved where notebook 09 looks, reloaded with identical predictions.
     assert results["checkpoint_exists"] is True
