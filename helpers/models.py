@@ -336,7 +336,7 @@ def build_model(config: dict, load_pretrained: bool = True) -> nn.Module:
     if arch == "ensemble":
         return Ensemble([build_model(member, load_pretrained) for member in arguments["members"]])
     if arch not in ARCHITECTURES:
-        raise ValueError(f"config['arch'] must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
+        raise ValueError(f"config['arch'] must be one of {sorted([*ARCHITECTURES, 'ensemble'])}, got {arch!r}")
     if arch == "fcn32s" and not load_pretrained and arguments.get("weights") is not None:
         weights = arguments.pop("weights")
         model = FCN32s(**arguments)

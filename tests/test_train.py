@@ -355,26 +355,25 @@ def test_schedules_that_cannot_run_fail_early():
         fit(model, toy_loader(toy_data()), None, nn.CrossEntropyLoss(), optimizer, epochs=1, monitor="dice")
 
 
+def _small_unet_run(run_dir, epochs: int, resume: bool = True, **fit_options) -> tuple[History, nn.Module]:
+    """A small U-Net (with batch norm) on the toy data; `fit_options` go to fit (average_from, snapshots_from)."""
+    torch.manual_seed(0)
+    model = UNet(in_channels=3, num_classes=CLASSES, base=4, depth=1)
+    optimizer = make_optimizer("sgd", model, lr=0.1, momentum=0.9)
+    history = fit(model, toy_loader(toy_data(), seed=7), toy_loader(toy_data(8, seed=1), shuffle=False),
+                  nn.CrossEntropyLoss(), optimizer, epochs=epochs, run_dir=run_dir, progress=False,
+                  num_classes=CLASSES, resume=resume, **fit_options)
+    return history, model
+
+
 def _averaging_run(run_dir, epochs: int, average_from: int | None = 2) -> tuple[History, nn.Module]:
-    """A small U-Net (with batch norm) on the toy data, averaging its weights from `average_from`."""
-    torch.manual_seed(0)
-    model = UNet(in_channels=3, num_classes=CLASSES, base=4, depth=1)
-    optimizer = make_optimizer("sgd", model, lr=0.1, momentum=0.9)
-    history = fit(model, toy_loader(toy_data(), seed=7), toy_loader(toy_data(8, seed=1), shuffle=False),
-                  nn.CrossEntropyLoss(), optimizer, epochs=epochs, run_dir=run_dir, progress=False,
-                  num_classes=CLASSES, average_from=average_from)
-    return history, model
+    """Weights averaged from `average_from` on."""
+    return _small_unet_run(run_dir, epochs, average_from=average_from)
 
 
-def _snapshot_run(run_dir, epochs: int, snapshots_from: int = 2, resume: bool = True) -> tuple[History, nn.Module]:
-    """A small U-Net on the toy data, writing a snapshot after every epoch from `snapshots_from` on."""
-    torch.manual_seed(0)
-    model = UNet(in_channels=3, num_classes=CLASSES, base=4, depth=1)
-    optimizer = make_optimizer("sgd", model, lr=0.1, momentum=0.9)
-    history = fit(model, toy_loader(toy_data(), seed=7), toy_loader(toy_data(8, seed=1), shuffle=False),
-                  nn.CrossEntropyLoss(), optimizer, epochs=epochs, run_dir=run_dir, progress=False,
-                  num_classes=CLASSES, snapshots_from=snapshots_from, resume=resume)
-    return history, model
+def _snapshot_run(run_dir, epochs: int, resume: bool = True) -> tuple[History, nn.Module]:
+    """A snapshot written after every epoch from epoch 2 on."""
+    return _small_unet_run(run_dir, epochs, resume=resume, snapshots_from=2)
 
 
 def test_averaged_weights_are_the_mean_of_the_epochs_and_survive_a_resume(tmp_path):
