@@ -1,11 +1,11 @@
 """Experiment grids: the same training recipe over several settings and seeds, in one tidy table.
 
 A comparison of optimizers, schedules or losses means something only when every run gets the
-same data and the same budget, and when it is repeated over a few seeds: two settings whose
-difference is smaller than the spread between seeds cannot be told apart. `run_grid` runs
+same data and the same budget, and when it is repeated over a few seeds: a difference between
+two settings is shown only when it is clearly larger than the noise of their means. `run_grid` runs
 `make_run(config, seed)` for every setting and seed (seeding everything first) and gathers one
 row per run; `summarize` gives the mean and standard deviation over seeds; `within_noise` says
-whether two settings differ by more than that spread.
+whether two settings differ by more than the noise of their means (two standard errors).
 
     grid = run_grid([{"optimizer": "sgd"}, {"optimizer": "adam"}], train_once, seeds=3)
     summary = summarize(grid, by="optimizer", metrics=["miou"])
@@ -144,19 +144,25 @@ def _mean_std_text(mean: float, std: float, digits: int) -> str:
 
 
 def within_noise(summary: pd.DataFrame, metric: str, first: Hashable, second: Hashable) -> dict[str, Any]:
-    """Compare two settings of a summary: their mean difference against the spread over seeds.
+    """Compare two settings of a summary: their mean difference against its standard error.
 
-    Returns `difference` (mean of `first` minus mean of `second`), `std` (the larger of the two
-    standard deviations, NaN when neither has one) and `within_noise` (True when
-    |difference| <= std: the seeds alone move the result that much, so the comparison cannot
-    tell the settings apart).
+    Returns `difference` (mean of `first` minus mean of `second`), `standard_error` of that
+    difference, sqrt(s1²/n1 + s2²/n2) from the seeds' standard deviations (NaN when either
+    setting has a single run), the two `runs` counts, and `within_noise`: True when
+    |difference| < 2 standard errors. Such a difference is *not shown* to be real by these runs
+    (it may still be: more seeds would tell). With a handful of seeds the standard errors are
+    themselves rough, so 2 SE is a lenient bar, not a significance test.
     """
     for label in (first, second):
         if label not in summary.index:
             raise KeyError(f"{label!r} is not a row of the summary; rows: {list(summary.index)}")
-    mean_first, mean_second = summary.at[first, f"{metric}_mean"], summary.at[second, f"{metric}_mean"]
+    means = [float(summary.at[label, f"{metric}_mean"]) for label in (first, second)]
     stds = [float(summary.at[label, f"{metric}_std"]) for label in (first, second)]
-    std = max((value for value in stds if math.isfinite(value)), default=math.nan)
-    difference = float(mean_first - mean_second)
-    return {"difference": difference, "std": float(std),
-            "within_noise": bool(math.isfinite(std) and abs(difference) <= std)}
+    runs = [int(summary.at[label, "runs"]) if "runs" in summary else 0 for label in (first, second)]
+    difference = means[0] - means[1]
+    if all(math.isfinite(std) for std in stds) and all(count >= 2 for count in runs):
+        standard_error = math.sqrt(sum(std**2 / count for std, count in zip(stds, runs)))
+    else:
+        standard_error = math.nan
+    return {"difference": difference, "standard_error": standard_error, "runs": runs,
+            "within_noise": bool(math.isfinite(standard_error) and abs(difference) < 2 * standard_error)}

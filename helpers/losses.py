@@ -1,4 +1,4 @@
-"""Segmentation losses: cross-entropy, MSE on softmax vs one-hot, BCE-with-logits, soft Dice.
+"""Segmentation losses: cross-entropy, MSE on softmax vs one-hot, BCE-with-logits, soft Dice, and their registry.
 
 Every loss is called as `loss(logits, target)` with logits N×C×H×W (raw scores, before any
 softmax) and target N×H×W int64 class indices. Pixels equal to `ignore_index` count nowhere.
@@ -8,12 +8,15 @@ labelled pixel, is absent: a batch without any labelled pixel gives a loss of 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOSS_NAMES = ("ce", "mse", "bce", "dice")
+from helpers.registry import resolve_name
 
 
 def _valid_mask(target: torch.Tensor, ignore_index: int | None) -> torch.Tensor:
@@ -153,20 +156,70 @@ class SoftDiceLoss(nn.Module):
         return 1 - (dice * weight).sum() / weight.sum()
 
 
+class SumOfLosses(nn.Module):
+    """The sum of several losses, each called with (logits, target): e.g. cross-entropy plus soft Dice."""
+
+    def __init__(self, *losses: nn.Module):
+        super().__init__()
+        if not losses:
+            raise ValueError("SumOfLosses needs at least one loss")
+        self.losses = nn.ModuleList(losses)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(part(logits, target) for part in self.losses)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One loss: how to build it from (num_classes, class_weights, ignore_index), its aliases, what it does."""
+
+    name: str
+    build: Callable[[int | None, torch.Tensor | None, int | None], nn.Module]
+    aliases: tuple[str, ...] = ()
+    summary: str = ""
+
+
+LOSS_REGISTRY: dict[str, LossSpec] = {}
+
+
+def register_loss(spec: LossSpec) -> LossSpec:
+    """Add a loss to the registry, so `make_loss(spec.name, ...)` and recipes find it."""
+    LOSS_REGISTRY[spec.name] = spec
+    return spec
+
+
+register_loss(LossSpec("ce", CrossEntropyLoss, aliases=("cross_entropy", "crossentropy", "xent"),
+                       summary="cross-entropy on the logits (class weights, ignore index)"))
+register_loss(LossSpec("mse", SoftmaxMSELoss, aliases=("softmax_mse", "l2"),
+                       summary="mean squared error between softmax and the one-hot target"))
+register_loss(LossSpec("bce", lambda num_classes, weights, ignore: BinaryLoss(weights, ignore),
+                       aliases=("bce_with_logits", "binary_cross_entropy"),
+                       summary="binary cross-entropy on one logit per pixel"))
+register_loss(LossSpec("dice", SoftDiceLoss, aliases=("soft_dice",),
+                       summary="1 - mean soft Dice over the classes"))
+register_loss(LossSpec(
+    "ce+dice",
+    lambda num_classes, weights, ignore: SumOfLosses(CrossEntropyLoss(num_classes, weights, ignore),
+                                                     SoftDiceLoss(num_classes, None, ignore)),
+    aliases=("ce_dice", "cross_entropy+dice", "dice+ce"),
+    summary="cross-entropy (with the class weights) plus soft Dice (unweighted)"))
+
+LOSS_NAMES = tuple(LOSS_REGISTRY)
+
+
+def loss_name(name: str) -> str:
+    """The registered loss name for `name` or an alias ("cross_entropy", "soft_dice" …)."""
+    return resolve_name(name, LOSS_REGISTRY, "loss")
+
+
 def make_loss(name: str, num_classes: int | None = None, class_weights: torch.Tensor | None = None,
               ignore_index: int | None = None) -> nn.Module:
-    """Loss module by name: "ce", "mse" (softmax vs one-hot), "bce" (binary), "dice" (soft Dice)."""
+    """Loss module by registered name or alias: "ce", "mse" (softmax vs one-hot), "bce" (binary),
+    "dice" (soft Dice) or "ce+dice" (the sum; the class weights go to the cross-entropy)."""
+    spec = LOSS_REGISTRY[loss_name(name)]
     if class_weights is not None:
         class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
-    if name == "ce":
-        return CrossEntropyLoss(num_classes, class_weights, ignore_index)
-    if name == "mse":
-        return SoftmaxMSELoss(num_classes, class_weights, ignore_index)
-    if name == "bce":
-        return BinaryLoss(class_weights, ignore_index)
-    if name == "dice":
-        return SoftDiceLoss(num_classes, class_weights, ignore_index)
-    raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSS_NAMES)}")
+    return spec.build(num_classes, class_weights, ignore_index)
 
 
 def class_weights(counts: np.ndarray | torch.Tensor | list, method: str = "median_frequency") -> torch.Tensor:

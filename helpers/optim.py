@@ -1,25 +1,70 @@
-"""Optimizers and learning-rate schedules, each with the stepping rule it needs.
+"""Optimizers and learning-rate schedules, each registered once with its aliases and stepping rule.
 
 A torch scheduler only works when `.step()` is called at the right moment: OneCycleLR and
 CyclicLR after every batch, StepLR after every epoch, ReduceLROnPlateau after every epoch *with
 the validation metric*. `make_scheduler` returns a `Schedule` that knows its rule, so the
 training loop calls `schedule.step("batch")` after each batch and
 `schedule.step("epoch", metric=...)` after each epoch, and the schedule acts only on its own.
+
+`OPTIMIZER_REGISTRY` and `SCHEDULE_REGISTRY` are the one place where a name is defined: aliases
+("ReduceLROnPlateau", "one_cycle", "constant" …) resolve to it, and an unknown name is an error
+that lists the known ones, never a silent fallback.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "step", "plateau", "cyclic", "cosine", "onecycle")
+from helpers.registry import resolve_name
+
 STEP_RULES = ("batch", "epoch", "metric", "never")
+
+
+# ----------------------------------------------------------------------------- optimizers
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One optimizer: how to build it, the names it also answers to, and a line on what it does."""
+
+    name: str
+    build: Callable[..., torch.optim.Optimizer]  # (params, lr, momentum, weight_decay) -> optimizer
+    aliases: tuple[str, ...] = ()
+    summary: str = ""
+
+
+OPTIMIZER_REGISTRY: dict[str, OptimizerSpec] = {}
+
+
+def register_optimizer(spec: OptimizerSpec) -> OptimizerSpec:
+    """Add an optimizer to the registry, so `make_optimizer(spec.name, ...)` and recipes find it."""
+    OPTIMIZER_REGISTRY[spec.name] = spec
+    return spec
+
+
+register_optimizer(OptimizerSpec(
+    "sgd", lambda params, lr, momentum, weight_decay: torch.optim.SGD(
+        params, lr=lr, momentum=momentum, weight_decay=weight_decay),
+    aliases=("momentum", "sgdm"), summary="SGD with momentum: step = lr × (running sum of gradients)"))
+register_optimizer(OptimizerSpec(
+    "adam", lambda params, lr, momentum, weight_decay: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
+    summary="Adam: each weight's step normalised by its gradient's running size"))
+register_optimizer(OptimizerSpec(
+    "adamw", lambda params, lr, momentum, weight_decay: torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay),
+    summary="Adam with decoupled weight decay"))
+
+OPTIMIZERS = tuple(OPTIMIZER_REGISTRY)
+
+
+def optimizer_name(name: str) -> str:
+    """The registered optimizer name for `name` or an alias ("SGD", "AdamW" …)."""
+    return resolve_name(name, OPTIMIZER_REGISTRY, "optimizer")
 
 
 def make_optimizer(
@@ -33,9 +78,7 @@ def make_optimizer(
 
     `momentum` is used by SGD only; Adam and AdamW keep their default betas (0.9, 0.999).
     """
-    key = str(name).lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    spec = OPTIMIZER_REGISTRY[optimizer_name(name)]
     if not lr > 0:
         raise ValueError(f"learning rate must be positive, got lr={lr!r}")
     if weight_decay < 0:
@@ -45,11 +88,10 @@ def make_optimizer(
     params = list(params)
     if not params:
         raise ValueError("no parameters to optimize: is the model empty or are all parameters frozen?")
-    if key == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if key == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return spec.build(params, lr, momentum, weight_decay)
+
+
+# ----------------------------------------------------------------------------- schedules
 
 
 @dataclass
@@ -118,6 +160,95 @@ def _has_momentum(optimizer: torch.optim.Optimizer) -> bool:
     return isinstance(optimizer, torch.optim.SGD) and optimizer.defaults.get("momentum", 0) > 0
 
 
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """One learning-rate schedule: its builder, stepping rule, aliases and what it does.
+
+    `build(optimizer, epochs, steps_per_epoch, options)` returns the torch scheduler (None for
+    "none") and, for schedules that react to a metric, the name of that metric.
+    """
+
+    name: str
+    step_on: str
+    build: Callable[[torch.optim.Optimizer, int, int, dict], tuple]
+    aliases: tuple[str, ...] = ()
+    summary: str = ""
+
+
+SCHEDULE_REGISTRY: dict[str, ScheduleSpec] = {}
+
+
+def register_schedule(spec: ScheduleSpec) -> ScheduleSpec:
+    """Add a schedule to the registry, so `make_scheduler(spec.name, ...)` and recipes find it."""
+    if spec.step_on not in STEP_RULES:
+        raise ValueError(f"step_on must be one of {STEP_RULES}, got {spec.step_on!r}")
+    SCHEDULE_REGISTRY[spec.name] = spec
+    return spec
+
+
+def _none(optimizer, epochs, steps_per_epoch, options):
+    if options:
+        raise TypeError(f"the 'none' schedule takes no options, got {sorted(options)}")
+    return None, None
+
+
+def _step(optimizer, epochs, steps_per_epoch, options):
+    options.setdefault("step_size", max(1, epochs // 3))
+    options.setdefault("gamma", 0.1)
+    return lr_scheduler.StepLR(optimizer, **options), None
+
+
+def _plateau(optimizer, epochs, steps_per_epoch, options):
+    monitor = options.pop("monitor", "miou")
+    options.setdefault("mode", "min" if "loss" in monitor else "max")
+    options.setdefault("factor", 0.1)
+    options.setdefault("patience", 1)
+    return lr_scheduler.ReduceLROnPlateau(optimizer, **options), monitor
+
+
+def _cyclic(optimizer, epochs, steps_per_epoch, options):
+    max_lr = options.pop("max_lr", current_lr(optimizer))
+    base_lr = options.pop("base_lr", max_lr / 4)
+    options.setdefault("step_size_up", max(1, min(2 * steps_per_epoch, epochs * steps_per_epoch // 2)))
+    options.setdefault("mode", "triangular")
+    options.setdefault("cycle_momentum", _has_momentum(optimizer))
+    return lr_scheduler.CyclicLR(optimizer, base_lr=base_lr, max_lr=max_lr, **options), None
+
+
+def _cosine(optimizer, epochs, steps_per_epoch, options):
+    options.setdefault("T_max", epochs * steps_per_epoch)
+    options.setdefault("eta_min", 0.0)
+    return lr_scheduler.CosineAnnealingLR(optimizer, **options), None
+
+
+def _onecycle(optimizer, epochs, steps_per_epoch, options):
+    max_lr = options.pop("max_lr", current_lr(optimizer))
+    options.setdefault("cycle_momentum", _has_momentum(optimizer) or "betas" in optimizer.defaults)
+    options.setdefault("total_steps", epochs * steps_per_epoch)
+    return lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, **options), None
+
+
+register_schedule(ScheduleSpec("none", "never", _none, aliases=("constant", "fixed"),
+                               summary="keeps the learning rate constant"))
+register_schedule(ScheduleSpec("step", "epoch", _step, aliases=("steplr",),
+                               summary="divides the rate by 10 every third of the run"))
+register_schedule(ScheduleSpec("plateau", "metric", _plateau, aliases=("reducelronplateau", "reduceonplateau"),
+                               summary="divides the rate by 10 when the validation metric stalls"))
+register_schedule(ScheduleSpec("cyclic", "batch", _cyclic, aliases=("cycliclr", "clr", "triangular"),
+                               summary="goes up and down between a base and a maximum rate"))
+register_schedule(ScheduleSpec("cosine", "batch", _cosine, aliases=("cosineannealing", "cosineannealinglr"),
+                               summary="falls from the rate to 0 along half a cosine"))
+register_schedule(ScheduleSpec("onecycle", "batch", _onecycle, aliases=("onecyclelr",),
+                               summary="warms up to the maximum, then anneals far below the start"))
+
+SCHEDULERS = tuple(SCHEDULE_REGISTRY)
+
+
+def schedule_name(name: str | None) -> str:
+    """The registered schedule name for `name` or an alias (None means "none")."""
+    return "none" if name is None else resolve_name(name, SCHEDULE_REGISTRY, "scheduler")
+
+
 def make_scheduler(
     name: str | None,
     optimizer: torch.optim.Optimizer,
@@ -137,53 +268,24 @@ def make_scheduler(
     | cosine | CosineAnnealingLR | batch | T_max = epochs * steps_per_epoch, eta_min = 0 |
     | onecycle | OneCycleLR | batch | max_lr = optimizer lr, total_steps = epochs * steps_per_epoch |
 
-    CyclicLR cycles the momentum only for SGD with momentum (Adam has no momentum to cycle);
-    OneCycleLR cycles SGD's momentum or Adam's beta1, as fastai does.
-    Cosine is stepped per batch, so the learning rate falls smoothly within each epoch too.
-    Other keywords go to the torch class.
+    Plateau divides the rate once the metric has gone more than `patience` epochs without
+    improving. CyclicLR cycles the momentum only for SGD with momentum (Adam has no momentum to
+    cycle); OneCycleLR cycles SGD's momentum or Adam's beta1, as fastai does. Cosine is stepped per
+    batch, so the learning rate falls smoothly within each epoch too. Other keywords go to the
+    torch class; one it does not take is a ValueError naming the schedule.
     """
-    key = "none" if name is None else str(name).lower()
-    if key not in SCHEDULERS:
-        raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
+    spec = SCHEDULE_REGISTRY[schedule_name(name)]
     if epochs < 1 or steps_per_epoch < 1:
         raise ValueError(
             f"epochs and steps_per_epoch must be >= 1 (got {epochs}, {steps_per_epoch}); "
             "pass steps_per_epoch=len(train_loader)"
         )
-    total_steps = epochs * steps_per_epoch
-    lr = current_lr(optimizer)
-
-    if key == "none":
-        return Schedule(key, None, "never")
-    if key == "step":
-        kwargs.setdefault("step_size", max(1, epochs // 3))
-        kwargs.setdefault("gamma", 0.1)
-        return Schedule(key, lr_scheduler.StepLR(optimizer, **kwargs), "epoch")
-    if key == "plateau":
-        monitor = kwargs.pop("monitor", "miou")
-        kwargs.setdefault("mode", "min" if "loss" in monitor else "max")
-        kwargs.setdefault("factor", 0.1)
-        kwargs.setdefault("patience", 1)
-        return Schedule(key, lr_scheduler.ReduceLROnPlateau(optimizer, **kwargs), "metric", monitor=monitor)
-    if key == "cyclic":
-        max_lr = kwargs.pop("max_lr", lr)
-        base_lr = kwargs.pop("base_lr", max_lr / 4)
-        kwargs.setdefault("step_size_up", max(1, min(2 * steps_per_epoch, total_steps // 2)))
-        kwargs.setdefault("mode", "triangular")
-        kwargs.setdefault("cycle_momentum", _has_momentum(optimizer))
-        scheduler = lr_scheduler.CyclicLR(optimizer, base_lr=base_lr, max_lr=max_lr, **kwargs)
-        return Schedule(key, scheduler, "batch")
-    if key == "cosine":
-        kwargs.setdefault("T_max", total_steps)
-        kwargs.setdefault("eta_min", 0.0)
-        return Schedule(key, lr_scheduler.CosineAnnealingLR(optimizer, **kwargs), "batch")
-    # onecycle
-    max_lr = kwargs.pop("max_lr", lr)
-    cycles = _has_momentum(optimizer) or "betas" in optimizer.defaults
-    kwargs.setdefault("cycle_momentum", cycles)
-    kwargs.setdefault("total_steps", total_steps)
-    scheduler = lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, **kwargs)
-    return Schedule(key, scheduler, "batch", total_steps=kwargs["total_steps"])
+    try:
+        scheduler, monitor = spec.build(optimizer, epochs, steps_per_epoch, dict(kwargs))
+    except TypeError as error:
+        raise ValueError(f"the {spec.name!r} schedule does not take the options {sorted(kwargs)}: {error}") from error
+    total_steps = scheduler.total_steps if isinstance(scheduler, lr_scheduler.OneCycleLR) else None
+    return Schedule(spec.name, scheduler, spec.step_on, monitor=monitor, total_steps=total_steps)
 
 
 def as_schedule(scheduler: Schedule | lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau | None) -> Schedule:

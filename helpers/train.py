@@ -142,6 +142,7 @@ def fit(
     config: dict | None = None,
     average_from: int | None = None,
     snapshots_from: int | None = None,
+    keep_snapshots: int | None = None,
 ) -> History:
     """Train `model` for `epochs` epochs, validating after each; return the History.
 
@@ -165,6 +166,10 @@ def fit(
     `snapshots_from=k` writes the model after each epoch from epoch k on to
     `run_dir/snapshots/epoch_NNN.pt` (see `load_snapshots`): the members of a snapshot ensemble,
     whose averaged predictions vary less from epoch to epoch than any single one.
+    `keep_snapshots=n` keeps only the newest n of them (a rolling window: with early stopping the
+    last n epochs that were run, wherever the run stops).
+    Called again on a finished run (all epochs done, or stopped early), `fit` trains nothing and
+    returns the stored history, the averaged weights' scores included.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -173,6 +178,8 @@ def fit(
     if snapshots_from is not None and (snapshots_from < 1 or run_dir is None):
         raise ValueError(f"snapshots_from must be an epoch number >= 1 and needs a run_dir, got {snapshots_from} "
                          f"with run_dir={run_dir}")
+    if keep_snapshots is not None and (keep_snapshots < 1 or snapshots_from is None):
+        raise ValueError(f"keep_snapshots must be >= 1 and goes with snapshots_from, got {keep_snapshots}")
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
     schedule = as_schedule(scheduler)
     quiet = is_quiet() if progress is None else not progress
@@ -220,9 +227,10 @@ def fit(
                       "so augmentation after this resume may differ from an uninterrupted run "
                       "(num_workers=0 makes resume exact)", quiet)
 
+    finished_before = start_epoch >= epochs or history.stopped_early
     if snapshots_from is not None:
         _remove_snapshots_after(run_dir, start_epoch)
-    writer = _tensorboard_writer(run_dir)
+    writer = None if finished_before else _tensorboard_writer(run_dir)
     try:
         for epoch in range(start_epoch + 1, epochs + 1):
             if history.stopped_early:
@@ -244,6 +252,8 @@ def fit(
             if snapshots_from is not None and epoch >= snapshots_from:
                 save_model(model, snapshot_path(run_dir, epoch), epoch=epoch, config=_plain(config),
                            **{key: record[key] for key in ("val_loss", "pixel_accuracy", "miou") if key in record})
+                if keep_snapshots is not None:
+                    _remove_snapshots_before(run_dir, epoch - keep_snapshots + 1)
             if run_dir is not None:
                 _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch,
                                  setup, config, train_loader, averaged)
@@ -253,8 +263,13 @@ def fit(
     finally:
         if writer is not None:
             writer.close()
-    if start_epoch >= epochs:
-        _note(f"{run_dir / 'last.pt'} already holds {start_epoch} epochs; nothing to train", quiet)
+    if finished_before:
+        _note(f"{run_dir / 'last.pt'} holds a finished run ({start_epoch} epochs"
+              + (", stopped early" if history.stopped_early else "") + "): nothing to train", quiet)
+        stored = run_dir / "averaged.pt"
+        if averaged is not None and stored.exists():
+            history.averaged = _load_file(stored)["extra"].get("averaged")
+            return history
     if averaged is not None and int(averaged.n_averaged) > 0:
         history.averaged = _finish_average(averaged, average_from, train_loader, val_loader, loss, num_classes,
                                            ignore_index, device, channels_last, run_dir, config)
@@ -289,6 +304,13 @@ def _finish_average(averaged, average_from, train_loader, val_loader, loss_fn, n
 def snapshot_path(run_dir: str | Path, epoch: int) -> Path:
     """Where `fit(..., snapshots_from=k)` writes the model of `epoch`."""
     return Path(run_dir) / "snapshots" / f"epoch_{epoch:03d}.pt"
+
+
+def _remove_snapshots_before(run_dir: Path, epoch: int) -> None:
+    """Delete snapshots of epochs before `epoch`: they fell out of the rolling window."""
+    for path in sorted((run_dir / "snapshots").glob("epoch_*.pt")):
+        if int(path.stem.split("_")[1]) < epoch:
+            path.unlink()
 
 
 def _remove_snapshots_after(run_dir: Path, epoch: int) -> None:
@@ -426,19 +448,46 @@ def _check_schedule(schedule: Schedule, val_loader, train_loader, epochs: int) -
 
 
 def _check_resume(checkpoint: dict, setup: dict, path: Path) -> None:
-    """Refuse to continue a checkpoint written by a different optimizer, scheduler, monitor or config."""
+    """Refuse to continue a checkpoint written by a different optimizer, scheduler, monitor or config.
+
+    The message lists only the fields that differ (nested config keys as dotted names).
+    """
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a training checkpoint of this workbook; delete it or use another run_dir")
-    saved = checkpoint.get("setup", {})
-    differs = [key for key in ("optimizer", "scheduler", "monitor", "average_from") if saved.get(key) != setup[key]]
-    if saved.get("config") is not None and setup["config"] is not None and saved["config"] != setup["config"]:
-        differs.append("config")
+    saved = dict(checkpoint.get("setup", {}))
+    if saved.get("config") is None or setup["config"] is None:
+        saved["config"] = setup["config"]  # a run without a config is not compared on it
+    differs = config_differences(saved, setup)
     if differs:
-        details = ", ".join(f"{key}: {saved.get(key)!r} there, {setup[key]!r} now" for key in differs)
         raise ValueError(
-            f"{path} belongs to a different run ({details}). Pass resume=False to start again "
+            f"{path} belongs to a different run ({'; '.join(differs)}). Pass resume=False to start again "
             "(it overwrites the checkpoint) or choose another run_dir."
         )
+
+
+def config_differences(before: dict, now: dict, prefix: str = "", limit: int = 6) -> list[str]:
+    """The fields in which two nested configs differ, as "key: old there, new now" (at most `limit`).
+
+    Long values (lists of frame ids, say) are shortened, so a message stays one line.
+    """
+    lines: list[str] = []
+    for key in sorted(set(before) | set(now), key=str):
+        old, new = before.get(key), now.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            lines += config_differences(old, new, prefix=f"{name}.", limit=limit)
+        elif old != new:
+            lines.append(f"{name}: {_shorten(old)} there, {_shorten(new)} now")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"and {len(lines) - limit} more"]
+    return lines
+
+
+def _shorten(value, width: int = 40) -> str:
+    text = repr(value)
+    if isinstance(value, (list, tuple)) and len(text) > width:
+        return f"[{len(value)} values]"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _without_epochs(config: dict | None) -> dict | None:

@@ -124,22 +124,28 @@ def test_single_run_has_no_std_and_formats_without_it():
     assert list(text["runs"]) == [1, 2]
 
 
-def test_within_noise_compares_difference_with_the_larger_std():
-    summary = pd.DataFrame({"miou_mean": [0.60, 0.62, 0.80], "miou_std": [0.01, 0.03, 0.01]},
+def test_within_noise_compares_the_difference_with_its_standard_error():
+    summary = pd.DataFrame({"miou_mean": [0.60, 0.62, 0.80], "miou_std": [0.01, 0.03, 0.01], "runs": [3, 3, 4]},
                            index=pd.Index(["mse", "bce", "big"], name="loss"))
     close = within_noise(summary, "miou", "bce", "mse")
-    assert close["difference"] == pytest.approx(0.02) and close["std"] == pytest.approx(0.03)
-    assert close["within_noise"] is True
+    # standard error of the difference: sqrt(0.03²/3 + 0.01²/3) = 0.01826; 0.02 < 2 × 0.01826
+    assert close["difference"] == pytest.approx(0.02)
+    assert close["standard_error"] == pytest.approx(math.sqrt(0.03**2 / 3 + 0.01**2 / 3))
+    assert close["within_noise"] is True and close["runs"] == [3, 3]
     far = within_noise(summary, "miou", "mse", "big")
     assert far["difference"] == pytest.approx(-0.20) and far["within_noise"] is False
+    # larger than the bigger std (0.01) but not than two standard errors: not shown to be a difference
+    subtle = pd.DataFrame({"miou_mean": [0.615, 0.60], "miou_std": [0.01, 0.01], "runs": [2, 2]}, index=["a", "b"])
+    verdict = within_noise(subtle, "miou", "a", "b")
+    assert verdict["standard_error"] == pytest.approx(0.01) and verdict["within_noise"] is True
     with pytest.raises(KeyError, match="not a row"):
         within_noise(summary, "miou", "mse", "dice")
 
 
 def test_within_noise_without_any_std_is_never_within_noise():
-    summary = pd.DataFrame({"miou_mean": [0.5, 0.5], "miou_std": [np.nan, np.nan]}, index=["a", "b"])
+    summary = pd.DataFrame({"miou_mean": [0.5, 0.5], "miou_std": [np.nan, np.nan], "runs": [1, 1]}, index=["a", "b"])
     verdict = within_noise(summary, "miou", "a", "b")
-    assert math.isnan(verdict["std"]) and verdict["within_noise"] is False
+    assert math.isnan(verdict["standard_error"]) and verdict["within_noise"] is False
 
 
 def test_within_noise_on_a_summary_by_two_columns():
@@ -151,4 +157,5 @@ def test_within_noise_on_a_summary_by_two_columns():
     summary = summarize(grid, by=["loss", "optimizer"], metrics=["miou"])
     verdict = within_noise(summary, "miou", ("bce", "sgd"), ("mse", "sgd"))
     assert verdict["difference"] == pytest.approx(0.31)
-    assert verdict["std"] == pytest.approx(0.1) and verdict["within_noise"] is False
+    assert verdict["standard_error"] == pytest.approx(math.sqrt(0.1**2 / 3 + 0.01**2 / 3))
+    assert verdict["within_noise"] is False

@@ -463,3 +463,49 @@ def test_snapshot_ensemble_averages_the_class_probabilities(tmp_path):
     assert len(load_snapshots(tmp_path).members) == 3  # every snapshot by default
     with pytest.raises(FileNotFoundError, match="epoch_009.pt.*snapshots_from"):
         load_snapshots(tmp_path, [4, 9])
+
+
+def test_keep_snapshots_is_a_rolling_window_of_the_last_epochs_run(tmp_path):
+    history, _ = _small_unet_run(tmp_path, 5, snapshots_from=1, keep_snapshots=2)
+    files = sorted(path.name for path in (tmp_path / "snapshots").iterdir())
+    assert files == ["epoch_004.pt", "epoch_005.pt"]
+    assert load_snapshots(tmp_path).checkpoint_extra["epochs"] == [4, 5]
+    # with early stopping the window follows the run wherever it stops
+    torch.manual_seed(0)
+    model = UNet(in_channels=3, num_classes=CLASSES, base=4, depth=1)
+    optimizer = make_optimizer("sgd", model, lr=1e-9)  # nothing improves: stops after `early_stopping` epochs
+    stopped = fit(model, toy_loader(toy_data(), seed=7), toy_loader(toy_data(8, seed=1), shuffle=False),
+                  nn.CrossEntropyLoss(), optimizer, epochs=10, run_dir=tmp_path / "early", progress=False,
+                  num_classes=CLASSES, early_stopping=2, snapshots_from=1, keep_snapshots=2)
+    assert stopped.stopped_early and len(stopped.epochs) < 10
+    last = len(stopped.epochs)
+    assert sorted(path.name for path in (tmp_path / "early" / "snapshots").iterdir()) == [
+        f"epoch_{last - 1:03d}.pt", f"epoch_{last:03d}.pt"]
+    with pytest.raises(ValueError, match="keep_snapshots"):
+        _small_unet_run(tmp_path / "bad", 2, keep_snapshots=2)
+
+
+def test_a_finished_run_is_returned_without_training_again(tmp_path):
+    first, _ = _small_unet_run(tmp_path, 3, average_from=2, snapshots_from=2)
+    stamp = (tmp_path / "averaged.pt").stat().st_mtime_ns
+    last_stamp = (tmp_path / "last.pt").stat().st_mtime_ns
+    again, model = _small_unet_run(tmp_path, 3, average_from=2, snapshots_from=2)
+    assert again.epochs == first.epochs and again.averaged == first.averaged
+    # nothing was written: not the checkpoint, not the averaged weights (no second batch-norm pass)
+    assert (tmp_path / "averaged.pt").stat().st_mtime_ns == stamp
+    assert (tmp_path / "last.pt").stat().st_mtime_ns == last_stamp
+    reloaded = torch.load(tmp_path / "last.pt", weights_only=True)["model"]
+    for name, value in model.state_dict().items():  # the model holds the finished run's weights
+        assert torch.equal(value, reloaded[name]), name
+
+
+def test_resume_refusal_names_only_the_fields_that_differ(tmp_path):
+    frames = [f"{index:05d}" for index in range(200)]
+    config = {"recipe": {"lr": 0.1, "optimizer": "sgd"}, "frames": frames, "seed": 0}
+    _small_unet_run(tmp_path, 1, config=config)
+    changed = {"recipe": {"lr": 0.1, "optimizer": "sgd"}, "frames": frames[:-1], "seed": 1}
+    with pytest.raises(ValueError) as error:
+        _small_unet_run(tmp_path, 2, config=changed)
+    message = str(error.value)
+    assert "frames: [200 values] there, [199 values] now" in message and "seed: 0 there, 1 now" in message
+    assert "recipe" not in message and "00150" not in message and "\n" not in message
