@@ -147,7 +147,7 @@ class Recipe:
         weighting = f" with {self.class_weights.replace('_', '-')} class weights" if self.class_weights else ""
         return (f"{self.optimizer.upper() if self.optimizer == 'sgd' else self.optimizer.capitalize()} at lr "
                 f"{self.lr:.2e}{''.join(', ' + extra for extra in extras)}, schedule {schedule}, loss "
-                f"{self.loss}{weighting}, batch {self.batch_size}, {self.epochs} epochs")
+                f"{self.loss}{weighting}, batch {self.batch_size}, {self.epochs} epoch{'s' if self.epochs != 1 else ''}")
 
     def __str__(self) -> str:
         return self.describe()

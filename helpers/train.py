@@ -19,6 +19,8 @@ workers keep random states of their own that no checkpoint can hold (a note says
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import os
 import random
@@ -105,6 +107,56 @@ def load_history(path: str | Path) -> History:
     if "history" not in checkpoint:
         raise ValueError(f"{path} is not a training checkpoint (no history); use a run folder's last.pt")
     return History.from_dict(checkpoint["history"])
+
+
+# ----------------------------------------------------------------------------- run folders
+
+RUN_CONFIG_FILE = "run.json"
+
+
+def config_digest(config: dict, length: int = 10) -> str:
+    """A short, stable fingerprint of a plain-value config: the same settings give the same name."""
+    text = json.dumps(_plain(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def claim_run_dir(folder: str | Path, config: dict, advice: str) -> Path:
+    """Make `folder` the home of the run described by `config`, or refuse if it holds another run.
+
+    The first call writes `run.json` (the config, atomically); later calls compare with it. A
+    folder that belongs to other settings raises ValueError with the differing fields only and
+    `advice` (say, which notebook parameter to change).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RUN_CONFIG_FILE
+    config = _plain(config)
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path} is not readable ({error}): {advice}.") from error
+        differs = config_differences(stored, config)
+        if differs:
+            raise ValueError(f"{folder} holds a run with other settings: {advice}. It differs in "
+                             f"{'; '.join(differs)}")
+        return folder
+    if (folder / "last.pt").exists():
+        raise ValueError(f"{folder} holds a checkpoint without {RUN_CONFIG_FILE}, so its settings are unknown: "
+                         f"{advice}.")
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(config, indent=1, sort_keys=True))
+    os.replace(temporary, path)
+    return folder
+
+
+def checkpoint_progress(folder: str | Path) -> tuple[int, bool]:
+    """(epochs trained, finished early) of the run in `folder`; (0, False) when it holds no checkpoint."""
+    path = Path(folder) / "last.pt"
+    if not path.exists():
+        return 0, False
+    history = load_history(path)
+    return len(history.epochs), history.stopped_early
 
 
 # ----------------------------------------------------------------------------- fit

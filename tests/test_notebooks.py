@@ -6,6 +6,7 @@ Each notebook's recorded results are checked by tests/notebook_results/nbNN.py (
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from pathlib import Path
 
@@ -26,4 +27,8 @@ def test_notebook_runs_and_records_its_results(name, run_dir):
     status = workbook.run_notebook(name, run_dir, {"PROFILE": "smoke", "RUN_DIR": str(run_dir)})
     assert status["status"] == "ok", f"{name} failed in cell {status['cell']}: {status['error']}"
     results = json.loads((run_dir / f"{name}.json").read_text())
-    importlib.import_module(f"tests.notebook_results.nb{name[:2]}").check(results)
+    check = importlib.import_module(f"tests.notebook_results.nb{name[:2]}").check
+    if "run_dir" in inspect.signature(check).parameters:  # checks that compare with earlier notebooks' results
+        check(results, run_dir=run_dir)
+    else:
+        check(results)

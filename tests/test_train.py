@@ -13,6 +13,9 @@ from helpers.metrics import ConfusionMatrix
 from helpers.models import UNet
 from helpers.optim import make_optimizer, make_scheduler
 from helpers.train import (
+    checkpoint_progress,
+    claim_run_dir,
+    config_digest,
     History,
     evaluate,
     fit,
@@ -509,3 +512,25 @@ def test_resume_refusal_names_only_the_fields_that_differ(tmp_path):
     message = str(error.value)
     assert "frames: [200 values] there, [199 values] now" in message and "seed: 0 there, 1 now" in message
     assert "recipe" not in message and "00150" not in message and "\n" not in message
+
+
+def test_run_folders_are_claimed_by_one_configuration(tmp_path):
+    config = {"recipe": {"optimizer": "adam", "lr": 0.002}, "seed": 0, "frames": list(range(50))}
+    assert config_digest(config) == config_digest({"seed": 0, "frames": list(range(50)),
+                                                   "recipe": {"lr": 0.002, "optimizer": "adam"}})
+    assert config_digest(config) != config_digest({**config, "seed": 1})
+    folder = tmp_path / "run"
+    assert checkpoint_progress(folder) == (0, False)
+    claim_run_dir(folder, config, advice="set FRESH_START = True")
+    claim_run_dir(folder, config, advice="set FRESH_START = True")  # the same settings: fine
+    with pytest.raises(ValueError) as error:
+        claim_run_dir(folder, {**config, "recipe": {"optimizer": "adam", "lr": 0.001}}, advice="set FRESH_START = True")
+    message = str(error.value)
+    assert "recipe.lr: 0.002 there, 0.001 now" in message and "other settings: set FRESH_START = True." in message
+    assert "frames" not in message and "optimizer" not in message
+    history, _ = _small_unet_run(folder, 2)
+    assert checkpoint_progress(folder) == (2, False)
+    orphan = tmp_path / "orphan"
+    _small_unet_run(orphan, 1)
+    with pytest.raises(ValueError, match="without run.json"):
+        claim_run_dir(orphan, config, advice="choose another CHECKPOINT_DIR")

@@ -1,9 +1,13 @@
-"""06_scheduler_comparison: a full 2 × 5 grid, schedules that moved the learning rate as they should,
-a winner from the grid, and a forest table of mean ± std for 4 settings."""
+"""06_scheduler_comparison: a full 2 × 5 grid over the seeds, schedules that moved the learning rate as
+they should, the best mean as the winner with its noise verdict, the winning recipe recorded whole,
+and a forest table of mean ± std for 4 settings."""
 
 from __future__ import annotations
 
 import math
+import statistics
+
+from helpers.recipe import Recipe
 
 OPTIMIZERS = {"sgd", "adam"}
 SCHEDULERS = {"none", "plateau", "cyclic", "cosine", "onecycle"}
@@ -13,11 +17,15 @@ def unit(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and 0.0 <= value <= 1.0
 
 
-def check(results: dict) -> None:
-    grid = results["grid"]
-    assert results["grid_runs"] == len(grid) == 10 and results["grid_failed"] == 0
-    assert {(row["optimizer"], row["scheduler"]) for row in grid} == {(o, s) for o in OPTIMIZERS for s in SCHEDULERS}
-    lrs = results["grid_setup"]["lrs"]
+def check(results: dict, run_dir=None) -> None:
+    grid, setup = results["grid"], results["grid_setup"]
+    seeds = setup["seeds"]
+    assert len(seeds) >= 2, "every contender runs over several seeds"
+    assert results["grid_runs"] == len(grid) == 10 * len(seeds) and results["grid_failed"] == 0
+    assert {(row["optimizer"], row["scheduler"], row["seed"]) for row in grid} == {
+        (o, s, seed) for o in OPTIMIZERS for s in SCHEDULERS for seed in seeds}
+    lrs = setup["lrs"]
+    assert lrs["sgd"] != lrs["adam"], "each optimizer trains at its own learning rate"
     for row in grid:
         assert unit(row["pixel_accuracy"]) and unit(row["miou"]), row
         assert row["seconds"] > 0 and math.isfinite(row["final_train_loss"])
@@ -30,26 +38,42 @@ def check(results: dict) -> None:
             assert math.isclose(first, lr) and last < first, row
         elif row["scheduler"] == "onecycle":
             assert first < lr and last < first / 100, row  # warm-up from below, anneals far below the start
-        else:  # cyclic, between its bounds
-            low, high = results["grid_setup"]["cycle_bounds"][row["optimizer"]]
-            assert math.isclose(first, low) and low < peak <= high * (1 + 1e-9), row
-    # the winner is the grid's best pseudo-test mIoU, with everything notebook 07 needs
-    winner = results["winner"]
-    assert winner["optimizer"] in OPTIMIZERS and winner["scheduler"] in SCHEDULERS and winner["lr"] > 0
-    best = max(grid, key=lambda row: row["miou"])
-    assert (winner["optimizer"], winner["scheduler"]) == (best["optimizer"], best["scheduler"])
-    assert results["winner_miou"] == best["miou"] and winner["lr"] == best["lr"]
+        else:  # cyclic, between a quarter of the rate and the rate
+            assert math.isclose(first, lr / 4) and lr / 4 < peak <= lr * (1 + 1e-9), row
+    # the summary is the mean and std over the seeds, and the winner is the best mean
+    summary = {(row["optimizer"], row["scheduler"]): row for row in results["grid_summary"]}
+    assert len(summary) == 10
+    for (optimizer, scheduler), row in summary.items():
+        values = [r["miou"] for r in grid if (r["optimizer"], r["scheduler"]) == (optimizer, scheduler)]
+        assert math.isclose(row["miou_mean"], statistics.mean(values), abs_tol=1e-12)
+        assert math.isclose(row["miou_std"], statistics.stdev(values), abs_tol=1e-12)
+    best = max(summary, key=lambda key: summary[key]["miou_mean"])
+    compared = Recipe.from_dict(results["compared_recipe"])
+    assert (compared.optimizer, compared.schedule) == best and compared.lr == lrs[best[0]]
+    assert results["winner_miou"] == summary[best]["miou_mean"]
+    assert compared.epochs == setup["epochs"] and compared.loss == Recipe(loss=setup["loss"]).loss
+    # the recipe handed on is the compared one, scaled to the final number of epochs and nothing else
+    handed_on = Recipe.from_dict(results["recipe"])
+    assert set(handed_on.differences(compared)) <= {"epochs"}
+    # the verdict compares the lead with two standard errors of the difference
+    verdict = results["winner_verdict"]
+    runner_up = sorted(summary, key=lambda key: summary[key]["miou_mean"])[-2]
+    first, second = summary[best], summary[runner_up]
+    error = math.sqrt(first["miou_std"] ** 2 / first["runs"] + second["miou_std"] ** 2 / second["runs"])
+    assert math.isclose(verdict["difference"], first["miou_mean"] - second["miou_mean"], abs_tol=1e-12)
+    assert math.isclose(verdict["standard_error"], error, rel_tol=1e-9)
+    assert verdict["within_noise"] == (abs(verdict["difference"]) < 2 * error)
     # forest: 4 settings, each with a mean and a std over the seeds
     seeds = results["forest_seeds"]
     assert len(seeds) >= 2
-    summary = results["forest_summary"]
-    assert {(row["loss"], row["optimizer"]) for row in summary} == {(loss, o) for loss in ("mse", "bce") for o in OPTIMIZERS}
-    for row in summary:
+    forest = results["forest_summary"]
+    assert {(row["loss"], row["optimizer"]) for row in forest} == {(loss, o) for loss in ("mse", "bce") for o in OPTIMIZERS}
+    for row in forest:
         assert row["runs"] == len(seeds), row
         for metric in ("miou", "forest_iou", "pixel_accuracy"):
             assert unit(row[f"{metric}_mean"]), row
             assert math.isfinite(row[f"{metric}_std"]) and row[f"{metric}_std"] >= 0, row
     verdicts = results["forest_verdicts"]
     assert len(verdicts) == 4
-    for verdict in verdicts:
-        assert verdict["within_noise"] == (abs(verdict["difference"]) <= verdict["std"]), verdict
+    for forest_verdict in verdicts:
+        assert forest_verdict["within_noise"] == (abs(forest_verdict["difference"]) < 2 * forest_verdict["standard_error"])

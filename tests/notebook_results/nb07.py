@@ -1,18 +1,34 @@
-"""07_final_training: training resumes without redoing epochs, the model reloads, the test report is complete."""
+"""07_final_training: it trains exactly the recipe 06 recorded, resumes without redoing epochs, reloads
+the model, and the test report is complete."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
+from helpers.recipe import Recipe
+
 CLASS_NAMES = ("everything else", "curb", "road", "cars", "trucks", "motorcycle", "humans", "busses", "tram/train")
+OPTIMIZER_CLASSES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 
 
 def _score(value) -> bool:
     return value is not None and 0.0 <= value <= 1.0
 
 
-def check(results: dict) -> None:
+def check(results: dict, run_dir=None) -> None:
+    # The recipe: the one 06 recorded in the same run folder, trained exactly (optimizer, schedule, lr).
+    recipe = Recipe.from_dict(results["recipe"])
+    trained = results["trained"]
+    assert trained["optimizer"] == OPTIMIZER_CLASSES[recipe.optimizer]
+    assert trained["schedule"] == recipe.schedule and trained["lr"] == recipe.lr
+    assert trained["epochs_planned"] == recipe.epochs
+    if run_dir is not None and (Path(run_dir) / "06_scheduler_comparison.json").exists():
+        chosen = json.loads((Path(run_dir) / "06_scheduler_comparison.json").read_text())["recipe"]
+        assert results["recipe_source"].startswith("notebook 06") and results["recipe_changes"] == {}
+        assert recipe == Recipe.from_dict(chosen), recipe.differences(Recipe.from_dict(chosen))
+
     for key in ("test_miou", "test_pixel_accuracy", "val_miou", "train_miou", "majority_baseline_miou"):
         assert _score(results[key]), f"{key} = {results.get(key)}"
     assert results["test_pixel_accuracy"] > 0.0
@@ -22,22 +38,24 @@ def check(results: dict) -> None:
     assert present and all(0.0 <= value <= 1.0 for value in present)
     assert math.isclose(sum(present) / len(present), results["test_miou"], abs_tol=1e-9)  # mIoU = NaN-aware mean
 
-    # The resume: first part, then the full count on the same folder, each epoch exactly once.
+    # A first run: first part, then the full count on the same folder, each epoch exactly once.
     epochs = results["history_epochs"]
-    assert epochs == list(range(1, len(epochs) + 1)) and results["epochs_run"] == len(epochs)
+    assert epochs == list(range(1, len(epochs) + 1)) and results["epochs_run"] == len(epochs) == recipe.epochs
+    assert results["epochs_found"] == 0
     assert results["first_part_epochs"] == results["resumed_from_epoch"] >= 1
-    assert results["epochs_run"] > results["resumed_from_epoch"] or results["stopped_early"]
+    assert results["epochs_run"] > results["resumed_from_epoch"]
     assert results["resume_kept_first_part"] is True
     assert 1 <= results["best_epoch"] <= results["epochs_run"]
+    assert Path(results["checkpoint_dir"]).name.startswith(f"run-{recipe.optimizer}-{recipe.schedule}-")
 
-    # Weight averaging and the snapshot ensemble over the last epochs; the ensemble is the final model.
+    # Weight averaging and the checkpoint ensemble over the last epochs; the ensemble is the final model.
+    size = results["ensemble_size"]
     averaged = results["averaged"]
-    assert averaged["from_epoch"] == results["setup"]["average_from"] >= 2  # the resumed part is averaged
-    assert averaged["to_epoch"] == results["epochs_run"]
-    assert averaged["epochs_averaged"] == averaged["to_epoch"] - averaged["from_epoch"] + 1
+    assert averaged["from_epoch"] == results["epochs_run"] - size + 1 and averaged["to_epoch"] == results["epochs_run"]
+    assert averaged["epochs_averaged"] == size
     assert _score(averaged["miou"]) and _score(results["best_epoch_val_miou"])
     members = results["ensemble_epochs"]
-    assert members == list(range(results["setup"]["ensemble_from"], results["epochs_run"] + 1)) and members
+    assert members == list(range(results["epochs_run"] - size + 1, results["epochs_run"] + 1))
     val_scores, test_scores = results["candidates_val_miou"], results["candidates_test_miou"]
     assert set(val_scores) == set(test_scores) and len(val_scores) == 3
 
@@ -59,10 +77,7 @@ def check(results: dict) -> None:
     assert Path(results["model_path"]).is_file()
     assert results["reload_matches"] is True
     assert 0.0 <= results["new_frame_accuracy"] <= 1.0
-
-    setup = results["setup"]
-    assert setup["optimizer"] in ("sgd", "adam", "adamw")
-    assert setup["scheduler"] in ("none", "step", "plateau", "cyclic", "cosine", "onecycle")
-    assert setup["lr"] > 0 and results["train_frames"] > 0
+    assert results["meets_floor"] == (results["test_miou"] >= results["floor_miou"] == 0.60)
+    assert results["train_frames"] > 0
     assert results["miou_by_scene"] and all(_score(v) for v in results["miou_by_scene"].values() if v is not None)
     assert results["train_seconds"] > 0 and results["seconds"] >= results["train_seconds"]
