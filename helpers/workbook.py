@@ -131,15 +131,17 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def record(key: str, value: Any) -> Any:
-    """Store one result of the running notebook in RUN_DIR/<notebook>.json and return it."""
+def record(key: str, value: Any) -> None:
+    """Store one result of the running notebook in RUN_DIR/<notebook>.json.
+
+    It returns nothing, so a cell that ends with `record(...)` shows no stray `Out[]`.
+    """
     session = current()
     results = load_results(session.name, session.run_dir)
     results[key] = to_jsonable(value)
     tmp = session.results_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
     os.replace(tmp, session.results_path)
-    return value
 
 
 def load_results(notebook: str, run_dir: str | Path | None = None) -> dict[str, Any]:
