@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import sys
@@ -48,6 +47,7 @@ from helpers.download import (  # noqa: E402
     remote_size,
     verify_zip,
 )
+from helpers.files import atomic_write_text, remove_leftovers  # noqa: E402
 
 BASE_URL = "https://download.visinf.tu-darmstadt.de/data/from_games"
 PARTS = tuple(range(1, 11))
@@ -192,10 +192,7 @@ def remember_extracted(name: str, written: list[Path], out: Path, downloads: Pat
     """Record the files an archive put into `out`, so a second run can skip it."""
     records = read_extracted(downloads)
     records[name] = sorted(path.relative_to(out).as_posix() for path in written)
-    downloads.mkdir(parents=True, exist_ok=True)
-    tmp = downloads / f"extracted.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(records))
-    os.replace(tmp, downloads / "extracted.json")
+    atomic_write_text(downloads / "extracted.json", json.dumps(records))
 
 
 def unpack(name: str, archive: Path, out: Path, quiet: bool) -> list[Path]:
@@ -257,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     names = archive_names(parts) + ([] if args.no_split else ["read_mapping.zip"])
     print(f"GTA5 parts {', '.join(f'{p:02d}' for p in parts)} (≈ {len(parts) * FRAMES_PER_PART:,} frames) → {out}")
     downloads = (args.downloads or out / "downloads").expanduser()
+    remove_leftovers(out.parent, out.name, ("extracting",))  # from a run that was killed
     done = [name for name in names if already_extracted(name, out, downloads)]
     for name in done:
         print(f"{name}: already extracted into {out} (delete its files or {downloads / 'extracted.json'} to redo)")
