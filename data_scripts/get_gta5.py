@@ -48,6 +48,7 @@ from helpers.download import (  # noqa: E402
     verify_zip,
 )
 from helpers.files import atomic_write_text, remove_leftovers  # noqa: E402
+from helpers.files import human_size as human  # noqa: E402
 
 BASE_URL = "https://download.visinf.tu-darmstadt.de/data/from_games"
 PARTS = tuple(range(1, 11))
@@ -96,14 +97,6 @@ def frame_target(kind: str):
 def split_target(name: str) -> str | None:
     """Member filter for read_mapping.zip: keep mapping/split.mat only, as split.mat."""
     return "split.mat" if name.replace("\\", "/").rsplit("/", 1)[-1] == "split.mat" else None
-
-
-def human(size: float) -> str:
-    """Bytes in words: 5.8 GB, 350 MB, 12 kB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{int(size)} B"
 
 
 def free_bytes(folder: Path) -> int:

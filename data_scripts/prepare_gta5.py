@@ -344,8 +344,7 @@ def summarize(results: list[FrameResult], manifest: pd.DataFrame, args: argparse
     lines.append(f"  kept {len(manifest):,} frames; sequences: {how_sequences}")
     counts = manifest["split"].value_counts()
     shown = " · ".join(f"{name} {int(counts.get(name, 0)):,}" for name in SPLITS)
-    unassigned = int((manifest["split"] == "").sum())
-    lines.append(f"  split ({how_split}): {shown}" + (f" · not in split.mat {unassigned:,}" if unassigned else ""))
+    lines.append(f"  split ({how_split}): {shown}")
     total = sum(r.counts for r in results if r.kept)
     if args.classes != "labelids" and total.sum():
         class_map = get_class_map(args.classes)
@@ -374,6 +373,10 @@ def manifest_of(kept: list[FrameResult], args: argparse.Namespace) -> tuple[pd.D
     if split_mat.is_file():
         manifest["split"] = official_split(manifest, read_split_mat(split_mat), args.pseudo_test, args.seed)
         how_split = f"official, from {split_mat.name}; pseudo_test from val sequences"
+        unassigned = manifest["split"] == ""
+        if unassigned.any():  # a manifest row without a split is an error when loading: leave them out here
+            manifest = manifest[~unassigned].reset_index(drop=True)
+            how_split += f"; {int(unassigned.sum()):,} frame(s) not in {split_mat.name} left out"
     else:
         manifest = split_by_sequence(manifest, seed=args.seed)
         how_split = "sequence-aware (no split.mat)"

@@ -95,7 +95,8 @@ def _folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def _human(size: float) -> str:
+def human_size(size: float) -> str:
+    """Bytes in words: 5.8 GB, 350 MB, 12 kB."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if size >= scale:
             return f"{size / scale:.1f} {unit}"
@@ -121,5 +122,5 @@ def remove_leftovers(parent: str | Path, name: str, jobs: Iterable[str]) -> list
             size = _folder_bytes(folder)
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
-            print(f"removed {folder} ({_human(size)}), left by an interrupted run", file=sys.stderr, flush=True)
+            print(f"removed {folder} ({human_size(size)}), left by an interrupted run", file=sys.stderr, flush=True)
     return removed

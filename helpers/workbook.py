@@ -2,10 +2,12 @@
 
 In a notebook: `nb = start("04_overfit_one_image", profile=PROFILE, ...)` once, then
 `record("pixel_accuracy", value)` for every headline result; results land in
-`RUN_DIR/<notebook>.json`, where later notebooks and the run report read them.
+`RUN_DIR/<notebook>.json`, where later notebooks and the run report read them. Each file is
+stamped with the profile, seed and data sets (with their fingerprints) of the run that wrote it,
+and `earlier_result` does not hand on results of another profile or data set.
 
 From a shell: `python -m helpers.workbook run --profile smoke` executes the notebooks in order
-with papermill into runs/<profile>/ and writes report.md and report.html.
+with papermill into runs/<profile>/ and writes report.md and report.html (also when stopped).
 """
 
 from __future__ import annotations

@@ -187,11 +187,16 @@ def test_get_gta5_deletes_archives_on_request_and_skips_what_is_extracted(tmp_pa
     assert len(list((out / "images").iterdir())) == 6
 
 
-def test_get_gta5_from_a_folder_of_archives_downloaded_by_hand(tmp_path, gta_archives, capsys):
-    folder = tmp_path / "Downloads"
+def downloaded_by_hand(folder: Path, gta_archives: dict[str, bytes]) -> Path:
+    """A folder holding part 01's two archives, as a learner downloads them."""
     folder.mkdir()
     for name in ("01_images.zip", "01_labels.zip"):
         (folder / name).write_bytes(gta_archives[name])
+    return folder
+
+
+def test_get_gta5_from_a_folder_of_archives_downloaded_by_hand(tmp_path, gta_archives, capsys):
+    folder = downloaded_by_hand(tmp_path / "Downloads", gta_archives)
     out = tmp_path / "gta5"
     assert get_gta5.main(["--parts", "1", "--from", str(folder), "--out", str(out), "--quiet"]) == 0
     assert len(list((out / "labels").glob("*.png"))) == 6
@@ -480,10 +485,7 @@ def leftover(parent: Path, name: str) -> Path:
 
 
 def test_get_gta5_removes_what_a_killed_run_left_and_says_so(tmp_path, gta_archives, capsys):
-    folder = tmp_path / "Downloads"
-    folder.mkdir()
-    for name in ("01_images.zip", "01_labels.zip"):
-        (folder / name).write_bytes(gta_archives[name])
+    folder = downloaded_by_hand(tmp_path / "Downloads", gta_archives)
     data = tmp_path / "data"
     killed = leftover(data, f".gta5.extracting-{ended_process_id()}-0a1b2c3d")
     older = leftover(data, ".gta5.extracting-k2j3h4g5")  # named by an earlier version, without a process id
@@ -532,3 +534,14 @@ def test_prepare_reports_label_ids_outside_the_cityscapes_table(gta_data, tmp_pa
         capsys.readouterr().out
     report = pd.read_csv(data / "prepare_report.csv", dtype={"frame": str}).set_index("frame")
     assert "label ids not in the Cityscapes table: 200×12" in report.loc["00002", "note"]
+
+
+def test_prepare_leaves_out_frames_missing_from_split_mat(gta_data, tmp_path, capsys):
+    data = copy_tree(gta_data, tmp_path / "gta5")
+    partial = {key: [i for i in ids if i != 12] for key, ids in SPLIT_IDS.items()}
+    scipy.io.savemat(data / "split.mat", {key: np.array(ids, dtype=np.float64)[:, None] for key, ids in partial.items()})
+    assert prepare_gta5.main(["--data", str(data), "--sequences", "blocks", "--blank", "flag", "--quiet"]) == 0
+    assert "1 frame(s) not in split.mat left out" in capsys.readouterr().out
+    manifest = read_manifest(data / "manifest.csv")  # every row has a split: loading accepts it
+    assert "00012" not in set(manifest["frame"]) and (manifest["split"] != "").all()
+    assert len(load_dataset("gta5", data, profile="smoke", split="test")) == 2
