@@ -111,8 +111,8 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise OSError(f"missing file {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    raw = data.tobytes()
+    raw = path.read_bytes()
+    data = np.frombuffer(raw, dtype=np.uint8)
     if raw.startswith(b"\x89PNG\r\n\x1a\n") and not _png_complete(raw):
         raise OSError(f"truncated PNG {path}: the file ends before its IEND chunk")
     if raw.startswith(b"\xff\xd8") and not _jpeg_complete(raw):
@@ -127,7 +127,11 @@ class LabelFormatError(OSError):
     """A label file that decodes but cannot hold class ids (16-bit, 32-bit or float pixels)."""
 
 
-EIGHT_BIT_MODES = ("P", "L", "RGB", "RGBA", "1", "LA", "PA")
+def _wide_pixels(mode: str) -> str | None:
+    """'16-bit integers' (and so on) for a PIL mode whose pixels do not fit in 8 bits; None for 8-bit modes."""
+    if mode.startswith("I;16"):
+        return "16-bit integers"
+    return {"I": "32-bit integers", "F": "32-bit floats"}.get(mode)
 
 
 def read_label_raw(path: str | Path) -> tuple[np.ndarray, str]:
@@ -142,13 +146,14 @@ def read_label_raw(path: str | Path) -> tuple[np.ndarray, str]:
     try:
         with Image.open(path) as label:
             mode = label.mode
-            if mode not in EIGHT_BIT_MODES:
+            wide = _wide_pixels(mode)
+            if wide:
                 raise LabelFormatError(
-                    f"label {path} has {mode} pixels, not 8-bit ids or colours: a label must be an 8-bit "
+                    f"label {path} has {mode} pixels ({wide}), not 8-bit ids or colours: a label must be an 8-bit "
                     f"palette or grey PNG of class ids (or an RGB colour label). Convert it, e.g. "
                     f"Image.fromarray(ids.astype(np.uint8)).save(...), after checking that every id is below 256")
             label.load()
-            if mode == "RGBA":
+            if mode in ("RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
                 label = label.convert("RGB")
             elif mode not in ("P", "L", "RGB"):  # 1, LA, PA: read as grey levels
                 label = label.convert("L")
@@ -403,7 +408,8 @@ def dataset_fingerprint(name: str | DatasetSpec, root: str | Path | None = None)
     """A short hash of a data set's version: its manifest (frames, sequences, meta data) and file sizes.
 
     Regenerating the data at another seed, adding, removing or editing frames changes it; copying
-    the folder elsewhere does not. Costs one `stat` per file (about 0.1 s for 50,000 files).
+    the folder elsewhere does not. Costs one `stat` per file: about 10 ms for the 1,600 files of the
+    default streets, a few tenths of a second for the 50,000 of GTA5.
     """
     spec = get_spec(name)
     folder = dataset_dir(spec, root)
@@ -524,7 +530,7 @@ def check_manifest(manifest: pd.DataFrame, source: str | None = None) -> None:
                          f"; {twice.nunique()} frame(s) are listed more than once. Keep one row per frame.")
     if "split" not in table:
         return
-    split = table["split"].fillna("").astype(str).str.strip()
+    split = table["split"].fillna("").astype(str)
     blank = np.flatnonzero(split.to_numpy() == "")
     if 0 < len(blank) < len(split):
         raise ValueError(f"{where}: {_rows(blank, source)} have no split while the others do; fill in one of "

@@ -396,8 +396,8 @@ def check_targets(targets: torch.Tensor, classes: int, loader=None, loss_fn=None
     if targets.is_floating_point():
         return
     class_map = getattr(getattr(loader, "dataset", None), "class_map", None)
-    ignored = {value for value in (ignore_index, getattr(loss_fn, "ignore_index", None),
-                                   getattr(class_map, "ignore_index", None)) if value is not None}
+    ignored = {value for value in (ignore_index, getattr(loss_fn, "ignore_index", None),  # -100: torch's "none"
+                                   getattr(class_map, "ignore_index", None)) if value is not None and value >= 0}
     bad = targets >= classes
     for value in ignored:
         bad &= targets != value
@@ -777,7 +777,9 @@ def _load_checkpoint(path: Path) -> dict:
     return checkpoint
 
 
-def _shape(tensor: torch.Tensor) -> str:
+def _shape(tensor) -> str:
+    if not isinstance(tensor, torch.Tensor):
+        return f"a {type(tensor).__name__}"
     return "×".join(str(size) for size in tensor.shape) or "scalar"
 
 

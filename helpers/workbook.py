@@ -327,9 +327,9 @@ def resolve_notebooks(names: list[str]) -> list[str]:
 
 
 def notebook_parameters(name: str) -> dict[str, Any]:
-    """The parameters cell of a notebook as {name: default}; a default that is not a plain value is ...
+    """{name: default} of a notebook's parameters cell (the names papermill overrides).
 
-    (e.g. PROFILE = os.environ.get(...)); papermill overrides these names.
+    A default that is not a plain value (PROFILE = os.environ.get(...)) is given as `...`.
     """
     import nbformat
 
@@ -341,7 +341,7 @@ def notebook_parameters(name: str) -> dict[str, Any]:
             if isinstance(statement, ast.Assign):
                 try:
                     default = ast.literal_eval(statement.value)
-                except ValueError:
+                except (ValueError, TypeError, SyntaxError):
                     default = ...
                 declared.update({target.id: default for target in statement.targets if isinstance(target, ast.Name)})
     return declared

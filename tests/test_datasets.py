@@ -523,7 +523,7 @@ def test_sixteen_bit_labels_are_rejected_with_a_clear_error(streets_copy):
     ids = np.asarray(Image.open(label_path)).astype(np.uint16) + 300  # values a uint8 cannot hold
     Image.fromarray(ids).save(label_path)
     assert Image.open(label_path).mode.startswith("I")
-    with pytest.raises(datasets.BadInputError, match=r"label .* has I;16 pixels, not 8-bit ids"):
+    with pytest.raises(datasets.BadInputError, match=r"label .* has I;16 pixels \(16-bit integers\), not 8-bit ids"):
         SegmentationDataset(manifest, streets_copy, "gta9", STREETS_SIZE, on_bad="raise")
     with pytest.warns(UserWarning, match="not 8-bit"):
         kept = SegmentationDataset(manifest, streets_copy, "gta9", STREETS_SIZE)
