@@ -31,11 +31,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -47,8 +45,9 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from helpers.config import data_root, is_quiet  # noqa: E402
-from helpers.datasets import kaggle_forest_manifest, read_image, read_label_raw  # noqa: E402
+from helpers.datasets import kaggle_forest_manifest, mask_levels, read_image, read_label_raw  # noqa: E402
 from helpers.download import CorruptArchiveError, extract, verify_zip  # noqa: E402
+from helpers.files import atomic_path, remove_leftovers, staging_folder  # noqa: E402
 
 KAGGLE_DATASET = "quadeer15sh/augmented-forest-segmentation"
 KAGGLE_PAGE = f"https://www.kaggle.com/datasets/{KAGGLE_DATASET}"
@@ -165,11 +164,9 @@ def pair_files(raw: Path) -> tuple[pd.DataFrame, list[dict]]:
 
 
 def threshold_mask(path: Path) -> np.ndarray:
-    """A mask as 0/255 uint8: grey level ≥ 128 is forest (JPEG artefacts removed)."""
+    """A mask as 0/255 uint8: grey level ≥ 128 is forest (JPEG artefacts removed); 0/1 masks read as such."""
     raw, _mode = read_label_raw(path)
-    if raw.ndim == 3:  # a colour JPEG: grey as the loaders read it
-        raw = cv2.cvtColor(raw, cv2.COLOR_RGB2GRAY)
-    return np.where(raw >= THRESHOLD, 255, 0).astype(np.uint8)
+    return np.where(mask_levels(raw) >= THRESHOLD, 255, 0).astype(np.uint8)
 
 
 def normalise_pair(raw: Path, target: Path, image_name: str, mask_name: str) -> dict:
@@ -207,7 +204,7 @@ def install(staged: Path, out: Path) -> None:
     final = out / FOLDER
     old = None
     if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=".forest-old-", dir=out))
+        old = staging_folder(out, FOLDER, "old")
         os.replace(final, old / FOLDER)
     os.replace(staged, final)
     if old is not None:
@@ -289,12 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         source = kaggle_download(args.dataset, (args.downloads or out / "downloads").expanduser())
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}-preparing-", dir=out.parent))
+    remove_leftovers(out.parent, out.name, ("preparing",))  # from a run that was killed
+    remove_leftovers(out, FOLDER, ("old",))
+    work = staging_folder(out.parent, out.name, "preparing")
     try:  # everything happens in `work`; the data folder changes only in install()
         unpack_source(source, work / "raw", args.quiet)
         report, how = normalise(work, args.workers, args.quiet)
         install(work / FOLDER, out)
-        report.to_csv(out / "forest_report.csv", index=False)
+        with atomic_path(out / "forest_report.csv") as temporary:
+            report.to_csv(temporary, index=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_summary(report, how, out)

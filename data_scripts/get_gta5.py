@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import sys
@@ -48,6 +47,8 @@ from helpers.download import (  # noqa: E402
     remote_size,
     verify_zip,
 )
+from helpers.files import atomic_write_text, remove_leftovers  # noqa: E402
+from helpers.files import human_size as human  # noqa: E402
 
 BASE_URL = "https://download.visinf.tu-darmstadt.de/data/from_games"
 PARTS = tuple(range(1, 11))
@@ -96,14 +97,6 @@ def frame_target(kind: str):
 def split_target(name: str) -> str | None:
     """Member filter for read_mapping.zip: keep mapping/split.mat only, as split.mat."""
     return "split.mat" if name.replace("\\", "/").rsplit("/", 1)[-1] == "split.mat" else None
-
-
-def human(size: float) -> str:
-    """Bytes in words: 5.8 GB, 350 MB, 12 kB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{int(size)} B"
 
 
 def free_bytes(folder: Path) -> int:
@@ -192,10 +185,7 @@ def remember_extracted(name: str, written: list[Path], out: Path, downloads: Pat
     """Record the files an archive put into `out`, so a second run can skip it."""
     records = read_extracted(downloads)
     records[name] = sorted(path.relative_to(out).as_posix() for path in written)
-    downloads.mkdir(parents=True, exist_ok=True)
-    tmp = downloads / f"extracted.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(records))
-    os.replace(tmp, downloads / "extracted.json")
+    atomic_write_text(downloads / "extracted.json", json.dumps(records))
 
 
 def unpack(name: str, archive: Path, out: Path, quiet: bool) -> list[Path]:
@@ -257,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     names = archive_names(parts) + ([] if args.no_split else ["read_mapping.zip"])
     print(f"GTA5 parts {', '.join(f'{p:02d}' for p in parts)} (≈ {len(parts) * FRAMES_PER_PART:,} frames) → {out}")
     downloads = (args.downloads or out / "downloads").expanduser()
+    remove_leftovers(out.parent, out.name, ("extracting",))  # from a run that was killed
     done = [name for name in names if already_extracted(name, out, downloads)]
     for name in done:
         print(f"{name}: already extracted into {out} (delete its files or {downloads / 'extracted.json'} to redo)")

@@ -5,6 +5,7 @@
 
 Writes OUT/images/00001.png (RGB), OUT/labels/00001.png (palette PNG, index = Cityscapes labelId)
 and OUT/meta.csv (frame, sequence, scene, weather, defect). The same arguments give the same bytes.
+Frames are written into a hidden folder beside OUT, moved into place only when all are done.
 """
 
 from __future__ import annotations

@@ -52,13 +52,16 @@ except ImportError:  # run from a checkout without installing
 from helpers.classes import cityscapes_palette, get_class_map  # noqa: E402
 from helpers.config import PROFILES, data_root, is_quiet  # noqa: E402
 from helpers.datasets import (  # noqa: E402
+    KNOWN_IDS,
     LABEL_NEAREST,
     SPLITS,
+    describe_counts,
     read_image,
     read_label_raw,
     split_by_sequence,
     write_manifest,
 )
+from helpers.files import atomic_path  # noqa: E402
 from helpers.real_datasets import PREPARED_CLASSES_KEY  # noqa: E402
 
 try:  # the data-cleaning notebook's rule for an empty label, so both agree
@@ -124,9 +127,8 @@ def save_png(array: np.ndarray, path: Path, palette: list[int] | None = None, cl
     if classes:
         info = PngImagePlugin.PngInfo()
         info.add_text(PREPARED_CLASSES_KEY, classes)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    image.save(tmp, format="PNG", pnginfo=info, compress_level=3)
-    os.replace(tmp, path)
+    with atomic_path(path) as temporary:
+        image.save(temporary, format="PNG", pnginfo=info, compress_level=3)
 
 
 def class_palette(class_map_name: str) -> list[int]:
@@ -187,6 +189,11 @@ def process_frame(frame: str, options: Options) -> FrameResult:
             return _drop(result, "blank", blank)
         result.blank, result.problem = True, result.problem or "blank"
         notes.append(blank)
+    unknown = ~KNOWN_IDS[ids]
+    if unknown.any():  # kept: those pixels go to the class map's unknown class, as when loading
+        values, counts = np.unique(ids[unknown], return_counts=True)
+        notes.append(describe_counts(dict(zip(values.tolist(), counts.tolist())), "label ids not in the Cityscapes table:"))
+        result.problem = result.problem or "unknown_ids"
     labels = ids if options.classes == "labelids" else get_class_map(options.classes).id_lut()[ids]
     result.counts = np.bincount(labels.ravel(), minlength=256)
     result.note = "; ".join(notes)
@@ -328,7 +335,8 @@ def summarize(results: list[FrameResult], manifest: pd.DataFrame, args: argparse
     lines = [f"GTA5 prepare: {len(results):,} frames in {args.data}"]
     labels = {"size_mismatch": f"label size differs from the image (policy {args.policy})",
               "blank": f"blank label ({args.blank})", "unreadable": "unreadable file",
-              "rgb_label": "RGB label instead of a palette PNG", "no_label": "image without a label"}
+              "rgb_label": "RGB label instead of a palette PNG", "no_label": "image without a label",
+              "unknown_ids": "label ids outside the Cityscapes table (mapped to the unknown class)"}
     for problem, text in labels.items():
         found, gone = int((problems == problem).sum()), int((dropped == problem).sum())
         if found:
@@ -336,8 +344,7 @@ def summarize(results: list[FrameResult], manifest: pd.DataFrame, args: argparse
     lines.append(f"  kept {len(manifest):,} frames; sequences: {how_sequences}")
     counts = manifest["split"].value_counts()
     shown = " · ".join(f"{name} {int(counts.get(name, 0)):,}" for name in SPLITS)
-    unassigned = int((manifest["split"] == "").sum())
-    lines.append(f"  split ({how_split}): {shown}" + (f" · not in split.mat {unassigned:,}" if unassigned else ""))
+    lines.append(f"  split ({how_split}): {shown}")
     total = sum(r.counts for r in results if r.kept)
     if args.classes != "labelids" and total.sum():
         class_map = get_class_map(args.classes)
@@ -366,6 +373,10 @@ def manifest_of(kept: list[FrameResult], args: argparse.Namespace) -> tuple[pd.D
     if split_mat.is_file():
         manifest["split"] = official_split(manifest, read_split_mat(split_mat), args.pseudo_test, args.seed)
         how_split = f"official, from {split_mat.name}; pseudo_test from val sequences"
+        unassigned = manifest["split"] == ""
+        if unassigned.any():  # a manifest row without a split is an error when loading: leave them out here
+            manifest = manifest[~unassigned].reset_index(drop=True)
+            how_split += f"; {int(unassigned.sum()):,} frame(s) not in {split_mat.name} left out"
     else:
         manifest = split_by_sequence(manifest, seed=args.seed)
         how_split = "sequence-aware (no split.mat)"
@@ -392,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                             desc="preparing GTA5", unit="frame", disable=args.quiet or is_quiet()))
     report = pd.DataFrame([(r.frame, r.problem, r.kept, r.note) for r in results if r.problem],
                           columns=["frame", "problem", "kept", "note"])
-    report.to_csv(data / "prepare_report.csv", index=False)
+    with atomic_path(data / "prepare_report.csv") as temporary:
+        report.to_csv(temporary, index=False)
     kept = [r for r in results if r.kept]
     if not kept:
         raise SystemExit(f"error: no usable frame in {data}; see {data / 'prepare_report.csv'}")

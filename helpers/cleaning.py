@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from .classes import CITYSCAPES_LABELS, LABEL_ID
 from .config import is_quiet
-from .datasets import read_image, read_label_raw
+from .datasets import KNOWN_IDS, read_image, read_label_raw
 from .encoding import pack_rgb
 
 DEFECT_CHECKS = ("unreadable", "size_mismatch", "unknown_colours", "empty_label", "misaligned", "swapped")
@@ -58,8 +58,6 @@ TRUTH = {
     "rain": ("weather", "rain"),
 }
 
-KNOWN_IDS = np.zeros(256, dtype=bool)
-KNOWN_IDS[[label.label_id for label in CITYSCAPES_LABELS]] = True
 KNOWN_COLOURS = np.unique([(r << 16) | (g << 8) | b for r, g, b in (lab.colour for lab in CITYSCAPES_LABELS)])
 
 

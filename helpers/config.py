@@ -35,6 +35,21 @@ class Profile:
     seeds: int  # repeats where noise is measured
     num_workers: int | None = None  # None = fitted to the machine
 
+    def __post_init__(self):
+        object.__setattr__(self, "image_size", check_image_size(self.image_size))
+
+
+def check_image_size(size, name: str = "image_size") -> tuple[int, int]:
+    """`size` as (width, height) of positive ints; ValueError naming `name` for anything else (a 0, one number …)."""
+    try:
+        width, height = size
+        valid = all(float(v) == int(v) and int(v) > 0 and not isinstance(v, bool) for v in (width, height))
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(f"{name} must be two positive whole numbers (width, height), e.g. (160, 120); got {size!r}")
+    return int(width), int(height)
+
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", (64, 48), 8, 24, 16, 8, 2, 1, 60, 20, 2),

@@ -24,11 +24,14 @@ one warning. `on_bad="raise"` stops at the first problem instead.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import math
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,15 +47,17 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from .classes import ClassMap, get_class_map
-from .config import Profile, data_root, get_profile, is_quiet, make_generator, seed_worker
+from .classes import CITYSCAPES_LABELS, ClassMap, get_class_map
+from .config import Profile, check_image_size, data_root, get_profile, is_quiet, make_generator, seed_worker
 from .encoding import one_hot as encode_one_hot
 from .encoding import rgb_to_index, unknown_colours
+from .files import atomic_path, atomic_write_text
 
 SPLITS = ("train", "val", "pseudo_test", "test")
 DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.15, "pseudo_test": 0.1, "test": 0.15}
 MANIFEST_COLUMNS = ("frame", "image", "label", "sequence", "scene", "weather", "defect", "split")
-CACHE_VERSION = 1  # bump when the cache layout or the decoding changes
+CACHE_VERSION = 2  # bump when the cache layout changes (changes to the decoding code change the key by themselves)
+CACHE_FORMAT = "workbook-decoded-cache"
 LABEL_NEAREST = getattr(cv2, "INTER_NEAREST_EXACT", cv2.INTER_NEAREST)  # pixel-centre exact nearest
 
 
@@ -81,17 +86,36 @@ class BadInputError(ValueError):
 # Reading files
 # --------------------------------------------------------------------------------------------
 
+def _png_complete(data: bytes) -> bool:
+    """Whether PNG bytes hold every chunk up to IEND (bytes after IEND are allowed and ignored)."""
+    position = 8  # after the signature
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position: position + 4], "big")
+        if data[position + 4: position + 8] == b"IEND":
+            return True
+        position += 12 + length  # length, type, data, CRC
+    return False
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """Whether JPEG bytes end their last scan with an end-of-image marker.
+
+    Inside entropy-coded data every 0xFF byte is followed by 0x00 or a restart marker, so an
+    FF D9 after the last start-of-scan (FF DA) is the real end, even with bytes after it.
+    """
+    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file into an H×W×3 uint8 RGB array; OSError naming the file if it cannot."""
     path = Path(path)
     if not path.is_file():
         raise OSError(f"missing file {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    ending = data[-64:].tobytes()
-    suffix = path.suffix.lower()
-    if suffix == ".png" and b"IEND" not in ending:
+    raw = path.read_bytes()
+    data = np.frombuffer(raw, dtype=np.uint8)
+    if raw.startswith(b"\x89PNG\r\n\x1a\n") and not _png_complete(raw):
         raise OSError(f"truncated PNG {path}: the file ends before its IEND chunk")
-    if suffix in (".jpg", ".jpeg") and b"\xff\xd9" not in ending:
+    if raw.startswith(b"\xff\xd8") and not _jpeg_complete(raw):
         raise OSError(f"truncated JPEG {path}: the file ends before its end-of-image marker")
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
@@ -99,52 +123,101 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+class LabelFormatError(OSError):
+    """A label file that decodes but cannot hold class ids (16-bit, 32-bit or float pixels)."""
+
+
+def _wide_pixels(mode: str) -> str | None:
+    """'16-bit integers' (and so on) for a PIL mode whose pixels do not fit in 8 bits; None for 8-bit modes."""
+    if mode.startswith("I;16"):
+        return "16-bit integers"
+    return {"I": "32-bit integers", "F": "32-bit floats"}.get(mode)
+
+
 def read_label_raw(path: str | Path) -> tuple[np.ndarray, str]:
-    """Decode a label file without mapping: (array, PIL mode). 'P'/'L' give H×W ids, RGB H×W×3."""
+    """Decode a label file without mapping: (array, PIL mode). 'P'/'L' give H×W ids, RGB H×W×3.
+
+    Labels hold 8-bit ids or colours; a 16-bit, 32-bit or float image raises LabelFormatError
+    (clipping its values to 0–255 would silently change classes).
+    """
     path = Path(path)
     if not path.is_file():
         raise OSError(f"missing file {path}")
     try:
         with Image.open(path) as label:
-            label.load()
             mode = label.mode
-            if mode == "RGBA":
+            wide = _wide_pixels(mode)
+            if wide:
+                raise LabelFormatError(
+                    f"label {path} has {mode} pixels ({wide}), not 8-bit ids or colours: a label must be an 8-bit "
+                    f"palette or grey PNG of class ids (or an RGB colour label). Convert it, e.g. "
+                    f"Image.fromarray(ids.astype(np.uint8)).save(...), after checking that every id is below 256")
+            label.load()
+            if mode in ("RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
                 label = label.convert("RGB")
-            elif mode not in ("P", "L", "RGB"):  # 1, LA, I;16, I: read as grey levels
+            elif mode not in ("P", "L", "RGB"):  # 1, LA, PA: read as grey levels
                 label = label.convert("L")
             return np.asarray(label).copy(), mode
+    except LabelFormatError:
+        raise
     except OSError as error:
         raise OSError(f"cannot decode label {path}: {error}") from error
     except (ValueError, SyntaxError) as error:  # PIL raises these for some corrupt headers
         raise OSError(f"cannot decode label {path}: {error}") from error
 
 
+KNOWN_IDS = np.zeros(256, dtype=bool)
+KNOWN_IDS[[label.label_id for label in CITYSCAPES_LABELS]] = True  # -1 (license plate) is stored as 255
+"""Palette ids a Playing for Data label may hold: the Cityscapes labelIds."""
+
+
+def describe_counts(found: dict, what: str, shown: int = 3) -> str:
+    """'unknown colours (1, 2, 3)×9, (9, 9, 9)×1' from {value: pixel count}, most frequent first."""
+    ranked = sorted(found.items(), key=lambda item: -item[1])
+    listed = ", ".join(f"{value}×{count}" for value, count in ranked[:shown])
+    more = f" and {len(ranked) - shown} more" if len(ranked) > shown else ""
+    return f"{what} {listed}{more}"
+
+
 def read_label(path: str | Path, class_map: ClassMap | str) -> tuple[np.ndarray, str | None]:
-    """Decode a label into H×W uint8 class indices of `class_map`, plus a note on unknown colours.
+    """Decode a label into H×W uint8 class indices of `class_map`, plus a note on unknown values.
 
     Palette ('P') and grey ('L') labels hold source ids (Cityscapes labelIds) and go through the
-    map's id table; RGB labels go through its colour table, unknown colours → `unknown_class`.
+    map's id table; RGB labels go through its colour table. Colours and ids outside the
+    Cityscapes table become `unknown_class`, and the note says which and how many pixels.
     """
     class_map = get_class_map(class_map)
     raw, _mode = read_label_raw(path)
     if raw.ndim == 2:
-        return class_map.id_lut()[raw], None
+        unknown = ~KNOWN_IDS[raw]
+        note = None
+        if unknown.any():
+            values, counts = np.unique(raw[unknown], return_counts=True)
+            note = describe_counts(dict(zip(values.tolist(), counts.tolist())), "label ids not in the Cityscapes table:")
+        return class_map.id_lut()[raw], note
     found = unknown_colours(raw, class_map)
-    note = None
-    if found:
-        listed = ", ".join(f"{colour}×{count}" for colour, count in list(found.items())[:3])
-        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
-        note = f"unknown colours {listed}{more}"
+    note = describe_counts(found, "unknown colours") if found else None
     return rgb_to_index(raw, class_map), note
 
 
-def read_mask(path: str | Path, class_map: ClassMap | str) -> tuple[np.ndarray, str | None]:
-    """Decode a binary JPEG mask (any mode) as grey levels and map them by the id table (≥128 → 1)."""
-    class_map = get_class_map(class_map)
-    raw, _mode = read_label_raw(path)
+def mask_levels(raw: np.ndarray) -> np.ndarray:
+    """A binary mask's grey levels as 0/255: masks stored as 0/1 are scaled up, 0/255 ones pass through.
+
+    A mask whose only values are 0 and 1 is a 0/1 mask (a 0/255 mask has no pixel of level 1
+    without also having bright ones); read by the usual ≥ 128 rule it would be all background.
+    """
     if raw.ndim == 3:
         raw = cv2.cvtColor(raw, cv2.COLOR_RGB2GRAY)
-    return class_map.id_lut()[raw], None
+    if raw.max(initial=0) == 1:
+        return raw * np.uint8(255)
+    return raw
+
+
+def read_mask(path: str | Path, class_map: ClassMap | str) -> tuple[np.ndarray, str | None]:
+    """Decode a binary mask (JPEG 0/255 with artefacts, or 0/1) as grey levels mapped by the id table (≥128 → 1)."""
+    class_map = get_class_map(class_map)
+    raw, _mode = read_label_raw(path)
+    return class_map.id_lut()[mask_levels(raw)], None
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,6 +301,7 @@ class DatasetSpec:
     default_classes: str = "gta9"
     class_maps: tuple[str, ...] = ("gta9", "cityscapes19")  # class maps its labels can be read into
     markers: tuple[str, ...] = ("images",)  # paths whose presence means "the data set is here"
+    required: tuple[str, ...] = ()  # paths a complete copy has; without them it is an interrupted one
     read_image: Callable[[Path], np.ndarray] = read_image
     read_label: Callable[[Path, ClassMap], tuple[np.ndarray, str | None]] = read_label
     description: str = ""
@@ -261,6 +335,7 @@ register_dataset(DatasetSpec(
     build_manifest=playing_for_data_manifest,
     command="make data  (or: python data_scripts/make_synthetic_streets.py --out {folder})",
     markers=("images", "meta.csv"),
+    required=("images", "labels", "meta.csv"),
     description="procedural street scenes in the Playing for Data layout",
 ))
 
@@ -297,6 +372,11 @@ def dataset_dir(name: str | DatasetSpec, root: str | Path | None = None) -> Path
     candidates.append(base / spec.folder)
     for folder in candidates:
         if folder.is_dir() and any((folder / marker).exists() for marker in spec.markers):
+            missing = [path for path in spec.required if not (folder / path).exists()]
+            if missing:
+                raise DatasetMissingError(
+                    f"{folder} is not a complete {spec.name!r} data set: it has no {', '.join(missing)} "
+                    f"(an interrupted generation or copy?).\nCreate it again with: {spec.command_for(folder)}")
             return folder
     holds_other_things = base.is_dir() and any(base.iterdir())
     target = base / spec.folder if root is None or holds_other_things else base
@@ -305,32 +385,178 @@ def dataset_dir(name: str | DatasetSpec, root: str | Path | None = None) -> Path
         f"Create it with: {spec.command_for(target)}")
 
 
+USE_HOOKS: list[Callable[[DatasetSpec, Path], None]] = []
+"""Called with (spec, folder) whenever a data set is listed or loaded (the workbook stamps results with it)."""
+
+
+def _used(spec: DatasetSpec, folder: Path) -> None:
+    for hook in USE_HOOKS:
+        hook(spec, folder)
+
+
 def build_manifest(name: str | DatasetSpec = "synthetic-streets", root: str | Path | None = None) -> pd.DataFrame:
     """List the frames of a data set: frame, image, label (relative paths), sequence, flags, split."""
     spec = get_spec(name)
-    manifest = spec.build_manifest(dataset_dir(spec, root))
+    folder = dataset_dir(spec, root)
+    manifest = spec.build_manifest(folder)
+    _used(spec, folder)
     columns = [c for c in MANIFEST_COLUMNS if c in manifest] + [c for c in manifest if c not in MANIFEST_COLUMNS]
     return manifest[columns].reset_index(drop=True)
 
 
-def write_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
-    """Write a manifest as CSV (frame ids stay strings, e.g. 00001)."""
+def dataset_fingerprint(name: str | DatasetSpec, root: str | Path | None = None) -> str:
+    """A short hash of a data set's version: its manifest (frames, sequences, meta data) and file sizes.
+
+    Regenerating the data at another seed, adding, removing or editing frames changes it; copying
+    the folder elsewhere does not. Costs one `stat` per file: about 10 ms for the 1,600 files of the
+    default streets, a few tenths of a second for the 50,000 of GTA5.
+    """
+    spec = get_spec(name)
+    folder = dataset_dir(spec, root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. gta5 without its prepared manifest: warned when loaded
+        manifest = spec.build_manifest(folder)
+    digest = hashlib.sha1(spec.name.encode())
+    digest.update(manifest.to_csv(index=False).encode())
+    sizes = [size for size, _mtime in file_stamps(folder, manifest[["image", "label"]].astype(str).to_numpy().ravel())]
+    digest.update(np.asarray(sizes, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+class StaleManifestError(ValueError):
+    """A manifest stamped for another data set, or for this one before it changed."""
+
+
+def stamp_path(path: str | Path) -> Path:
+    """Where the stamp of manifest `path` lives: manifest.csv → manifest.stamp.json."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    manifest.to_csv(path, index=False)
+    return path.with_name(path.stem + ".stamp.json")
+
+
+def write_manifest(manifest: pd.DataFrame, path: str | Path, dataset: str | DatasetSpec | None = None,
+                   root: str | Path | None = None, profile: Profile | str | None = None) -> Path:
+    """Write a manifest as CSV (frame ids stay strings, e.g. 00001), atomically.
+
+    With `dataset`, a stamp beside it (manifest.stamp.json) records the data set, its
+    fingerprint, the profile and the CSV's sha256, so that `load_dataset` refuses the manifest
+    for another data set or after the data set changed.
+    """
+    path = Path(path)
+    text = manifest.to_csv(index=False)
+    stamp_file = stamp_path(path)
+    stamp_file.unlink(missing_ok=True)  # a stamp never describes another CSV than the one beside it
+    if dataset is not None:
+        spec = get_spec(dataset)
+        profile_name = profile.name if isinstance(profile, Profile) else profile
+        stamp = {"format": "workbook-manifest", "dataset": spec.name, "fingerprint": dataset_fingerprint(spec, root),
+                 "profile": profile_name, "rows": len(manifest),
+                 "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+        atomic_write_text(stamp_file, json.dumps(stamp, indent=1) + "\n")
+    atomic_write_text(path, text)
     return path
 
 
+WRITTEN_BY = "notebook 01_data_cleaning (the run folder's manifest.csv) or data_scripts/prepare_gta5.py (gta5)"
+
+
+def read_manifest_stamp(path: str | Path) -> dict | None:
+    """The stamp written beside manifest `path` by `write_manifest`, checked against the CSV; None if unstamped."""
+    path, stamp_file = Path(path), stamp_path(path)
+    if not stamp_file.is_file():
+        return None
+    try:
+        stamp = json.loads(stamp_file.read_text())
+        expected = stamp["sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise StaleManifestError(f"the manifest stamp {stamp_file} is damaged ({error}); write the manifest "
+                                 f"again with {WRITTEN_BY}, or delete the stamp to trust {path.name} as it is") from error
+    if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        raise StaleManifestError(f"{path} does not match its stamp {stamp_file.name} (edited by hand, or written by "
+                                 f"an interrupted run): write it again with {WRITTEN_BY}, or delete "
+                                 f"{stamp_file.name} to trust the CSV as it is")
+    return stamp
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a manifest CSV written by `write_manifest`, keeping frame ids as strings."""
+    """Read a manifest CSV written by `write_manifest`, keeping frame ids as strings.
+
+    Its stamp (or None) is in `.attrs["stamp"]` and the file in `.attrs["source"]`. A missing,
+    empty, unreadable or column-less file raises an error that names it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest {path} not found; notebook 01_data_cleaning writes it")
-    manifest = pd.read_csv(path, dtype={"frame": str, "image": str, "label": str, "split": str},
-                           keep_default_na=False, na_values={"sequence": [""]})
+    try:
+        manifest = pd.read_csv(path, dtype={"frame": str, "image": str, "label": str, "split": str},
+                               keep_default_na=False, na_values={"sequence": [""]})
+    except pd.errors.EmptyDataError as error:
+        raise ValueError(f"manifest {path} is empty: write it again with {WRITTEN_BY}") from error
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"manifest {path} is not a readable CSV table ({str(error).splitlines()[0]}): "
+                         f"write it again with {WRITTEN_BY}") from error
     if "split" not in manifest:
         manifest["split"] = ""
+    manifest.attrs.update(stamp=read_manifest_stamp(path), source=str(path))
+    check_manifest(manifest, str(path))
     return manifest
+
+
+def _rows(positions, source: str | None) -> str:
+    """'lines 3, 7' of a CSV file (the header is line 1), or 'rows 1, 5' of a table."""
+    numbers = [int(p) + 2 for p in positions] if source else [int(p) for p in positions]
+    shown = ", ".join(str(n) for n in numbers[:6]) + (f" and {len(numbers) - 6} more" if len(numbers) > 6 else "")
+    return f"{'line' if source else 'row'}{'s' if len(numbers) > 1 else ''} {shown}"
+
+
+def check_manifest(manifest: pd.DataFrame, source: str | None = None) -> None:
+    """Refuse a manifest that would be read wrongly: missing columns, a frame listed twice, blank or unknown splits.
+
+    `source` (the CSV file) is named in the message, with the offending lines.
+    """
+    where = f"manifest {source}" if source else "the manifest"
+    missing = [column for column in ("frame", "image", "label") if column not in manifest]
+    if missing:
+        raise ValueError(f"{where} has no column {', '.join(missing)} (it has {list(manifest.columns)}); a manifest "
+                         f"lists frame, image, label (paths relative to the data set folder), sequence and split. "
+                         f"Write it again with {WRITTEN_BY}")
+    table = manifest.reset_index(drop=True)
+    frames = table["frame"].astype(str)
+    twice = frames[frames.duplicated(keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        positions = np.flatnonzero(frames.to_numpy() == first)
+        splits = f" (splits {', '.join(map(repr, table['split'].iloc[positions]))})" if "split" in table else ""
+        raise ValueError(f"{where}: frame {first} is listed {len(positions)} times, on {_rows(positions, source)}{splits}"
+                         f"; {twice.nunique()} frame(s) are listed more than once. Keep one row per frame.")
+    if "split" not in table:
+        return
+    split = table["split"].fillna("").astype(str)
+    blank = np.flatnonzero(split.to_numpy() == "")
+    if 0 < len(blank) < len(split):
+        raise ValueError(f"{where}: {_rows(blank, source)} have no split while the others do; fill in one of "
+                         f"{', '.join(SPLITS)} or remove those rows (or leave every split blank to split by sequence)")
+    unknown = np.flatnonzero(~split.isin(SPLITS + ("",)).to_numpy())
+    if len(unknown):
+        raise ValueError(f"{where}: unknown split {split.iloc[unknown[0]]!r} on {_rows(unknown, source)}; "
+                         f"use one of {', '.join(SPLITS)}")
+
+
+def check_stamp(stamp: dict | None, spec: DatasetSpec, folder: Path, source: str) -> None:
+    """Refuse a manifest stamped for another data set, or for this one as it was before it changed."""
+    if stamp is None:
+        return
+    if stamp.get("dataset") != spec.name:
+        raise StaleManifestError(
+            f"{source} was written for the data set {stamp.get('dataset')!r}, but this notebook loads {spec.name!r}. "
+            f"Set DATASET = {stamp.get('dataset')!r} in the parameters cell, or run 01_data_cleaning with "
+            f"DATASET = {spec.name!r} to clean and split {spec.name} into this run folder (or choose another RUN_DIR).")
+    fingerprint = dataset_fingerprint(spec, folder)
+    if stamp.get("fingerprint") != fingerprint:
+        raise StaleManifestError(
+            f"{source} was written for {spec.name} as it was then (fingerprint {stamp.get('fingerprint')}); "
+            f"the data in {folder} has changed since (now {fingerprint}: regenerated, or frames added, removed or "
+            f"edited). Run 01_data_cleaning again to clean and split the data as it is now, or set RUN_DIR to "
+            f"another folder.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,8 +634,15 @@ def split_by_sequence(manifest: pd.DataFrame, fractions: dict[str, float] | Sequ
     split sizes match the fractions overall (largest-remainder rounding). Same seed, same split.
     """
     fractions = check_fractions(fractions)
+    source = manifest.attrs.get("source")
+    where = f"manifest {source}" if source else "the manifest"
     if "sequence" not in manifest:
-        raise ValueError("the manifest has no 'sequence' column; use random_frame_split instead")
+        raise ValueError(f"{where} has no 'sequence' column to split by: add one (frames of one drive share a "
+                         f"number), fill in the 'split' column, or use random_frame_split")
+    blank = np.flatnonzero(manifest["sequence"].isna().to_numpy())
+    if len(blank):
+        raise ValueError(f"{where}: {_rows(blank, source)} have no sequence; fill in the drive number of each frame "
+                         f"(frames of one drive share it) or fill in the 'split' column, so no split is needed")
     sequences = manifest.groupby("sequence", sort=True).first().reset_index()
     if stratify and stratify in sequences and sequences[stratify].notna().all():
         strata = sequences[stratify].astype(str).to_numpy()
@@ -541,12 +774,51 @@ def _decode_frame(spec: DatasetSpec, root: Path, row: dict, class_map: ClassMap,
     return image, label, problems
 
 
-def _source_stamp(root: Path) -> list:
-    """Modification times of the data set's CSV files: regenerating the data changes the cache key."""
+def file_stamps(root: Path, relative_paths) -> list[tuple[int, int]]:
+    """(size, modification time in ns) of each file, (-1, -1) for a missing one: any edit changes them."""
     stamps = []
-    for pattern in ("*.csv", "*/*.csv", "*/*/*.csv"):
-        stamps += [(p.relative_to(root).as_posix(), p.stat().st_mtime_ns) for p in sorted(root.glob(pattern))]
+    for relative in relative_paths:
+        try:
+            info = os.stat(root / relative)
+            stamps.append((info.st_size, info.st_mtime_ns))
+        except OSError:
+            stamps.append((-1, -1))
     return stamps
+
+
+@functools.cache
+def _source_digest(*modules: str) -> str:
+    """sha1 of the source files of `modules`: the version of the code that decodes frames."""
+    digest = hashlib.sha1()
+    for name in sorted(modules):
+        file = getattr(sys.modules.get(name), "__file__", None)
+        digest.update(name.encode())
+        with contextlib.suppress(OSError, TypeError):
+            digest.update(Path(file).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def decoder_version(spec: DatasetSpec) -> str:
+    """CACHE_VERSION and a digest of the code that reads and resizes this data set's frames.
+
+    Any change to that code (this module, the colour tables, the data set's own readers) gives
+    new cache keys, so frames decoded by older code are never served.
+    """
+    modules = {__name__, "helpers.encoding", "helpers.classes",
+               getattr(spec.read_image, "__module__", __name__), getattr(spec.read_label, "__module__", __name__)}
+    return f"{CACHE_VERSION}-{_source_digest(*modules)}"
+
+
+def class_map_digest(class_map: ClassMap) -> str:
+    """sha1 of what a class map does to labels (id table, colour table, unknown and ignore classes)."""
+    content = json.dumps([class_map.name, class_map.id_lut().tolist(), sorted(
+        (list(colour), index) for colour, index in class_map.colour_to_class.items()),
+        class_map.unknown_class, class_map.ignore_index, list(class_map.class_names)])
+    return hashlib.sha1(content.encode()).hexdigest()[:16]
+
+
+class CacheError(ValueError):
+    """Cache files that cannot be used (damaged, truncated, another format or shape); they are rebuilt."""
 
 
 def _warn_problems(name: str, problems: list[Problem]) -> None:
@@ -586,7 +858,7 @@ class SegmentationDataset(Dataset):
         self.class_map = get_class_map(class_map)
         self.spec = get_spec(dataset) if dataset is not None else _spec_for(self.class_map)
         self.root = Path(root)
-        self.size = (int(size[0]), int(size[1]))
+        self.size = check_image_size(size, "size")
         self.augment = Augment() if augment is True else (augment or None)
         self.one_hot = one_hot
         self.cache = cache
@@ -606,29 +878,64 @@ class SegmentationDataset(Dataset):
 
     # ---- building -------------------------------------------------------------------------
     def cache_key(self, rows: pd.DataFrame) -> str:
-        """Cache file stem: data set, size, class map and a hash of the frame list and sources."""
+        """Cache file stem: data set, size, class map and a hash of everything the decoded arrays depend on.
+
+        That is the frame list, the size and modification time of every image and label file,
+        the size, the class map's tables, `on_bad` and the version of the decoding code: editing,
+        repairing or replacing any frame file gives a new key.
+        """
+        files = rows[["image", "label"]].astype(str).to_numpy()
         content = json.dumps({
-            "version": CACHE_VERSION, "dataset": self.spec.name, "root": str(self.root.resolve()),
+            "decoder": decoder_version(self.spec), "dataset": self.spec.name, "root": str(self.root.resolve()),
             "frames": rows[["frame", "image", "label"]].astype(str).to_numpy().tolist(),
-            "size": self.size, "classes": self.class_map.name, "on_bad": self.on_bad,
-            "stamp": _source_stamp(self.root),
+            "files": file_stamps(self.root, files.ravel()),
+            "size": self.size, "classes": class_map_digest(self.class_map), "on_bad": self.on_bad,
         }, sort_keys=True)
         digest = hashlib.sha1(content.encode()).hexdigest()[:16]
         return f"{self.spec.name}-{self.size[0]}x{self.size[1]}-{self.class_map.name}-{digest}"
 
     def _prepare(self, rows: pd.DataFrame, progress: bool) -> list[int]:
         """Find (or build) the decoded data; return the manifest positions of the frames kept."""
-        if self.cache is True:
-            stem = cache_root() / self.cache_key(rows)
-            paths = (stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy"))
-            info_path = stem.with_name(stem.name + ".json")
-            self.cache_files = paths
-            if info_path.is_file() and all(p.is_file() for p in paths):
-                info = json.loads(info_path.read_text())
-                self.problems = [Problem(*p) for p in info["problems"]]
-                return info["kept"]
-            return self._build(rows, progress, paths, info_path)
-        return self._build(rows, progress, None, None)
+        if self.cache is not True:
+            return self._build(rows, progress, None, None)
+        stem = cache_root() / self.cache_key(rows)
+        paths = (stem.with_name(stem.name + ".images.npy"), stem.with_name(stem.name + ".labels.npy"))
+        info_path = stem.with_name(stem.name + ".json")
+        self.cache_files = paths
+        if info_path.is_file() and all(p.is_file() for p in paths):
+            try:
+                return self._open_cache(stem.name, paths, info_path, len(rows))
+            except CacheError as error:
+                warnings.warn(f"the decoded-data cache {info_path.parent} cannot be used: {error}. "
+                              f"Rebuilding it from the image files.", stacklevel=4)
+        return self._build(rows, progress, paths, info_path)
+
+    def _open_cache(self, key: str, paths: tuple[Path, Path], info_path: Path, rows: int) -> list[int]:
+        """Open the cached arrays and check them against their index; CacheError naming the file if unusable."""
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CacheError(f"{info_path.name} is damaged ({error})") from error
+        if not isinstance(info, dict) or info.get("format") != CACHE_FORMAT or info.get("key") != key:
+            raise CacheError(f"{info_path.name} is of an older format")
+        kept = info.get("kept")
+        width, height = self.size
+        if not isinstance(kept, list) or not all(isinstance(k, int) and 0 <= k < rows for k in kept):
+            raise CacheError(f"{info_path.name} lists frames that are not in this manifest")
+        expected = ((len(kept), height, width, 3), (len(kept), height, width))
+        arrays = []
+        for path, shape in zip(paths, expected):
+            try:
+                array = np.load(path, mmap_mode="r")
+            except (OSError, ValueError, EOFError) as error:
+                raise CacheError(f"{path.name} is truncated or damaged") from error
+            if array.shape != shape or array.dtype != np.uint8:
+                raise CacheError(f"{path.name} holds {array.dtype} arrays of shape {array.shape}, "
+                                 f"but its index needs uint8 {shape}")
+            arrays.append(array)
+        self._images, self._labels = arrays
+        self.problems = [Problem(*p) for p in info.get("problems", [])]
+        return kept
 
     def _build(self, rows: pd.DataFrame, progress: bool, paths: tuple[Path, Path] | None,
                info_path: Path | None) -> list[int]:
@@ -679,20 +986,13 @@ class SegmentationDataset(Dataset):
     def _write_cache(self, images: np.ndarray, labels: np.ndarray, kept: list[int], paths: tuple[Path, Path],
                      info_path: Path) -> None:
         """Write the arrays, then the index; each via a temporary file and a rename (never half a cache)."""
-        paths[0].parent.mkdir(parents=True, exist_ok=True)
         for array, path in zip((images, labels), paths):
-            tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-            try:
-                with open(tmp, "wb") as handle:
-                    np.save(handle, array)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        info = {"kept": kept, "problems": [list(p) for p in self.problems], "size": self.size,
+            with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+                np.save(handle, array)
+        info = {"format": CACHE_FORMAT, "key": info_path.name.removesuffix(".json"), "kept": kept,
+                "problems": [list(p) for p in self.problems], "size": self.size,
                 "classes": self.class_map.name, "dataset": self.spec.name, "root": str(self.root)}
-        tmp = info_path.with_name(f"{info_path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(info, indent=1))
-        os.replace(tmp, info_path)  # written last: its presence means the arrays are complete
+        atomic_write_text(info_path, json.dumps(info, indent=1))  # written last: its presence means the arrays are complete
 
     # ---- access ---------------------------------------------------------------------------
     def _arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -784,8 +1084,11 @@ def load_dataset(name: str = "synthetic-streets", root: str | Path | None = None
         table = build_manifest(spec, folder)  # split below, unless the data set ships one
     elif isinstance(manifest, pd.DataFrame):
         table = manifest.copy()
+        check_manifest(table, table.attrs.get("source"))
     else:
         table = read_manifest(manifest)
+    check_stamp(table.attrs.get("stamp"), spec, folder, table.attrs.get("source", "the manifest"))
+    _used(spec, folder)
     if "split" not in table or (table["split"].fillna("") == "").all():
         table = split_by_sequence(table)
     if split not in (None, "all"):

@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -34,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from .config import is_quiet
+from .files import atomic_write_text, staging_folder
 
 CHUNK_BYTES = 1 << 20
 CHECKSUMS_FILE = "checksums.json"
@@ -94,10 +94,7 @@ def read_checksums(folder: str | Path) -> dict[str, dict]:
 
 
 def _write_checksums(folder: Path, records: dict[str, dict]) -> None:
-    manifest = folder / CHECKSUMS_FILE
-    tmp = manifest.with_name(f"{manifest.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, manifest)
+    atomic_write_text(folder / CHECKSUMS_FILE, json.dumps(records, indent=1, sort_keys=True) + "\n")
 
 
 def record_checksum(path: str | Path, digest: str | None = None) -> str:
@@ -155,8 +152,13 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
     return start, total
 
 
-def _transfer(url: str, part: Path, timeout: float, progress: bool) -> int | None:
-    """One attempt: fetch `url` into `part`, resuming from its current size. Returns the full size."""
+def _transfer(url: str, part: Path, timeout: float, progress: bool, only_rest: bool = False) -> int | None:
+    """One attempt: fetch `url` into `part`, resuming from its current size. Returns the full size, or
+    None when the server did not say it (no Content-Length: then a cut connection looks like the end).
+
+    `only_rest=True` asks only for the bytes after the end of `part` (to learn whether it is complete)
+    and gives up with None when the server answers with the whole file instead.
+    """
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
     if have:
@@ -166,8 +168,8 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool) -> int | Non
     except urllib.error.HTTPError as error:
         if error.code == 416 and have:  # nothing left to send: complete, or the part is too long
             _start, total = _content_range(error.headers.get("Content-Range"))
-            if total == have:
-                return total
+            if total == have or (total is None and only_rest):
+                return have
             part.unlink()
             raise _TransferCut(f"partial file {part.name} does not fit the file on the server; restarting") from error
         raise
@@ -178,6 +180,8 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool) -> int | Non
                 part.unlink()
                 raise _TransferCut(f"server resumed at byte {start}, not {have}; restarting")
             mode = "ab"
+        elif only_rest:  # the server ignores Range: it cannot say where the file ends
+            return None
         else:  # 200: the server sends the whole file (it ignored the Range request, or none was sent)
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
@@ -191,7 +195,7 @@ def _transfer(url: str, part: Path, timeout: float, progress: bool) -> int | Non
     size = part.stat().st_size
     if total is not None and size < total:
         raise _TransferCut(f"transfer of {url} stopped at {size:,} of {total:,} bytes")
-    return total if total is not None else size
+    return total
 
 
 def _retryable(error: BaseException) -> bool:
@@ -208,6 +212,8 @@ def download(url: str, dest: str | Path, expected_size: int | None = None, sha25
     `dest` appears only when the file is complete: its size matches the server's Content-Length
     and `expected_size`, its sha256 matches `sha256` and the one recorded in checksums.json on
     the first download (recorded now when absent). An existing `dest` is verified, not fetched.
+    A server that announces no size is asked for the bytes after the end (nothing left, or the
+    rest); if it cannot answer that either, the file is complete only by `expected_size` or `sha256`.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -220,6 +226,8 @@ def download(url: str, dest: str | Path, expected_size: int | None = None, sha25
     for attempt in range(retries + 1):
         try:
             total = _transfer(url, part, timeout, progress)
+            if total is None:  # no size announced: ask for what follows the last byte (nothing, or the rest)
+                total = _transfer(url, part, timeout, progress, only_rest=True)
             break
         except Exception as error:  # sorted into retryable or not just below
             if isinstance(error, urllib.error.HTTPError) and not _retryable(error):
@@ -235,6 +243,11 @@ def download(url: str, dest: str | Path, expected_size: int | None = None, sha25
             _say(f"download of {dest.name} interrupted ({error}); retry {attempt + 1} of {retries} "
                  f"in {pause:g} s, resuming from byte {part.stat().st_size if part.exists() else 0:,}")
             time.sleep(pause)
+    if total is None and expected_size is None and sha256 is None:
+        raise DownloadError(f"{url}: the server announces no file size and ignores range requests, so a complete "
+                            f"download cannot be told from a cut one; the {part.stat().st_size:,} bytes received are "
+                            f"kept in {part}, not renamed. Download the file by hand (then use it from its folder), "
+                            f"or pass its expected size or sha256.")
     try:
         _check_size(part, part.stat().st_size, expected_size, total)
         digest = sha256_file(part, progress)
@@ -323,7 +336,7 @@ def extract(zip_path: str | Path, dest_dir: str | Path,
     """
     zip_path, dest_dir = Path(zip_path), Path(dest_dir)
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extracting-", dir=dest_dir.parent))
+    staging = staging_folder(dest_dir.parent, dest_dir.name, "extracting")
     try:
         try:
             with zipfile.ZipFile(zip_path) as archive:

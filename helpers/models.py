@@ -224,7 +224,16 @@ def load_imagenet_resnet18_state() -> dict[str, torch.Tensor]:
     url = ResNet18_Weights.IMAGENET1K_V1.url
     path = imagenet_checkpoint_path()
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
+        from helpers.train import describe_load_error
+
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:
+            raise RuntimeError(
+                f"the ResNet-18 ImageNet weights file {path} cannot be used: {describe_load_error(error)}. "
+                f"Delete it (it is downloaded again on the next use), or copy a good one from {url} to that "
+                f"path, or use weights=None to train from scratch."
+            ) from error
     try:
         return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, check_hash=True)
     except Exception as error:  # no network, proxy, DNS, HTTP error, bad hash …
@@ -256,7 +265,11 @@ class FCN32s(nn.Module):
         self.config = {"arch": "fcn32s", "num_classes": num_classes, "weights": weights}
         resnet = resnet18(weights=None)
         if weights == "imagenet":
-            resnet.load_state_dict(load_imagenet_resnet18_state())
+            from helpers.train import load_weights
+
+            load_weights(resnet, load_imagenet_resnet18_state(), imagenet_checkpoint_path(),
+                         advice="It is not torchvision's ResNet-18 file: delete it (it is downloaded again on "
+                                "the next use), or use weights=None.")
         self.encoder = nn.Sequential(OrderedDict(
             (name, getattr(resnet, name))
             for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")

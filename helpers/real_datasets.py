@@ -25,6 +25,7 @@ from PIL import Image
 from .classes import ClassMap, get_class_map
 from .datasets import (
     DatasetSpec,
+    describe_counts,
     kaggle_forest_manifest,
     playing_for_data_manifest,
     read_label,
@@ -79,7 +80,8 @@ def prepared_classes(path: str | Path) -> str | None:
 def read_gta5_label(path: str | Path, class_map: ClassMap | str) -> tuple[np.ndarray, str | None]:
     """A GTA5 label as class indices: labelIds through the map's table, or a prepared label as it is.
 
-    A label prepared for another class map raises ValueError saying how to get the one asked for.
+    A label prepared for another class map raises ValueError saying how to get the one asked for;
+    values that are no class of the map become its unknown class, and the note says which.
     """
     class_map = get_class_map(class_map)
     mapped_to = prepared_classes(path)
@@ -90,7 +92,16 @@ def read_gta5_label(path: str | Path, class_map: ClassMap | str) -> tuple[np.nda
                          f"{class_map.name!r}. Load with classes={mapped_to!r}, or run "
                          f"python data_scripts/prepare_gta5.py --classes {class_map.name} (or --classes "
                          f"labelids to choose the class map when loading).")
-    return read_label_raw(path)[0], None
+    ids = read_label_raw(path)[0]
+    valid = ids < class_map.num_classes
+    if class_map.ignore_index is not None:
+        valid |= ids == class_map.ignore_index
+    if valid.all():
+        return ids, None
+    values, counts = np.unique(ids[~valid], return_counts=True)
+    note = describe_counts(dict(zip(values.tolist(), counts.tolist())),
+                           f"values that are no class of {class_map.name} ({class_map.num_classes} classes):")
+    return np.where(valid, ids, class_map.unknown_class).astype(np.uint8), note
 
 
 GTA5 = register_dataset(DatasetSpec(

@@ -13,9 +13,11 @@ forest mask, in the layout of the Kaggle "Forest Aerial Images for Segmentation"
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .classes import LABEL_ID, cityscapes_palette
 from .config import is_quiet
+from .files import remove_leftovers, staging_folder
 
 SCENES = ("city", "suburb", "countryside", "highway")
 WEATHERS = ("clear", "rain", "fog")
@@ -1709,30 +1712,42 @@ def _is_earlier_output(folder: Path, layout: dict) -> bool:
     return True
 
 
-def _remove_earlier_output(folder: Path, layout: dict) -> None:
-    """Delete the files of an earlier output (checked by `_is_earlier_output`), keep the folders."""
-    for entry in folder.iterdir():
-        kind = layout[entry.name]
-        if kind == "file":
-            entry.unlink()
-        elif isinstance(kind, dict):
-            _remove_earlier_output(entry, kind)
-        else:
-            for file in entry.iterdir():
-                file.unlink()
-
-
-def _prepare_output(out: Path, layout: dict, force: bool, command: str) -> None:
-    """Make `out`; refuse it when it is neither empty nor an earlier output of `command` (unless forced).
-
-    Files of an earlier output are removed first, so no stale frame is left behind.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    if _is_earlier_output(out, layout):
-        _remove_earlier_output(out, layout)
-    elif not force:
+def _check_output(out: Path, layout: dict, force: bool, command: str) -> None:
+    """Refuse `out` when it is neither missing, empty nor an earlier output of `command` (unless forced)."""
+    if out.exists() and any(out.iterdir()) and not _is_earlier_output(out, layout) and not force:
         raise FileExistsError(f"{out} is not empty and does not look like an earlier output of {command}; "
                               f"choose an empty or new folder, or pass --force (force=True) to write into it")
+
+
+@contextlib.contextmanager
+def _staged_output(out: Path, layout: dict, force: bool, command: str):
+    """Yield a hidden staging folder beside `out` to generate into; move it into place at the end.
+
+    An interrupted run leaves the earlier data set as it was (no data set without its meta file);
+    the staging folder it leaves is removed by the next run. `out` is replaced as a whole when it
+    is new, empty or an earlier output; into a foreign folder (force) the files are moved one by
+    one, the meta file last.
+    """
+    _check_output(out, layout, force, command)
+    remove_leftovers(out.parent, out.name, ("generating", "old"))
+    staged = staging_folder(out.parent, out.name, "generating")
+    try:
+        yield staged
+        if out.exists() and any(out.iterdir()) and not _is_earlier_output(out, layout):
+            files = sorted((p for p in staged.rglob("*") if p.is_file()), key=lambda p: (p.suffix == ".csv", str(p)))
+            for file in files:
+                target = out / file.relative_to(staged)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(file, target)
+        else:
+            old = staging_folder(out.parent, out.name, "old") / "previous" if out.exists() else None
+            if old is not None:
+                os.replace(out, old)
+            os.replace(staged, out)
+            if old is not None:
+                shutil.rmtree(old.parent, ignore_errors=True)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def generate_streets(out: str | os.PathLike, sequences: int = 40, frames_per_sequence: int = 20,
@@ -1744,10 +1759,17 @@ def generate_streets(out: str | os.PathLike, sequences: int = 40, frames_per_seq
     out/meta.csv (frame, sequence, scene, weather, defect). The same arguments give the same bytes.
     A folder that is neither empty nor an earlier output is refused unless `force`.
     """
-    out = Path(out)
     width, height = int(size[0]), int(size[1])
     plan = street_plan(sequences, frames_per_sequence, seed, defect_rate, weather_rate)
-    _prepare_output(out, STREETS_LAYOUT, force, "make_synthetic_streets.py")
+    with _staged_output(Path(out), STREETS_LAYOUT, force, "make_synthetic_streets.py") as staged:
+        _write_streets(staged, plan, frames_per_sequence, (width, height), seed, progress)
+    return plan
+
+
+def _write_streets(out: Path, plan: pd.DataFrame, frames_per_sequence: int, size: tuple[int, int], seed: int,
+                   progress: bool) -> None:
+    """Render every frame of `plan` into out/images, out/labels, then write out/meta.csv."""
+    width, height = size
     (out / "images").mkdir(exist_ok=True)
     (out / "labels").mkdir(exist_ok=True)
     threads = cv2.getNumThreads()
@@ -1768,7 +1790,6 @@ def generate_streets(out: str | os.PathLike, sequences: int = 40, frames_per_seq
     finally:
         cv2.setNumThreads(threads)
     plan.to_csv(out / "meta.csv", index=False)
-    return plan
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1871,9 +1892,12 @@ def generate_forest(out: str | os.PathLike, count: int = 240, size: int = 256, s
     """
     if count < 1 or size < 16:
         raise ValueError(f"need count >= 1 and size >= 16, got count={count}, size={size}")
-    out = Path(out)
-    _prepare_output(out, FOREST_LAYOUT, force, "make_synthetic_forest.py")
-    root = out / FOREST_FOLDER
+    with _staged_output(Path(out), FOREST_LAYOUT, force, "make_synthetic_forest.py") as staged:
+        return _write_forest(staged / FOREST_FOLDER, count, size, seed, progress)
+
+
+def _write_forest(root: Path, count: int, size: int, seed: int, progress: bool) -> pd.DataFrame:
+    """Render `count` patches into root/images and root/masks, then write root/meta_data.csv."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(exist_ok=True)
     rng = np.random.default_rng([seed, 40])

@@ -45,6 +45,7 @@ BATCH_COLUMNS = ["step", "epoch", "loss", "lr"]
 MONITORS = ("miou", "pixel_accuracy", "val_loss", "train_loss")
 MODEL_FORMAT = "unet-workbook-model"
 CHECKPOINT_FORMAT = "unet-workbook-checkpoint"
+DIVERGENCE_FACTOR = 10.0  # an epoch's mean training loss this many times the loss at the start: diverged
 
 
 # ----------------------------------------------------------------------------- history
@@ -104,7 +105,7 @@ def load_history(path: str | Path) -> History:
     if path.is_dir():
         path = path / "last.pt"
     checkpoint = _load_file(path)
-    if "history" not in checkpoint:
+    if not isinstance(checkpoint, dict) or "history" not in checkpoint:
         raise ValueError(f"{path} is not a training checkpoint (no history); use a run folder's last.pt")
     return History.from_dict(checkpoint["history"])
 
@@ -260,10 +261,10 @@ def fit(
         run_dir.mkdir(parents=True, exist_ok=True)
         last = run_dir / "last.pt"
         if resume and last.exists():
-            checkpoint = _load_file(last)
+            checkpoint = _load_checkpoint(last)
             _check_resume(checkpoint, setup, last)
-            model.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
+            load_weights(model, checkpoint["model"], last, checkpoint.get("model_config"))
+            _load_optimizer(optimizer, checkpoint["optimizer"], last)
             schedule.load_state_dict(checkpoint["scheduler"])
             if scaler is not None and checkpoint["scaler"]:
                 scaler.load_state_dict(checkpoint["scaler"])
@@ -292,6 +293,7 @@ def fit(
                 model, train_loader, loss, optimizer, schedule, scaler, amp_dtype, device,
                 channels_last, grad_clip, max_bad_batches, history, counters, epoch, quiet,
             )
+            _check_divergence(record, history)  # before anything is saved from this epoch
             if val_loader is not None:
                 metrics = _evaluate(model, val_loader, num_classes, device, loss, ignore_index, amp_dtype, channels_last)
                 record.update(val_loss=metrics["loss"], pixel_accuracy=metrics["pixel_accuracy"], miou=metrics["miou"])
@@ -412,7 +414,9 @@ def _train_one_epoch(
         optimizer.zero_grad(set_to_none=True)
         with _oom_advice(images):
             with _autocast(device, amp_dtype):
-                batch_loss = loss_fn(model(images), targets)
+                logits = model(images)
+                check_targets(targets, max(2, logits.shape[1]), loader, loss_fn)
+                batch_loss = loss_fn(logits, targets)
             finite = bool(torch.isfinite(batch_loss.detach()))
             if finite:
                 finite = _backward_and_step(model, batch_loss, optimizer, scaler, grad_clip)
@@ -431,9 +435,59 @@ def _train_one_epoch(
         count += images.shape[0]
         schedule.step("batch")
         bar.set_postfix(loss=f"{total / count:.4f}")
-    record["train_loss"] = total / count if count else math.nan
+    if not count:  # nothing was learnt in this epoch: its scores would be those of the weights before it
+        if not skipped:
+            raise ValueError("the training loader gave no batch: check the split, max_images and drop_last")
+        raise RuntimeError(_nan_advice(skipped, epoch, len(history.batches), value, whole_epoch=True))
+    record["train_loss"] = total / count
     record["skipped"] = skipped
     return record
+
+
+def _check_divergence(record: dict, history: History) -> None:
+    """Stop a run whose mean training loss rose DIVERGENCE_FACTOR times above the loss at the start.
+
+    The start is the first finite batch loss of the run, or 1 when it is smaller (a fine-tuned
+    model may start near 0, and a rise from 0.01 to 0.2 is no divergence).
+    """
+    start = next((batch["loss"] for batch in history.batches if math.isfinite(batch["loss"])), None)
+    loss = record["train_loss"]
+    if start is not None and loss > DIVERGENCE_FACTOR * max(start, 1.0):
+        raise RuntimeError(
+            f"training stopped: the mean training loss of epoch {record['epoch']} was {loss:.4g}, more than "
+            f"{DIVERGENCE_FACTOR:g}x the loss at the start ({start:.4g}, counted as at least 1): the run diverged, "
+            f"and nothing of this epoch was saved. {_ADVICE}"
+        )
+
+
+def check_targets(targets: torch.Tensor, classes: int, loader=None, loss_fn=None,
+                  ignore_index: int | None = None) -> None:
+    """ValueError naming the class map and the values found when integer targets hold no class of the model.
+
+    A target must be a class index below `classes` (the model's outputs), or the ignore index (of
+    `ignore_index`, the loss, or the data set's class map). One-hot (float) targets are not checked.
+    """
+    if targets.is_floating_point():
+        return
+    class_map = getattr(getattr(loader, "dataset", None), "class_map", None)
+    ignored = {value for value in (ignore_index, getattr(loss_fn, "ignore_index", None),  # -100: torch's "none"
+                                   getattr(class_map, "ignore_index", None)) if value is not None and value >= 0}
+    bad = targets >= classes
+    for value in ignored:
+        bad &= targets != value
+    if not bool(bad.any()):
+        return
+    values = torch.unique(targets[bad]).tolist()
+    shown = ", ".join(str(v) for v in values[:8]) + (" …" if len(values) > 8 else "")
+    source = (f" The data set's class map {class_map.name!r} has {class_map.num_classes} classes"
+              f"{f' (ignore index {class_map.ignore_index})' if class_map.ignore_index is not None else ''}."
+              if class_map is not None else "")
+    raise ValueError(
+        f"the targets hold class values {shown}, but the model predicts {classes} classes (0 to {classes - 1}"
+        f"{', plus the ignore index ' + ', '.join(map(str, sorted(ignored))) if ignored else ''}).{source} Build the "
+        f"model with num_classes equal to the class map's number of classes, or load the labels with the class "
+        f"map the model was built for (load_dataset(..., classes=...))."
+    )
 
 
 def _backward_and_step(model, batch_loss, optimizer, scaler, grad_clip) -> bool:
@@ -547,13 +601,15 @@ def _without_epochs(config: dict | None) -> dict | None:
     return None if config is None else {key: value for key, value in config.items() if key != "epochs"}
 
 
-def _nan_advice(count: int, epoch: int, step: int, value: float) -> str:
-    return (
-        f"training stopped: the loss was {value} (not finite) for {count} batches in a row "
-        f"(epoch {epoch}, step {step}). Try: a lower learning rate (10x smaller), gradient clipping "
-        "(grad_clip=1.0), checking the labels (every target must be a class index below num_classes "
-        "or the ignore index), and amp=False if fp16 mixed precision is on."
-    )
+_ADVICE = ("Try: a lower learning rate (10x smaller), gradient clipping (grad_clip=1.0), checking the labels "
+           "(every target must be a class index below num_classes or the ignore index), and amp=False if fp16 "
+           "mixed precision is on.")
+
+
+def _nan_advice(count: int, epoch: int, step: int, value: float, whole_epoch: bool = False) -> str:
+    where = (f"in every one of the {count} batches of epoch {epoch}" if whole_epoch
+             else f"for {count} batches in a row (epoch {epoch}, step {step})")
+    return f"training stopped: the loss was {value} (not finite) {where}. {_ADVICE}"
 
 
 @contextlib.contextmanager
@@ -652,6 +708,7 @@ def _evaluate(model, loader, num_classes, device, loss_fn, ignore_index, amp_dty
                 images, targets = move_batch(batch, device, channels_last)
                 with _oom_advice(images), _autocast(device, amp_dtype):
                     logits = model(images)
+                    check_targets(targets, num_classes or max(2, logits.shape[1]), loader, loss_fn, ignore_index)
                     if loss_fn is not None:
                         total += float(loss_fn(logits, targets)) * images.shape[0]
                 count += images.shape[0]
@@ -718,12 +775,14 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     """
     path = Path(path)
     checkpoint = _load_file(path, map_location)
-    if checkpoint.get("format") == MODEL_FORMAT:
+    kind = checkpoint.get("format") if isinstance(checkpoint, dict) else None
+    if kind == MODEL_FORMAT:
         state, config, extra = checkpoint["state_dict"], checkpoint["config"], checkpoint["extra"]
-    elif checkpoint.get("format") == CHECKPOINT_FORMAT:
+    elif kind == CHECKPOINT_FORMAT:
         state, config, extra = checkpoint["model"], checkpoint["model_config"], {"epoch": checkpoint["epoch"]}
     else:
-        raise ValueError(f"{path} is not a model file of this workbook (write it with save_model)")
+        raise ValueError(f"{path} is not a model file of this workbook: it holds {describe_contents(checkpoint)}. "
+                         f"Write models with save_model (or fit, which writes best.pt and last.pt)")
     if not config:
         raise ValueError(
             f"{path} holds weights but no model config (the model had no .config). Build the same "
@@ -732,7 +791,8 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
     from helpers.models import build_model
 
     model = build_model(config, load_pretrained=False)
-    model.load_state_dict(state)
+    load_weights(model, state, path, config, advice="Its weights do not fit the config saved with them: the file "
+                 "is damaged or was edited. Write it again with save_model.")
     model.to(map_location).eval()
     model.checkpoint_extra = extra
     return model
@@ -772,14 +832,90 @@ def _atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def _load_file(path: Path, map_location: str | torch.device = "cpu") -> dict:
+def describe_load_error(error: BaseException) -> str:
+    """Why torch.load failed, in a few words; never the advice to load with weights_only=False."""
+    text = str(error)
+    if "weights_only" in text or "Weights only load failed" in text:
+        return ("it holds Python objects other than tensors and plain values, which are never loaded "
+                "here because loading them could run code from the file")
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"it is truncated, damaged or not a torch file ({first})"
+
+
+def _load_file(path: Path, map_location: str | torch.device = "cpu"):
     """torch.load with weights_only=True, with errors that name the file."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: train first (fit with run_dir) or check the path")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise RuntimeError(f"could not read {path} ({error}); the file may be damaged or not a torch file") from error
+        raise RuntimeError(f"could not read {path}: {describe_load_error(error)}. Delete it and train again "
+                           f"(or restore the file from a copy).") from error
+
+
+def describe_contents(obj) -> str:
+    """What a loaded file holds, in words: a training checkpoint, a model file, a state_dict, …"""
+    if isinstance(obj, dict):
+        kind = obj.get("format")
+        if kind == CHECKPOINT_FORMAT:
+            return "a training checkpoint (fit's last.pt)"
+        if kind == MODEL_FORMAT:
+            return "a model file (save_model, e.g. best.pt)"
+        if obj and all(isinstance(value, torch.Tensor) for value in obj.values()):
+            return f"a bare state_dict of {len(obj)} tensors (model.state_dict())"
+        return f"a dict with the keys {sorted(map(str, obj))[:6]}"
+    if isinstance(obj, torch.Tensor):
+        return f"a single tensor of shape {tuple(obj.shape)}"
+    return f"a {type(obj).__name__}"
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """fit's last.pt, or ValueError saying what the file holds instead."""
+    checkpoint = _load_file(path)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a training checkpoint of this workbook: it holds {describe_contents(checkpoint)}. "
+                         f"Pass resume=False to start again (it overwrites the file) or choose another run_dir.")
+    return checkpoint
+
+
+def _shape(tensor) -> str:
+    if not isinstance(tensor, torch.Tensor):
+        return f"a {type(tensor).__name__}"
+    return "×".join(str(size) for size in tensor.shape) or "scalar"
+
+
+RESUME_ADVICE = ("Build the same model as the run that wrote it, or start again with resume=False (it overwrites "
+                 "the checkpoint) or another run_dir.")
+
+
+def load_weights(model: nn.Module, state: dict, path: Path, saved_config: dict | None = None,
+                 advice: str = RESUME_ADVICE) -> None:
+    """model.load_state_dict(state), or ValueError naming the file, the tensors whose names or shapes differ
+    and `advice` (what to do)."""
+    own = model.state_dict()
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds {describe_contents(state)} where the model's weights should be")
+    missing = [key for key in own if key not in state]
+    unexpected = [key for key in state if key not in own]
+    differ = [key for key in own if key in state and own[key].shape != getattr(state[key], "shape", None)]
+    if not (missing or unexpected or differ):
+        model.load_state_dict(state)
+        return
+    details = [f"{key}: {_shape(state[key])} there, {_shape(own[key])} here" for key in differ[:2]]
+    details += [f"{len(missing)} tensors missing there (e.g. {missing[0]})"] if missing else []
+    details += [f"{len(unexpected)} tensors not in this model (e.g. {unexpected[0]})"] if unexpected else []
+    built = f" It was written for a model with config {saved_config}." if saved_config else ""
+    raise ValueError(f"{path} holds the weights of a model of another shape ({'; '.join(details)}).{built} {advice}")
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, state: dict, path: Path) -> None:
+    """optimizer.load_state_dict(state), or ValueError naming the file when its parameter groups differ."""
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"{path} holds the state of an optimizer over other parameters ({error}). Build the model and "
+                         f"optimizer as in the run that wrote it, or start again with resume=False or another "
+                         f"run_dir.") from error
 
 
 def _plain(value):

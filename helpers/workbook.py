@@ -2,10 +2,12 @@
 
 In a notebook: `nb = start("04_overfit_one_image", profile=PROFILE, ...)` once, then
 `record("pixel_accuracy", value)` for every headline result; results land in
-`RUN_DIR/<notebook>.json`, where later notebooks and the run report read them.
+`RUN_DIR/<notebook>.json`, where later notebooks and the run report read them. Each file is
+stamped with the profile, seed and data sets (with their fingerprints) of the run that wrote it,
+and `earlier_result` does not hand on results of another profile or data set.
 
 From a shell: `python -m helpers.workbook run --profile smoke` executes the notebooks in order
-with papermill into runs/<profile>/ and writes report.md and report.html.
+with papermill into runs/<profile>/ and writes report.md and report.html (also when stopped).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from . import config
+from .files import atomic_write_text
 
 NOTEBOOKS: tuple[str, ...] = (
     "00_getting_started",
@@ -53,6 +56,8 @@ class NotebookSession:
     data_root: Path
     seed: int
     generator: torch.Generator
+    datasets: dict[str, dict[str, str]] = field(default_factory=dict)  # data sets used: name → folder, fingerprint
+    results: dict[str, Any] | None = None  # what this session recorded (None until the first record)
 
     @property
     def results_path(self) -> Path:
@@ -98,6 +103,10 @@ def start(name: str, profile: str | config.Profile | None = None, run_dir: str |
     generator = config.seed_everything(seed)
     _current = NotebookSession(name, profile, config.pick_device(device), run_dir.resolve(),
                                config.data_root(), seed, generator)
+    from . import datasets
+
+    if _note_dataset not in datasets.USE_HOOKS:
+        datasets.USE_HOOKS.append(_note_dataset)
     print(f"notebook {name} | profile {profile.name} {profile.image_size[0]}×{profile.image_size[1]} "
           f"base {profile.base} | device {_current.device} | seed {seed}")
     print(f"python {platform.python_version()} | torch {torch.__version__} | numpy {np.__version__}")
@@ -131,31 +140,133 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _note_dataset(spec, folder: Path) -> None:
+    """Remember, for the stamp of the results, which data set (and which version of it) the notebook used."""
+    if _current is not None and spec.name not in _current.datasets:
+        from .datasets import dataset_fingerprint
+
+        _current.datasets[spec.name] = {"folder": str(folder), "fingerprint": dataset_fingerprint(spec, folder)}
+
+
+STAMP_KEY = "_stamp"
+"""Key of a results file holding what produced it: notebook, profile, seed and data sets (with fingerprints)."""
+
+
+def _stamp(session: NotebookSession) -> dict[str, Any]:
+    return {"notebook": session.name, "profile": session.profile.name, "seed": session.seed,
+            "datasets": {name: dict(used) for name, used in session.datasets.items()}}
+
+
+def read_results(path: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(results, stamp) of a results file; ({}, None) when absent. ValueError naming a damaged file."""
+    path = Path(path)
+    if not path.exists():
+        return {}, None
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"results file {path} is damaged ({error}); run its notebook again "
+                         f"(or delete the file)") from error
+    if not isinstance(results, dict):
+        raise ValueError(f"results file {path} holds no table of results; run its notebook again (or delete the file)")
+    stamp = results.pop(STAMP_KEY, None)
+    return results, stamp
+
+
+def _datasets_changed(stamp: dict[str, Any]) -> list[str]:
+    """The data sets a stamp names whose data changed since (another fingerprint now, or gone)."""
+    from .datasets import DatasetMissingError, dataset_fingerprint
+
+    changed = []
+    for name, used in (stamp.get("datasets") or {}).items():
+        try:
+            now = dataset_fingerprint(name, used.get("folder"))
+        except (DatasetMissingError, ValueError):
+            now = None
+        if now != used.get("fingerprint"):
+            changed.append(name)
+    return changed
+
+
+def stamp_conflict(stamp: dict[str, Any] | None, session: NotebookSession) -> tuple[str, str] | None:
+    """How results stamped `stamp` differ from this session's run, and the notebook parameter to change.
+
+    (what differs, what to do), or None when they belong together (same profile, the same data set
+    in the same version). Results without a stamp (written by hand or an older version) are taken as they are.
+    """
+    if stamp is None:
+        return None
+    notebook = stamp.get("notebook", "that notebook")
+    there, here = stamp.get("profile"), session.profile.name
+    if there != here:
+        return (f"for profile {there!r}, but this notebook runs {here!r}",
+                f"run {notebook} with PROFILE = {here!r} into this RUN_DIR first, or set PROFILE = {there!r}")
+    used_there, used_here = sorted(stamp.get("datasets") or {}), sorted(session.datasets)
+    if used_there and used_here and not set(used_there) & set(used_here):
+        return (f"on {', '.join(used_there)}, but this notebook uses {', '.join(used_here)}",
+                f"set DATASET = {used_there[0]!r}, or run {notebook} with DATASET = {used_here[0]!r} first")
+    changed = _datasets_changed(stamp)
+    if changed:
+        return (f"on {', '.join(changed)} as it was before it changed (regenerated or edited since)",
+                f"run {notebook} again, or set RUN_DIR to a new folder")
+    return None
+
+
+def _previous_results(session: NotebookSession) -> dict[str, Any]:
+    """What an earlier run of this notebook recorded, when it ran on the same profile, seed and data."""
+    try:
+        results, stamp = read_results(session.results_path)
+    except ValueError as error:
+        print(f"{error}: starting its results afresh")
+        return {}
+    if not results:
+        return {}
+    conflict = stamp_conflict(stamp, session) if stamp is not None else ("without a stamp", "")
+    if conflict is None and stamp.get("seed") != session.seed:
+        conflict = (f"with SEED = {stamp.get('seed')}, but this run has SEED = {session.seed}", "")
+    if conflict is None:
+        return results
+    print(f"the results in {session.results_path} were recorded {conflict[0]}: replacing them with this run's")
+    return {}
+
+
 def record(key: str, value: Any) -> None:
     """Store one result of the running notebook in RUN_DIR/<notebook>.json.
 
+    The file is replaced atomically and stamped with the profile, seed and data sets of the run
+    (their fingerprints), so a later notebook can tell results of another run from this one's.
     It returns nothing, so a cell that ends with `record(...)` shows no stray `Out[]`.
     """
     session = current()
-    results = load_results(session.name, session.run_dir)
-    results[key] = to_jsonable(value)
-    tmp = session.results_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
-    os.replace(tmp, session.results_path)
+    if session.results is None:
+        session.results = _previous_results(session)
+    session.results[key] = to_jsonable(value)
+    payload = {STAMP_KEY: _stamp(session), **session.results}
+    atomic_write_text(session.results_path, json.dumps(payload, indent=2, sort_keys=True))
 
 
 def load_results(notebook: str, run_dir: str | Path | None = None) -> dict[str, Any]:
     """Results recorded by `notebook` in run_dir (default: the current run folder); {} if none."""
     run_dir = Path(run_dir) if run_dir else current().run_dir
-    path = run_dir / f"{notebook}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_results(run_dir / f"{notebook}.json")[0]
 
 
 def earlier_result(notebook: str, key: str, default: Any) -> Any:
-    """A value an earlier notebook recorded, or `default` (with a note saying so)."""
-    value = load_results(notebook).get(key)
+    """A value an earlier notebook recorded, or `default` (with a note saying so).
+
+    Results recorded for another profile, another data set or an older version of the data are
+    not used: the note says which, and the notebook parameter to change.
+    """
+    session = current()
+    results, stamp = read_results(session.run_dir / f"{notebook}.json")
+    value = results.get(key)
     if value is None:
         print(f"{notebook} has not recorded {key!r} in this run folder: using the default {default!r}")
+        return default
+    conflict = stamp_conflict(stamp, session)
+    if conflict is not None:
+        differs, advice = conflict
+        print(f"{notebook} recorded {key!r} {differs}: using the default {default!r}. To use it, {advice}.")
         return default
     print(f"using {key} = {value!r} recorded by {notebook}")
     return value
@@ -215,8 +326,79 @@ def resolve_notebooks(names: list[str]) -> list[str]:
     return sorted(set(chosen), key=NOTEBOOKS.index)
 
 
+def notebook_parameters(name: str) -> dict[str, Any]:
+    """{name: default} of a notebook's parameters cell (the names papermill overrides).
+
+    A default that is not a plain value (PROFILE = os.environ.get(...)) is given as `...`.
+    """
+    import nbformat
+
+    notebook = nbformat.read(NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    cells = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    declared: dict[str, Any] = {}
+    for cell in cells:
+        for statement in ast.parse(cell.source).body:
+            if isinstance(statement, ast.Assign):
+                try:
+                    default = ast.literal_eval(statement.value)
+                except (ValueError, TypeError, SyntaxError):
+                    default = ...
+                declared.update({target.id: default for target in statement.targets if isinstance(target, ast.Name)})
+    return declared
+
+
+def _type_problem(value: Any, default: Any) -> str | None:
+    """What kind of value a parameter with this default takes, when `value` is not one; else None."""
+    if default is None or default is ...:
+        return None
+    kinds = [(bool, (bool,), "True or False"), (int, (int,), "a whole number"),
+             (float, (int, float), "a number"), (str, (str,), "text"),
+             ((list, tuple), (list, tuple), "a list such as [1, 2]"), (dict, (dict,), "a dict such as {'a': 1}")]
+    for default_type, accepted, words in kinds:
+        if isinstance(default, default_type):
+            wrong_bool = isinstance(value, bool) and bool not in accepted
+            return words if wrong_bool or not isinstance(value, accepted) else None
+    return None
+
+
+def check_parameters(parameters: dict[str, Any], profile: str, names: list[str]) -> dict[str, Any]:
+    """The -p parameters to pass on, checked before any notebook runs; SystemExit with the fix otherwise.
+
+    PROFILE and RUN_DIR come from --profile and --out (the report and results are read there);
+    every other name must be a parameter of one of the notebooks, with a value of its kind.
+    """
+    parameters = dict(parameters)
+    if "PROFILE" in parameters:
+        given = parameters.pop("PROFILE")
+        if given != profile:
+            raise SystemExit(f"error: -p PROFILE {given!r} conflicts with --profile {profile}: choose the profile "
+                             f"with --profile {given} (the run folder runs/<profile> and the report follow it)")
+    if "RUN_DIR" in parameters:
+        raise SystemExit(f"error: -p RUN_DIR {parameters['RUN_DIR']!r}: choose the run folder with --out "
+                         f"{parameters['RUN_DIR']} (the report reads the results from there)")
+    declared = {name: notebook_parameters(name) for name in names}
+    for key, value in parameters.items():
+        owners = [name for name in names if key in declared[name]]
+        if not owners:
+            known = sorted(set().union(*declared.values()) - {"PROFILE", "RUN_DIR"})
+            raise SystemExit(f"error: -p {key}: none of {', '.join(names)} has a parameter {key}; "
+                             f"their parameters are {', '.join(known)}")
+        for name in owners:
+            expected = _type_problem(value, declared[name][key])
+            if expected:
+                raise SystemExit(f"error: -p {key} {value!r}: {key} takes {expected} ({key} = "
+                                 f"{declared[name][key]!r} in {name}), e.g. -p {key} {declared[name][key]!r}")
+    return parameters
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """`text` on one line (newlines and runs of spaces become one space), at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def run_notebook(name: str, out_dir: Path, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Execute one notebook with papermill; return its status, seconds and failing cell."""
+    """Execute one notebook with papermill; return its status, seconds and failing cell (error on one line)."""
     import papermill
 
     output = out_dir / "executed" / f"{name}.ipynb"
@@ -228,10 +410,9 @@ def run_notebook(name: str, out_dir: Path, parameters: dict[str, Any]) -> dict[s
                                    parameters=parameters, kernel_name="python3",
                                    cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
     except papermill.PapermillExecutionError as error:
-        status.update(status="failed", error=f"{error.ename}: {error.evalue}"[:300],
-                      cell=error.exec_count)
+        status.update(status="failed", error=one_line(f"{error.ename}: {error.evalue}"), cell=error.exec_count)
     except Exception as error:  # the kernel died, the notebook is missing, ...
-        status.update(status="failed", error=f"{type(error).__name__}: {error}"[:300])
+        status.update(status="failed", error=one_line(f"{type(error).__name__}: {error}"))
     status["seconds"] = round(time.perf_counter() - started, 1)
     return status
 
@@ -242,42 +423,74 @@ def headline(results: dict[str, Any], limit: int = 6) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items[:limit])
 
 
+def _report_cell(status: dict[str, Any], out_dir: Path) -> str:
+    if status["error"]:
+        return f"cell {status['cell']}: {status['error']}" if status["cell"] is not None else status["error"]
+    try:
+        return headline(read_results(out_dir / f"{status['notebook']}.json")[0])
+    except ValueError as error:
+        return str(error)
+
+
 def write_report(out_dir: Path, profile: str, statuses: list[dict[str, Any]]) -> Path:
-    """report.md and report.html: status, time and headline results per notebook."""
-    rows = [(s["notebook"], s["status"], f"{s['seconds']:.1f}",
-             s["error"] and f"cell {s['cell']}: {s['error']}" or headline(load_results(s["notebook"], out_dir)))
+    """report.md and report.html: status, time and headline results per notebook (each file written atomically)."""
+    rows = [(s["notebook"], s["status"], f"{s['seconds']:.1f}", one_line(_report_cell(s, out_dir), 600))
             for s in statuses]
     total = sum(s["seconds"] for s in statuses)
-    failed = sum(s["status"] != "ok" for s in statuses)
-    title = f"Workbook run — profile {profile}: {len(statuses) - failed} ok, {failed} failed, {total:.0f} s"
+    counts = {kind: sum(s["status"] == kind for s in statuses) for kind in ("ok", "failed", "interrupted", "not run")}
+    tally = ", ".join(f"{count} {kind}" for kind, count in counts.items() if count or kind in ("ok", "failed"))
+    title = f"Workbook run — profile {profile}: {tally}, {total:.0f} s"
     lines = [f"# {title}", "", "| notebook | status | seconds | results or error |", "| --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(cell.replace('|', '/') for cell in row)} |" for row in rows]
-    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    (out_dir / "report.html").write_text(
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<h1>{html.escape(title)}</h1><table border='1' cellpadding='4'>"
-        "<tr><th>notebook</th><th>status</th><th>seconds</th><th>results or error</th></tr>"
-        f"{body}</table>")
+    atomic_write_text(out_dir / "report.html",
+                      f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
+                      f"<h1>{html.escape(title)}</h1><table border='1' cellpadding='4'>"
+                      "<tr><th>notebook</th><th>status</th><th>seconds</th><th>results or error</th></tr>"
+                      f"{body}</table>")
     return out_dir / "report.md"
 
 
 def run(profile: str, out_dir: Path | None, parameters: dict[str, Any], notebooks: list[str]) -> int:
-    """Run notebooks in order into out_dir; print and write the report; 1 if any failed."""
+    """Run notebooks in order into out_dir; print and write the report; 1 if any failed, 130 if interrupted.
+
+    The report is written however the run ends: Ctrl-C marks the notebook it stopped as
+    interrupted and the ones after it as not run.
+    """
     config.get_profile(profile)  # unknown profile: clear error before any work
+    names = resolve_notebooks(notebooks)
+    parameters = check_parameters(parameters, profile, names)
     out_dir = (out_dir or default_run_dir(profile)).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(WORKBOOK_PROFILE=profile, WORKBOOK_QUIET="1")
     parameters = {"PROFILE": profile, "RUN_DIR": str(out_dir), **parameters}
-    statuses = []
-    for name in resolve_notebooks(notebooks):
-        print(f"running {name} …", flush=True)
-        statuses.append(run_notebook(name, out_dir, parameters))
-        last = statuses[-1]
-        print(f"  {last['status']} in {last['seconds']:.1f} s {last['error']}", flush=True)
-    report = write_report(out_dir, profile, statuses)
+    statuses: list[dict[str, Any]] = []
+    running, started, interrupted = None, time.perf_counter(), False
+    try:
+        for name in names:
+            print(f"running {name} …", flush=True)
+            running, started = name, time.perf_counter()
+            statuses.append(run_notebook(name, out_dir, parameters))
+            running = None
+            last = statuses[-1]
+            print(f"  {last['status']} in {last['seconds']:.1f} s {last['error']}", flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if running is not None:
+            statuses.append({"notebook": running, "status": "interrupted", "cell": None,
+                             "error": "stopped while running (Ctrl-C or a fault); its results may be partial",
+                             "seconds": round(time.perf_counter() - started, 1)})
+        done = {s["notebook"] for s in statuses}
+        statuses += [{"notebook": name, "status": "not run", "error": "the run stopped before this notebook",
+                      "cell": None, "seconds": 0.0} for name in names if name not in done]
+        report = write_report(out_dir, profile, statuses)
     print(report.read_text())
     print(f"executed notebooks, results and report in {out_dir}")
+    if interrupted:
+        print("interrupted: the report above says which notebook stopped and which did not run", file=sys.stderr)
+        return 130
     return int(any(s["status"] != "ok" for s in statuses))
 
 

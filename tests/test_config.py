@@ -1,5 +1,6 @@
 """Profiles, devices, seeding and folders."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -66,3 +67,11 @@ def test_folders_honour_environment(monkeypatch, tmp_path):
     assert config.runs_root() == tmp_path / "r"
     monkeypatch.delenv("WORKBOOK_DATA")
     assert config.data_root() == config.REPO_ROOT / "data"
+
+
+@pytest.mark.parametrize("size", [(0, 48), (64,), (64.5, 48), "64x48"])
+def test_an_image_size_with_a_zero_or_of_the_wrong_form_is_a_clear_error(size):
+    with pytest.raises(ValueError, match=r"image_size must be two positive whole numbers \(width, height\)"):
+        config.get_profile("smoke", image_size=size)
+    with pytest.raises(ValueError, match="image_size must be"):
+        dataclasses.replace(config.get_profile("smoke"), image_size=size)  # as a notebook halves the size

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -186,11 +187,16 @@ def test_get_gta5_deletes_archives_on_request_and_skips_what_is_extracted(tmp_pa
     assert len(list((out / "images").iterdir())) == 6
 
 
-def test_get_gta5_from_a_folder_of_archives_downloaded_by_hand(tmp_path, gta_archives, capsys):
-    folder = tmp_path / "Downloads"
+def downloaded_by_hand(folder: Path, gta_archives: dict[str, bytes]) -> Path:
+    """A folder holding part 01's two archives, as a learner downloads them."""
     folder.mkdir()
     for name in ("01_images.zip", "01_labels.zip"):
         (folder / name).write_bytes(gta_archives[name])
+    return folder
+
+
+def test_get_gta5_from_a_folder_of_archives_downloaded_by_hand(tmp_path, gta_archives, capsys):
+    folder = downloaded_by_hand(tmp_path / "Downloads", gta_archives)
     out = tmp_path / "gta5"
     assert get_gta5.main(["--parts", "1", "--from", str(folder), "--out", str(out), "--quiet"]) == 0
     assert len(list((out / "labels").glob("*.png"))) == 6
@@ -458,3 +464,84 @@ def test_get_forest_without_credentials_explains_both_ways(tmp_path, monkeypatch
     with pytest.raises(SystemExit, match=r"(?s)no Kaggle credentials.*kaggle.json.*--from"):
         get_forest.main(["--out", str(tmp_path / "forest"), "--quiet"])
     assert not (tmp_path / "forest" / "Forest Segmented").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# What killed runs leave behind, and masks and labels outside the usual values
+# --------------------------------------------------------------------------------------------
+
+def ended_process_id() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def leftover(parent: Path, name: str) -> Path:
+    """A hidden work folder with some data in it, as a killed extraction leaves it."""
+    folder = parent / name
+    (folder / "images").mkdir(parents=True)
+    (folder / "images" / "00001.png").write_bytes(bytes(5000))
+    return folder
+
+
+def test_get_gta5_removes_what_a_killed_run_left_and_says_so(tmp_path, gta_archives, capsys):
+    folder = downloaded_by_hand(tmp_path / "Downloads", gta_archives)
+    data = tmp_path / "data"
+    killed = leftover(data, f".gta5.extracting-{ended_process_id()}-0a1b2c3d")
+    older = leftover(data, ".gta5.extracting-k2j3h4g5")  # named by an earlier version, without a process id
+    running = leftover(data, f".gta5.extracting-{os.getppid()}-0a1b2c3d")  # another run, still going
+    assert get_gta5.main(["--parts", "1", "--from", str(folder), "--out", str(data / "gta5"), "--quiet"]) == 0
+    assert not killed.exists() and not older.exists() and running.exists()
+    said = capsys.readouterr().err
+    assert f"removed {killed} (5.0 kB), left by an interrupted run" in said and str(older) in said
+
+
+def test_get_forest_removes_what_a_killed_run_left_and_says_so(forest, tmp_path, capsys):
+    data = tmp_path / "data"
+    killed = leftover(data, f".forest.preparing-{ended_process_id()}-0a1b2c3d")
+    older = leftover(data, ".forest-preparing-x8y7z6w5")  # named by an earlier version
+    assert get_forest.main(["--from", str(forest.parent), "--out", str(data / "forest"), "--quiet"]) == 0
+    assert sorted(p.name for p in data.iterdir()) == ["forest"]
+    said = capsys.readouterr().err
+    assert str(killed) in said and str(older) in said and "left by an interrupted run" in said
+
+
+def test_get_forest_reads_zero_one_masks_as_such(forest, tmp_path):
+    source = tmp_path / "zero-one" / "Forest Segmented"
+    shutil.copytree(forest, source)
+    for mask in (source / "masks").iterdir():  # the same masks stored as 0/1 (PNG bytes, .jpg name)
+        mask.write_bytes(png_bytes(thresholded(mask)))
+    out = tmp_path / "forest"
+    assert get_forest.main(["--from", str(source.parent), "--out", str(out), "--quiet"]) == 0
+    written = pd.read_csv(out / "Forest Segmented" / "meta_data.csv")
+    forest_pixels = 0
+    for row in written.itertuples():
+        mask = cv2.imread(str(out / "Forest Segmented" / "masks" / row.mask), cv2.IMREAD_GRAYSCALE)
+        expected = thresholded(forest / "masks" / Path(row.mask).with_suffix(".jpg").name)
+        assert np.array_equal(mask // 255, expected)
+        forest_pixels += int(expected.sum())
+    assert forest_pixels > 0
+
+
+def test_prepare_reports_label_ids_outside_the_cityscapes_table(gta_data, tmp_path, capsys):
+    data = copy_tree(gta_data, tmp_path / "gta5")
+    path = data / "labels" / "00002.png"
+    ids = label_ids(path)
+    ids[:3, :4] = 200
+    path.write_bytes(png_bytes(ids, cityscapes_palette()))
+    assert prepare_gta5.main(["--data", str(data), "--sequences", "blocks", "--quiet"]) == 0
+    assert "label ids outside the Cityscapes table (mapped to the unknown class): 1 (0 dropped, 1 kept)" in \
+        capsys.readouterr().out
+    report = pd.read_csv(data / "prepare_report.csv", dtype={"frame": str}).set_index("frame")
+    assert "label ids not in the Cityscapes table: 200×12" in report.loc["00002", "note"]
+
+
+def test_prepare_leaves_out_frames_missing_from_split_mat(gta_data, tmp_path, capsys):
+    data = copy_tree(gta_data, tmp_path / "gta5")
+    partial = {key: [i for i in ids if i != 12] for key, ids in SPLIT_IDS.items()}
+    scipy.io.savemat(data / "split.mat", {key: np.array(ids, dtype=np.float64)[:, None] for key, ids in partial.items()})
+    assert prepare_gta5.main(["--data", str(data), "--sequences", "blocks", "--blank", "flag", "--quiet"]) == 0
+    assert "1 frame(s) not in split.mat left out" in capsys.readouterr().out
+    manifest = read_manifest(data / "manifest.csv")  # every row has a split: loading accepts it
+    assert "00012" not in set(manifest["frame"]) and (manifest["split"] != "").all()
+    assert len(load_dataset("gta5", data, profile="smoke", split="test")) == 2

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +14,7 @@ import torch
 from PIL import Image
 
 from helpers import datasets
-from helpers.classes import CITYSCAPES, GTA9, LABEL_ID
+from helpers.classes import CITYSCAPES, GTA9, LABEL_ID, cityscapes_palette
 from helpers.datasets import (
     SPLITS,
     DatasetMissingError,
@@ -201,25 +204,25 @@ def test_one_hot_targets(streets_root):
 # ---- cache ----------------------------------------------------------------------------------
 
 def count_decodes(monkeypatch) -> dict:
+    """Count the frames decoded from their files from now on (in `counter["image"]`)."""
     counter = {"image": 0}
-    original = datasets.read_image
+    original = datasets._decode_frame
 
-    def counting(path):
+    def counting(*args, **kwargs):
         counter["image"] += 1
-        return original(path)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(datasets, "read_image", counting)
-    monkeypatch.setattr(datasets.DATASETS["synthetic-streets"], "read_image", counting, raising=False)
+    monkeypatch.setattr(datasets, "_decode_frame", counting)
     return counter
 
 
-def test_cache_is_reused_without_decoding(streets_copy):
+def test_cache_is_reused_without_decoding(streets_copy, monkeypatch):
     manifest = build_manifest("synthetic-streets", streets_copy)
     first = streets_dataset(streets_copy, manifest, size=(40, 24))
     images = torch.stack([first[i][0] for i in range(len(first))])
-    shutil.rmtree(streets_copy / "images")  # nothing left to decode
-    shutil.rmtree(streets_copy / "labels")
+    decodes = count_decodes(monkeypatch)
     second = streets_dataset(streets_copy, manifest, size=(40, 24))
+    assert decodes["image"] == 0
     assert second.cache_files == first.cache_files and second.frames == first.frames
     assert torch.equal(torch.stack([second[i][0] for i in range(len(second))]), images)
     assert [p.reason for p in second.problems] == [p.reason for p in first.problems]
@@ -415,3 +418,248 @@ def test_forest_nested_download_layout(forest_root, tmp_path):
     manifest = build_manifest("synthetic-forest", nested)
     assert manifest["image"].iloc[0].startswith("Forest Segmented/Forest Segmented/images/")
     assert (nested / manifest["label"].iloc[0]).is_file()
+
+
+# ---- faults: stale or damaged caches --------------------------------------------------------
+
+def clean_frames(root, count: int) -> pd.DataFrame:
+    manifest = build_manifest("synthetic-streets", root)
+    return manifest[manifest["defect"] == "none"].iloc[:count]
+
+
+def test_a_label_edited_after_caching_is_decoded_again(streets_copy):
+    manifest = clean_frames(streets_copy, 4)
+    first = SegmentationDataset(manifest, streets_copy, "gta9", SMALL)
+    label_path = streets_copy / manifest["label"].iloc[1]
+    ids = np.asarray(Image.open(label_path)).copy()
+    ids[:] = LABEL_ID["road"]  # the label is corrected after the cache was built
+    edited = Image.fromarray(ids, mode="P")
+    edited.putpalette(Image.open(label_path).getpalette())
+    edited.save(label_path)
+    second = SegmentationDataset(manifest, streets_copy, "gta9", SMALL)
+    assert second.cache_files != first.cache_files
+    assert (second[1][1] == GTA9.class_names.index("road")).all()
+    assert not (first[1][1] == GTA9.class_names.index("road")).all()
+
+
+def test_a_repaired_frame_is_no_longer_called_truncated(streets_copy, streets_meta, tmp_path):
+    frame = f"{int(streets_meta.loc[streets_meta['defect'] == 'truncated', 'frame'].iloc[0]):05d}"
+    manifest = build_manifest("synthetic-streets", streets_copy)
+    manifest = manifest[manifest["frame"].isin([frame, "00001"])]
+    with pytest.warns(UserWarning, match="truncated PNG"):
+        broken = SegmentationDataset(manifest, streets_copy, "gta9", SMALL)
+    assert broken.frames == ["00001"]
+    image, _ = broken.raw(0)  # any complete PNG repairs the file
+    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(streets_copy / "images" / f"{frame}.png")
+    repaired = SegmentationDataset(manifest, streets_copy, "gta9", SMALL)
+    assert repaired.frames == ["00001", frame] and not repaired.problems
+
+
+def damage_truncate(images_path, labels_path, index_path):
+    data = images_path.read_bytes()
+    images_path.write_bytes(data[: len(data) // 2])
+
+
+def damage_other_shape(images_path, labels_path, index_path):
+    np.save(labels_path, np.zeros((2, 5, 7), np.uint8))
+
+
+def damage_old_format(images_path, labels_path, index_path):
+    info = json.loads(index_path.read_text())
+    index_path.write_text(json.dumps({key: info[key] for key in ("kept", "problems")}))
+
+
+def damage_garbage_index(images_path, labels_path, index_path):
+    index_path.write_bytes(b"\x00\xffnot json")
+
+
+@pytest.mark.parametrize("damage", [damage_truncate, damage_other_shape, damage_old_format, damage_garbage_index])
+def test_damaged_or_old_cache_files_are_named_and_rebuilt(streets_root, damage):
+    manifest = clean_frames(streets_root, 5)
+    first = SegmentationDataset(manifest, streets_root, "gta9", (40, 24))
+    expected = [first[i][1] for i in range(len(first))]
+    images_path, labels_path = first.cache_files
+    index_path = images_path.with_name(images_path.name.replace(".images.npy", ".json"))
+    damage(images_path, labels_path, index_path)
+    with pytest.warns(UserWarning, match=f"cache {images_path.parent} cannot be used.*Rebuilding") as caught:
+        again = SegmentationDataset(manifest, streets_root, "gta9", (40, 24))
+    assert any(path.name in str(w.message) for w in caught for path in (images_path, labels_path, index_path))
+    assert len(again) == len(first) and all(torch.equal(again[i][1], expected[i]) for i in range(len(again)))
+    assert np.load(labels_path).shape == (len(first), 24, 40)
+
+
+def test_cache_key_follows_the_decoding_code(streets_root, monkeypatch):
+    manifest = clean_frames(streets_root, 3)
+    dataset = SegmentationDataset(manifest, streets_root, "gta9", (40, 24))
+    key = dataset.cache_key(manifest)
+    monkeypatch.setattr(datasets, "_source_digest", lambda *modules: "changed-code")
+    assert dataset.cache_key(manifest) != key
+
+
+# ---- faults: label values outside the class table ------------------------------------------------
+
+def save_palette_label(path, ids):
+    label = Image.fromarray(ids.astype(np.uint8), mode="P")
+    label.putpalette(cityscapes_palette())
+    label.save(path)
+
+
+def test_palette_ids_outside_the_table_are_reported(streets_copy):
+    manifest = clean_frames(streets_copy, 2)
+    label_path = streets_copy / manifest["label"].iloc[0]
+    ids = np.asarray(Image.open(label_path)).copy()
+    ids[:4, :5] = 200
+    save_palette_label(label_path, ids)
+    with pytest.warns(UserWarning, match="label ids not in the Cityscapes table: 200×20"):
+        dataset = SegmentationDataset(manifest, streets_copy, "gta9", STREETS_SIZE)
+    (problem,) = dataset.problems
+    assert problem.frame == manifest["frame"].iloc[0] and problem.action == "mapped to class 0"
+    assert (dataset[0][1][:4, :5] == 0).all()
+
+
+def test_sixteen_bit_labels_are_rejected_with_a_clear_error(streets_copy):
+    manifest = clean_frames(streets_copy, 2)
+    label_path = streets_copy / manifest["label"].iloc[0]
+    ids = np.asarray(Image.open(label_path)).astype(np.uint16) + 300  # values a uint8 cannot hold
+    Image.fromarray(ids).save(label_path)
+    assert Image.open(label_path).mode.startswith("I")
+    with pytest.raises(datasets.BadInputError, match=r"label .* has I;16 pixels \(16-bit integers\), not 8-bit ids"):
+        SegmentationDataset(manifest, streets_copy, "gta9", STREETS_SIZE, on_bad="raise")
+    with pytest.warns(UserWarning, match="not 8-bit"):
+        kept = SegmentationDataset(manifest, streets_copy, "gta9", STREETS_SIZE)
+    assert kept.frames == [manifest["frame"].iloc[1]]
+
+
+def test_zero_one_forest_masks_are_read_as_such(forest_root, tmp_path):
+    copy = shutil.copytree(forest_root, tmp_path / "forest")
+    manifest = build_manifest("synthetic-forest", copy)
+    mask_path = copy / manifest["label"].iloc[0]
+    grey = np.asarray(Image.open(mask_path).convert("L"))
+    forest = grey >= 128
+    assert 0 < forest.mean() < 1
+    Image.fromarray(forest.astype(np.uint8)).save(mask_path.with_suffix(".png"))  # a 0/1 mask, lossless
+    mask_path.with_suffix(".png").rename(mask_path)  # under the name the manifest lists
+    target, note = datasets.read_mask(mask_path, "forest2")
+    assert note is None and np.array_equal(target, forest.astype(np.uint8))
+
+
+# ---- faults: images ---------------------------------------------------------------------------
+
+def test_trailing_bytes_after_a_complete_image_are_not_truncation(tmp_path):
+    image = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    for suffix in (".png", ".jpg"):
+        data = cv2.imencode(suffix, image)[1].tobytes()
+        (tmp_path / f"trailing{suffix}").write_bytes(data + b"\x00" * 300)
+        assert datasets.read_image(tmp_path / f"trailing{suffix}").shape == (12, 16, 3)
+        (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) * 2 // 3])
+        with pytest.raises(OSError, match="truncated"):
+            datasets.read_image(tmp_path / f"cut{suffix}")
+
+
+def test_a_zero_in_the_image_size_is_a_clear_error(streets_root):
+    with pytest.raises(ValueError, match=r"size must be two positive whole numbers .* got \(0, 24\)"):
+        SegmentationDataset(clean_frames(streets_root, 2), streets_root, "gta9", (0, 24))
+
+
+# ---- faults: manifests --------------------------------------------------------------------------
+
+def split_manifest_file(root, tmp_path, edit=None) -> str:
+    manifest = split_by_sequence(build_manifest("synthetic-streets", root))
+    if edit is not None:
+        manifest = edit(manifest)
+    return str(write_manifest(manifest, tmp_path / "manifest.csv"))
+
+
+def test_blank_split_cells_are_an_error_naming_the_lines(streets_root, tmp_path):
+    def blank(manifest):
+        manifest.loc[[3, 10], "split"] = ""
+        return manifest
+
+    path = split_manifest_file(streets_root, tmp_path, blank)
+    with pytest.raises(ValueError, match=rf"manifest {path}: lines 5, 12 have no split"):
+        load_dataset("synthetic-streets", streets_root, profile="smoke", manifest=path)
+
+
+def test_a_frame_listed_twice_is_an_error_naming_the_lines(streets_root, tmp_path):
+    def twice(manifest):
+        extra = manifest[manifest["split"] == "val"].iloc[[0]].assign(split="train")
+        return pd.concat([manifest, extra], ignore_index=True)
+
+    path = split_manifest_file(streets_root, tmp_path, twice)
+    with pytest.raises(ValueError, match=r"frame \d{5} is listed 2 times, on lines \d+, 50 \(splits 'val', 'train'\)"):
+        load_dataset("synthetic-streets", streets_root, profile="smoke", manifest=path)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"frame,sequence\n00001,0\n", "has no column image, label"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary", "not a readable CSV table"),
+])
+def test_unreadable_manifests_name_the_file(streets_root, tmp_path, content, message):
+    path = tmp_path / "manifest.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"manifest {path} .*{message}|manifest {path} {message}"):
+        load_dataset("synthetic-streets", streets_root, profile="smoke", manifest=path)
+
+
+def test_blank_sequence_cells_are_an_error_naming_the_lines(streets_root, tmp_path):
+    def no_sequence(manifest):
+        manifest["split"] = ""
+        manifest.loc[[0, 7], "sequence"] = np.nan
+        return manifest
+
+    path = split_manifest_file(streets_root, tmp_path, no_sequence)
+    with pytest.raises(ValueError, match=rf"manifest {path}: lines 2, 9 have no sequence"):
+        load_dataset("synthetic-streets", streets_root, profile="smoke", manifest=path)
+
+
+@pytest.mark.filterwarnings("ignore:.*problem")
+def test_a_stamped_manifest_is_refused_for_another_data_set(streets_root, tmp_path):
+    manifest = split_by_sequence(build_manifest("synthetic-streets", streets_root))
+    path = write_manifest(manifest, tmp_path / "manifest.csv", dataset="synthetic-streets", root=streets_root,
+                          profile="smoke")
+    assert json.loads(datasets.stamp_path(path).read_text())["dataset"] == "synthetic-streets"
+    assert len(load_dataset("synthetic-streets", streets_root, profile="smoke", split="val", manifest=path)) > 0
+    with pytest.raises(datasets.StaleManifestError, match="written for the data set 'synthetic-streets', but this "
+                                                          "notebook loads 'gta5'.*DATASET"):
+        load_dataset("gta5", streets_root, profile="smoke", manifest=path)  # the same layout, another data set
+
+
+def test_a_stamped_manifest_is_refused_after_the_data_is_regenerated(tmp_path):
+    from helpers.synthetic import generate_streets
+
+    root = tmp_path / "synthetic-streets"
+    generate_streets(root, sequences=3, frames_per_sequence=2, size=(48, 32), seed=0, progress=False)
+    manifest = split_by_sequence(build_manifest("synthetic-streets", root))
+    path = write_manifest(manifest, tmp_path / "run" / "manifest.csv", dataset="synthetic-streets", root=root)
+    generate_streets(root, sequences=3, frames_per_sequence=2, size=(48, 32), seed=1, progress=False)
+    with pytest.raises(datasets.StaleManifestError, match="has changed since.*Run 01_data_cleaning again"):
+        load_dataset("synthetic-streets", root, profile="smoke", manifest=path)
+    path.write_text(path.read_text().replace(",train", ",val"))  # edited by hand: no longer what was stamped
+    with pytest.raises(datasets.StaleManifestError, match="does not match its stamp"):
+        read_manifest(path)
+
+
+def test_manifest_is_written_atomically(streets_root, tmp_path, monkeypatch):
+    path = tmp_path / "manifest.csv"
+    manifest = split_by_sequence(build_manifest("synthetic-streets", streets_root))
+    write_manifest(manifest, path)
+    before = path.read_bytes()
+
+    def killed(*args):
+        raise KeyboardInterrupt  # the process is stopped before the new file is in place
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_manifest(manifest.iloc[:5], path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["manifest.csv"]
+
+
+# ---- faults: an interrupted copy of a data set ------------------------------------------------------
+
+def test_a_data_set_without_its_meta_csv_is_refused_with_the_command(streets_copy):
+    (streets_copy / "meta.csv").unlink()
+    with pytest.raises(DatasetMissingError, match="(?s)not a complete 'synthetic-streets' data set: it has no "
+                                                  "meta.csv.*make_synthetic_streets.py --out"):
+        build_manifest("synthetic-streets", streets_copy)

@@ -32,13 +32,15 @@ class LoopbackServer:
 
     `files` maps URL paths to bytes; `cut[path] = n` cuts the next n transfers of that path
     halfway (the connection closes early); `ranges=False` makes it ignore Range requests;
+    `lengths=False` sends no Content-Length (the body ends when the connection closes);
     `log` records (method, path, Range header, status) of every request.
     """
 
-    def __init__(self, files: dict[str, bytes] | None = None, ranges: bool = True):
+    def __init__(self, files: dict[str, bytes] | None = None, ranges: bool = True, lengths: bool = True):
         self.files = dict(files or {})
         self.cut: dict[str, int] = {}
         self.ranges = ranges
+        self.lengths = lengths
         self.log: list[tuple[str, str, str | None, int]] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -98,7 +100,8 @@ class LoopbackServer:
                 self.send_response(status)
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                self.send_header("Content-Length", str(len(body) - start))
+                if server.lengths:
+                    self.send_header("Content-Length", str(len(body) - start))
                 self.send_header("Content-Type", "application/zip")
                 self.end_headers()
                 if not send_body:
@@ -186,6 +189,29 @@ def test_download_gives_up_keeps_the_part_and_resumes_on_the_next_run(tmp_path, 
         server.cut["/part.zip"] = 0
         download(f"{server.url}/part.zip", dest, retries=0, progress=False)
         assert server.gets("/part.zip")[-1] == (f"bytes={kept}-", 206)
+    assert dest.read_bytes() == payload
+
+
+def test_download_without_content_length_resumes_a_cut_transfer(tmp_path, payload):
+    with LoopbackServer({"/part.zip": payload}, lengths=False) as server:
+        server.cut["/part.zip"] = 1  # half the file, then the connection closes: it looks like the end
+        dest = download(f"{server.url}/part.zip", tmp_path / "part.zip", retries=1, backoff=0, progress=False)
+        gets = server.gets("/part.zip")
+    assert dest.read_bytes() == payload  # not the half that arrived first
+    assert gets == [(None, 200), (f"bytes={len(payload) // 2}-", 206)]
+    assert read_checksums(tmp_path)["part.zip"]["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+def test_download_without_content_length_or_ranges_never_renames_a_cut_file(tmp_path, payload):
+    with LoopbackServer({"/part.zip": payload}, ranges=False, lengths=False) as server:
+        server.cut["/part.zip"] = 1
+        with pytest.raises(DownloadError, match="no file size.*not renamed"):
+            download(f"{server.url}/part.zip", tmp_path / "part.zip", retries=1, backoff=0, progress=False)
+        assert not (tmp_path / "part.zip").exists() and read_checksums(tmp_path) == {}
+        assert (tmp_path / "part.zip.part").stat().st_size == len(payload) // 2
+        # with the size known, the same server's complete file is accepted
+        dest = download(f"{server.url}/part.zip", tmp_path / "part.zip", expected_size=len(payload),
+                        retries=1, backoff=0, progress=False)
     assert dest.read_bytes() == payload
 
 

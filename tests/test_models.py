@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -346,3 +347,25 @@ def test_ensemble_of_binary_models_averages_sigmoid_probabilities():
     assert rebuilt.members[0].config == members[0].config
     with pytest.raises(ValueError, match="at least one member"):
         Ensemble([])
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda path: path.write_bytes(path.read_bytes()[:2000]), "truncated, damaged or not a torch file"),
+    (lambda path: torch.save({"conv1.weight": np.float64(1.0)}, path), "Python objects other than tensors"),
+    (lambda path: torch.save({"conv1.weight": torch.zeros(2, 2)}, path), "of another shape"),
+])
+def test_a_damaged_imagenet_weights_file_is_named_without_unsafe_advice(monkeypatch, tmp_path, damage, reason):
+    from torchvision.models import resnet18
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", lambda *a, **k: pytest.fail("must not download"))
+    checkpoint = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save(resnet18(weights=None).state_dict(), checkpoint)
+    damage(checkpoint)
+    with pytest.raises((RuntimeError, ValueError)) as error:
+        FCN32s(num_classes=3, weights="imagenet")
+    message = str(error.value)
+    assert str(checkpoint) in message and reason in message and "weights=None" in message
+    assert "weights_only=False" not in message

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -250,3 +253,47 @@ def test_forest_command_line(tmp_path, capsys):
     assert script.main(["--out", str(tmp_path / "forest"), "--count", "3", "--size", "32", "--quiet"]) == 0
     assert "wrote 3 patches" in capsys.readouterr().out
     assert len(list((tmp_path / "forest" / "Forest Segmented" / "masks").iterdir())) == 3
+
+
+def test_a_killed_generator_leaves_the_earlier_data_set_and_the_next_run_cleans_up(tmp_path, capfd):
+    out = tmp_path / "streets"
+    generate_streets(out, sequences=1, frames_per_sequence=3, size=(48, 32), progress=False)
+    before = folder_digest(out)
+    process = subprocess.Popen([sys.executable, str(REPO / "data_scripts" / "make_synthetic_streets.py"),
+                                "--out", str(out), "--sequences", "40", "--frames-per-sequence", "20",
+                                "--size", "48x32", "--quiet"])
+    staged, deadline = [], time.monotonic() + 120
+    while len(staged) < 5 and process.poll() is None and time.monotonic() < deadline:
+        staged = list(tmp_path.glob(".streets.generating-*/images/*.png"))
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    assert 5 <= len(staged) < 800  # killed mid-way through the 800 frames
+    assert folder_digest(out) == before  # the earlier data set, meta.csv included, as it was
+    assert list(tmp_path.glob(".streets.generating-*"))
+    capfd.readouterr()
+    generate_streets(out, sequences=1, frames_per_sequence=2, size=(48, 32), progress=False)
+    assert "left by an interrupted run" in capfd.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streets"]
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["00001.png", "00002.png"]
+
+
+def test_a_failing_forest_generator_keeps_the_earlier_patches(tmp_path, monkeypatch):
+    import helpers.synthetic as synthetic
+
+    out = tmp_path / "forest"
+    generate_forest(out, count=3, size=32, progress=False)
+    before = folder_digest(out)
+    calls = {"count": 0}
+    original = synthetic.render_forest_patch
+
+    def fails_on_the_third(*args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == 3:
+            raise MemoryError("out of memory on purpose")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "render_forest_patch", fails_on_the_third)
+    with pytest.raises(MemoryError):
+        generate_forest(out, count=6, size=32, seed=4, progress=False)
+    assert folder_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["forest"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 
 import nbformat
 import numpy as np
@@ -27,6 +29,7 @@ def test_record_writes_json_that_later_notebooks_read(tmp_path):
     workbook.record("iou", torch.tensor([0.5, float("nan")]))
     workbook.record("shape", (2, 3))
     saved = json.loads((tmp_path / "05_lr_range_test.json").read_text())
+    assert saved.pop("_stamp") == {"notebook": "05_lr_range_test", "profile": "smoke", "seed": 3, "datasets": {}}
     assert saved == {"suggested_lr": 0.25, "iou": [0.5, None], "shape": [2, 3]}
     assert workbook.earlier_result("05_lr_range_test", "suggested_lr", 0.1) == 0.25
     assert workbook.earlier_result("06_scheduler_comparison", "winner", "adam") == "adam"
@@ -61,9 +64,9 @@ def test_runner_reports_a_failing_notebook_and_runs_the_others(tmp_path, monkeyp
               "from helpers.workbook import start, record\n"
               "start({name!r}, profile=PROFILE, run_dir=RUN_DIR, device='cpu')\n")
     root = str(workbook.config.REPO_ROOT)
-    write_notebook(folder / "a_fails.ipynb", "PROFILE = 'quick'\nRUN_DIR = None",
-                   record.format(root=root, name="a_fails"), "record('before', 1)\nraise ValueError('broken on purpose')")
-    write_notebook(folder / "b_works.ipynb", "PROFILE = 'quick'\nRUN_DIR = None",
+    write_notebook(folder / "a_fails.ipynb", "PROFILE = 'quick'\nRUN_DIR = None\nSEED = 0",
+                   record.format(root=root, name="a_fails"), "record('before', 1)\nraise ValueError('broken\\non purpose')")
+    write_notebook(folder / "b_works.ipynb", "PROFILE = 'quick'\nRUN_DIR = None\nSEED = 0",
                    record.format(root=root, name="b_works"), "record('accuracy', 0.875)")
     monkeypatch.setattr(workbook, "NOTEBOOK_DIR", folder)
     monkeypatch.setattr(workbook, "NOTEBOOKS", ("a_fails", "b_works"))
@@ -75,4 +78,107 @@ def test_runner_reports_a_failing_notebook_and_runs_the_others(tmp_path, monkeyp
     assert "| b_works | ok |" in report and "accuracy=0.875" in report
     assert (out / "executed" / "b_works.ipynb").exists()
     assert "<table" in (out / "report.html").read_text()
-    assert json.loads((out / "a_fails.json").read_text()) == {"before": 1}
+    assert workbook.load_results("a_fails", out) == {"before": 1}
+
+
+# ---- faults: the run folder across runs ------------------------------------------------------------
+
+@pytest.mark.parametrize("extra, message", [
+    (["-p", "PROFILE", "full"], "-p PROFILE 'full' conflicts with --profile smoke"),
+    (["-p", "RUN_DIR", "/tmp/elsewhere"], "-p RUN_DIR '/tmp/elsewhere': choose the run folder with --out"),
+    (["-p", "SEED", "abc"], "-p SEED 'abc': SEED takes a whole number (SEED = 0 in 07_final_training)"),
+    (["-p", "EPOCH", "3"], "-p EPOCH: none of 07_final_training has a parameter EPOCH"),
+])
+def test_bad_run_parameters_stop_before_any_notebook_runs(tmp_path, monkeypatch, extra, message):
+    monkeypatch.setattr(workbook, "run_notebook", lambda *args: pytest.fail("no notebook may run"))
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        workbook.main(["run", "--profile", "smoke", "--out", str(tmp_path), *extra, "07"])
+    assert not (tmp_path / "report.md").exists()
+    good = {"PROFILE": "smoke", "SEED": 1, "EPOCHS": 3, "DEVICE": "cpu"}
+    assert workbook.check_parameters(good, "smoke", ["07_final_training"]) == {"SEED": 1, "EPOCHS": 3, "DEVICE": "cpu"}
+
+
+def test_ctrl_c_writes_the_report_marking_what_was_interrupted(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "report.md").write_text("# the report of an earlier run\n")
+    started = []
+
+    def stopped_in_the_second(name, out_dir, parameters):
+        started.append(name)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        return {"notebook": name, "status": "ok", "error": "", "cell": None, "seconds": 1.0}
+
+    monkeypatch.setattr(workbook, "run_notebook", stopped_in_the_second)
+    assert workbook.main(["run", "--profile", "smoke", "--out", str(out), "00", "01", "02"]) == 130
+    report = (out / "report.md").read_text()
+    assert "1 ok, 0 failed, 1 interrupted, 1 not run" in report
+    assert "| 00_getting_started | ok |" in report and "| 01_data_cleaning | interrupted |" in report
+    assert "| 02_one_hot_encoding | not run | 0.0 | the run stopped before this notebook |" in report
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_report_rows_stay_single_lines_and_the_report_is_replaced_atomically(tmp_path, monkeypatch):
+    statuses = [{"notebook": "a", "status": "failed", "error": "ValueError: first line\n  second | line",
+                 "cell": 3, "seconds": 1.0},
+                {"notebook": "b", "status": "ok", "error": "", "cell": None, "seconds": 2.0}]
+    workbook.write_report(tmp_path, "smoke", statuses)
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    assert lines[-2:] == ["| a | failed | 1.0 | cell 3: ValueError: first line second / line |", "| b | ok | 2.0 |  |"]
+    before = (tmp_path / "report.md").read_text()
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        workbook.write_report(tmp_path, "quick", statuses[1:])
+    monkeypatch.undo()
+    assert (tmp_path / "report.md").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.md"]
+
+
+@pytest.fixture
+def tiny_data(tmp_path, monkeypatch):
+    """A data root with a tiny street and forest data set, used through WORKBOOK_DATA."""
+    from helpers.synthetic import generate_forest, generate_streets
+
+    root = tmp_path / "data"
+    generate_streets(root / "synthetic-streets", sequences=2, frames_per_sequence=2, size=(48, 32), progress=False)
+    generate_forest(root / "synthetic-forest", count=2, size=32, progress=False)
+    monkeypatch.setenv("WORKBOOK_DATA", str(root))
+    return root
+
+
+def test_results_of_another_profile_or_data_set_are_not_used(tiny_data, tmp_path, capsys):
+    from helpers.datasets import build_manifest
+    from helpers.synthetic import generate_streets
+
+    run = tmp_path / "run"
+    workbook.start("05_lr_range_test", profile="smoke", run_dir=run, device="cpu")
+    build_manifest("synthetic-streets")
+    workbook.record("suggested_lr", 0.5)
+    stamp = json.loads((run / "05_lr_range_test.json").read_text())["_stamp"]
+    assert stamp["profile"] == "smoke" and set(stamp["datasets"]) == {"synthetic-streets"}
+
+    workbook.start("06_scheduler_comparison", profile="smoke", run_dir=run, device="cpu")
+    assert workbook.earlier_result("05_lr_range_test", "suggested_lr", 0.1) == 0.5
+    workbook.start("06_scheduler_comparison", profile="quick", run_dir=run, device="cpu")
+    assert workbook.earlier_result("05_lr_range_test", "suggested_lr", 0.1) == 0.1
+    assert "for profile 'smoke', but this notebook runs 'quick'" in capsys.readouterr().out
+    workbook.start("06_scheduler_comparison", profile="smoke", run_dir=run, device="cpu")
+    build_manifest("synthetic-forest")
+    assert workbook.earlier_result("05_lr_range_test", "suggested_lr", 0.1) == 0.1
+    assert "set DATASET = 'synthetic-streets'" in capsys.readouterr().out
+
+    generate_streets(tiny_data / "synthetic-streets", sequences=2, frames_per_sequence=2, size=(48, 32), seed=7,
+                     progress=False)
+    workbook.start("06_scheduler_comparison", profile="smoke", run_dir=run, device="cpu")
+    assert workbook.earlier_result("05_lr_range_test", "suggested_lr", 0.1) == 0.1
+    assert "as it was before it changed" in capsys.readouterr().out
+
+    workbook.start("05_lr_range_test", profile="quick", run_dir=run, device="cpu")  # rerun: new results replace
+    workbook.record("max_lr", 1.0)
+    assert workbook.load_results("05_lr_range_test", run) == {"max_lr": 1.0}
+    assert "replacing them" in capsys.readouterr().out
