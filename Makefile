@@ -10,8 +10,8 @@ COLAB_PYTHON ?= python3.13
 MIN_PYTHON ?= python3.10
 CHROMIUM ?= /usr/bin/chromium
 # The lowest versions requirements.txt allows (make test-min).
-MIN_PINS := torch==2.1.0 torchvision==0.16.0 numpy==1.24.4 opencv-python-headless==4.8.0.76 Pillow==10.0.0 \
-	matplotlib==3.7.0 pandas==2.0.0 tqdm==4.65.0 ipywidgets==7.7.0 papermill==2.5.0
+MIN_PINS := torch==2.4.0 torchvision==0.19.0 numpy==1.24.4 opencv-python-headless==4.8.0.76 Pillow==10.0.0 \
+	matplotlib==3.8.0 pandas==2.0.0 tqdm==4.65.0 ipywidgets==7.7.0 papermill==2.5.0
 # Colab's tests: the notebooks and the helpers that differ between versions (widgets, plots, set-up).
 ENV_TESTS := tests/test_notebooks.py tests/test_viz.py tests/test_environment.py tests/test_classes.py tests/test_encoding.py
 
