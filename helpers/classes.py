@@ -1,7 +1,9 @@
-"""Class maps: class names, display colours, and how source labels map onto classes.
+"""Class maps: class names, label and display colours, and how source labels map onto classes.
 
 A label file stores either Cityscapes labelIds (palette PNGs, as in Playing for Data) or
-colours (RGB PNGs). A `ClassMap` knows both routes onto its own class indices.
+colours (RGB PNGs). A `ClassMap` knows both routes onto its own class indices. Its
+`class_colours` are the colours of the label files; plots and legends use `display_colours`,
+chosen to stay distinguishable (GTA9's: also for colour-blind readers, see `GTA9_DISPLAY`).
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class ClassMap:
 
     `id_to_class` maps source ids (palette indices); ids not listed go to `unknown_class`.
     `colour_to_class` maps label colours; colours not listed are "unknown colours".
+    `class_colours` are the classes' colours in label files, `display_colours` the ones every
+    plot and legend shows (the label colours when not given).
     """
 
     name: str
@@ -87,6 +91,14 @@ class ClassMap:
     colour_to_class: dict[RGB, int] = field(default_factory=dict)
     unknown_class: int = 0
     ignore_index: int | None = None
+    display_colours: tuple[RGB, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.display_colours:
+            object.__setattr__(self, "display_colours", tuple(self.class_colours))
+        for colours in (self.class_colours, self.display_colours):
+            if len(colours) != len(self.class_names):
+                raise ValueError(f"class map {self.name}: {len(colours)} colours for {len(self.class_names)} classes")
 
     @property
     def num_classes(self) -> int:
@@ -99,9 +111,26 @@ class ClassMap:
             lut[source_id] = class_index
         return lut
 
-    def colour_array(self) -> np.ndarray:
-        """num_classes × 3 uint8 array of display colours (row = class index)."""
-        return np.array(self.class_colours, dtype=np.uint8)
+    def colour_array(self, palette: str = "display") -> np.ndarray:
+        """num_classes × 3 uint8 array of colours (row = class index): "display" or "label" colours."""
+        if palette not in ("display", "label"):
+            raise ValueError(f"palette must be 'display' or 'label', not {palette!r}")
+        return np.array(self.display_colours if palette == "display" else self.class_colours, dtype=np.uint8)
+
+
+GTA9_DISPLAY: tuple[RGB, ...] = (
+    (0, 0, 0),  # everything else: black
+    (238, 238, 238),  # curb: pavement white
+    (85, 85, 85),  # road: asphalt grey
+    (0, 114, 178),  # cars: blue
+    (51, 34, 136),  # trucks: indigo
+    (204, 187, 68),  # motorcycle: sand yellow
+    (213, 94, 0),  # humans: vermilion
+    (86, 180, 233),  # busses: sky blue
+    (128, 128, 128),  # tram/train: metal grey
+)
+"""GTA9's display colours, from the Okabe–Ito and Tol palettes: any two differ by at least 18 CAM02-UCS
+units for normal vision and with full deuteranopia, protanopia or tritanopia (tests/test_classes.py)."""
 
 
 def _gta9() -> ClassMap:
@@ -116,7 +145,8 @@ def _gta9() -> ClassMap:
             id_to_class[by_name[label_name].label_id] = class_index
             colour_to_class[by_name[label_name].colour] = class_index
     colours = ((0, 0, 0),) + tuple(by_name[sources[i][0]].colour for i in range(1, 9))
-    return ClassMap("gta9", names, colours, id_to_class, colour_to_class, unknown_class=0)
+    return ClassMap("gta9", names, colours, id_to_class, colour_to_class, unknown_class=0,
+                    display_colours=GTA9_DISPLAY)
 
 
 def _cityscapes19() -> ClassMap:

@@ -58,13 +58,17 @@ def palette_to_index(label_ids: np.ndarray, class_map: ClassMap | str = "gta9") 
 
 
 def index_to_rgb(index: np.ndarray | torch.Tensor, class_map: ClassMap | str = "gta9",
-                 ignore_colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """Class indices H×W (or N×H×W) → colour image …×3 uint8; out-of-range ids (ignore) get `ignore_colour`."""
+                 ignore_colour: tuple[int, int, int] = (255, 255, 255), palette: str = "display") -> np.ndarray:
+    """Class indices H×W (or N×H×W) → colour image …×3 uint8; out-of-range ids (ignore) get `ignore_colour`.
+
+    `palette="display"` gives the colours of the plots, `"label"` those of the label files (the
+    inverse of `rgb_to_index`).
+    """
     if isinstance(index, torch.Tensor):
         index = index.detach().cpu().numpy()
     class_map = get_class_map(class_map)
     table = np.tile(np.array(ignore_colour, dtype=np.uint8), (256, 1))
-    table[: class_map.num_classes] = class_map.colour_array()
+    table[: class_map.num_classes] = class_map.colour_array(palette)
     return table[np.asarray(index).astype(np.int64)]
 
 

@@ -7,11 +7,16 @@ assign the result) so a figure is not shown twice.
 
 The browsers (`dataset_browser`, `review_browser`, `slider_widget`) are ipywidgets explorers in
 a live notebook and fall back to a static figure of a few examples under papermill, CI or
-scripts (see `is_interactive`).
+scripts (see `is_interactive`). They work with ipywidgets 7 (Colab) and 8, count frames from 1,
+show their figure with its title as alt text, and leave a one-line hint under the widget for
+when a page reload has dropped it (the widget needs its cell run again).
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -96,7 +101,7 @@ def legend_handles(class_map: ClassMap | str = "gta9", classes: Sequence[int] | 
     """One coloured Patch per class ("id name"), for `ax.legend(handles=...)`; `classes` picks a subset."""
     class_map = get_class_map(class_map)
     chosen = range(class_map.num_classes) if classes is None else classes
-    handles = [Patch(facecolor=_unit_rgb(class_map.class_colours[i]), edgecolor="grey",
+    handles = [Patch(facecolor=_unit_rgb(class_map.display_colours[i]), edgecolor="grey",
                      label=f"{i} {class_map.class_names[i]}") for i in chosen]
     if include_ignore and class_map.ignore_index is not None:
         handles.append(Patch(facecolor=_unit_rgb(IGNORE_COLOUR), edgecolor="grey",
@@ -390,7 +395,7 @@ def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str =
     fig, ax = _new_axes(ax, figsize=(max(6.4, 0.8 * class_map.num_classes + 1.5), 4.2))
     width = 0.8 / len(arrays)
     hatches = ["", "//", "..", "xx", "\\\\", "oo"]
-    colours = [_unit_rgb(colour) for colour in class_map.class_colours]
+    colours = [_unit_rgb(colour) for colour in class_map.display_colours]
     positions = np.arange(class_map.num_classes)
     for number, (name, array) in enumerate(arrays.items()):
         offsets = positions + (number - (len(arrays) - 1) / 2) * width
@@ -442,17 +447,59 @@ def _use_widgets(interactive: bool | None) -> bool:
     return is_interactive() if interactive is None else interactive
 
 
+RELOAD_HINT = "Widget gone or showing an error after a page reload? Run this cell again to bring it back."
+"""The line shown under every widget: a reloaded page keeps the outputs but not the widgets' live state."""
+
+
+class _ReloadHint:
+    """A plain (non-widget) output, so it survives the page reload that breaks the widget above it."""
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/plain": RELOAD_HINT,
+                "text/html": f'<div class="workbook-reload-hint" style="font-size:smaller;opacity:0.75">'
+                             f"↻ {html.escape(RELOAD_HINT)}</div>"}
+
+
+def _show_widget(widget: Any) -> Any:
+    """Display a widget and the reload hint under it; return the widget."""
+    from IPython.display import display
+
+    display(widget)
+    display(_ReloadHint())
+    return widget
+
+
+def _figure_title(figure: Figure) -> str:
+    """The figure's suptitle, else its axes' titles joined: the text a reader of the picture sees first."""
+    title = figure.get_suptitle()
+    return title or " · ".join(ax.get_title() for ax in figure.axes if ax.get_title()) or "figure"
+
+
+def _show_figure(figure: Figure) -> None:
+    """Show a figure inside a widget as a PNG whose alt text is its title, and close it (no second copy)."""
+    from IPython.display import display
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(figure)
+    title = html.escape(_figure_title(figure))
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    display({"text/html": f'<img src="data:image/png;base64,{data}" alt="{title}">',
+             "text/plain": f"<Figure: {title}>"}, raw=True)
+
+
 def _spread_indices(count: int, how_many: int) -> list[int]:
-    """`how_many` frame numbers spread evenly over 0..count−1 (first and last included)."""
+    """`how_many` frame positions spread evenly over 0..count−1 (first and last included)."""
     return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(how_many, count))})
 
 
 def _frame_name(dataset: Any, index: int) -> str:
+    """The data set's own frame id when it has one (e.g. "frame 00042"), else the 1-based position."""
     frames = getattr(dataset, "frames", None)
     try:
-        return f"frame {frames[index]}" if frames is not None else f"frame {index}"
+        return f"frame {frames[index]}" if frames is not None else f"frame {index + 1}"
     except (IndexError, KeyError, TypeError):
-        return f"frame {index}"
+        return f"frame {index + 1}"
 
 
 def draw_frame(axes: Sequence[Axes], image: Any, target: Any, class_map: ClassMap | str = "gta9",
@@ -483,7 +530,7 @@ def _class_toggles(class_map: ClassMap) -> tuple[list, Any]:
     import ipywidgets as widgets
 
     checkboxes, cells = [], []
-    for name, (r, g, b) in zip(class_map.class_names, class_map.class_colours):
+    for name, (r, g, b) in zip(class_map.class_names, class_map.display_colours):
         swatch = widgets.HTML(f'<span style="display:inline-block;width:14px;height:14px;margin-top:6px;'
                               f'background:rgb({r},{g},{b});border:1px solid grey"></span>')
         checkbox = widgets.Checkbox(value=True, description=name, indent=False,
@@ -513,22 +560,20 @@ def dataset_browser(dataset: Any, class_map: ClassMap | str | None = None, max_f
         return _browser_figure(dataset, _spread_indices(count, static_frames), class_map, alpha=alpha,
                                suptitle=f"Data set browser: {min(static_frames, count)} of {len(dataset)} frames")
     import ipywidgets as widgets
-    from IPython.display import display
 
-    slider = widgets.IntSlider(value=0, min=0, max=count - 1, description="frame", continuous_update=False)
+    slider = widgets.IntSlider(value=1, min=1, max=count, description="frame", continuous_update=False)
     opacity = widgets.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="overlay α",
                                   continuous_update=False)
     checkboxes, toggles = _class_toggles(class_map)
 
     def draw(frame: int, alpha: float, **shown: bool) -> None:
         hidden = [i for i in range(class_map.num_classes) if not shown[f"class_{i}"]]
-        _browser_figure(dataset, [frame], class_map, hidden, alpha, suptitle=f"Frame {frame + 1} of {count}")
-        plt.show()
+        _show_figure(_browser_figure(dataset, [frame - 1], class_map, hidden, alpha,
+                                     suptitle=f"Frame {frame} of {count}"))
 
     controls = {"frame": slider, "alpha": opacity, **{f"class_{i}": box for i, box in enumerate(checkboxes)}}
     browser = widgets.VBox([widgets.HBox([slider, opacity]), toggles, widgets.interactive_output(draw, controls)])
-    display(browser)
-    return browser
+    return _show_widget(browser)
 
 
 def _review_label_rgb(label: Any) -> np.ndarray | None:
@@ -612,17 +657,14 @@ def review_browser(frames: Sequence, class_map: ClassMap | str | None = None, ti
         shown = min(static_frames, len(frames))
         return _review_figure(frames, range(shown), class_map, alpha, f"{title}: {shown} of {len(frames)}")
     import ipywidgets as widgets
-    from IPython.display import display
 
-    slider = widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description="frame", continuous_update=False)
+    slider = widgets.IntSlider(value=1, min=1, max=len(frames), description="frame", continuous_update=False)
 
     def draw(position: int) -> None:
-        _review_figure(frames, [position], class_map, alpha, f"{title}: {position + 1} of {len(frames)}")
-        plt.show()
+        _show_figure(_review_figure(frames, [position - 1], class_map, alpha, f"{title}: {position} of {len(frames)}"))
 
     browser = widgets.VBox([slider, widgets.interactive_output(draw, {"position": slider})])
-    display(browser)
-    return browser
+    return _show_widget(browser)
 
 
 def _slider_values(spec: Any, count: int) -> list:
@@ -681,14 +723,11 @@ def slider_widget(function: Callable[..., Any], interactive: bool | None = None,
             figures.append(figure)
         return figures
     import ipywidgets as widgets
-    from IPython.display import display
 
     def draw(**values: Any) -> None:
         result = function(**fixed, **values)
-        if isinstance(result, Figure) and result.canvas.manager is None:
-            display(result)  # a Figure made without pyplot is not shown by itself
+        _show_figure(result if isinstance(result, Figure) else plt.gcf())
 
     controls = {name: _make_control(name, spec) for name, spec in ranged.items()}
     box = widgets.VBox([widgets.HBox(list(controls.values())), widgets.interactive_output(draw, controls)])
-    display(box)
-    return box
+    return _show_widget(box)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import config
+from . import config, environment, notebooks
 from .files import atomic_write_text
 
 NOTEBOOKS: tuple[str, ...] = (
@@ -94,6 +94,7 @@ def start(name: str, profile: str | config.Profile | None = None, run_dir: str |
           **overrides: Any) -> NotebookSession:
     """Start-up of every notebook: resolve the profile, device and folders, seed, print versions."""
     global _current
+    environment.quiet_warnings()
     if not isinstance(profile, config.Profile):
         profile = config.get_profile(profile, **overrides)
     run_dir = Path(run_dir) if run_dir else default_run_dir(profile.name)
@@ -408,7 +409,8 @@ def run_notebook(name: str, out_dir: Path, parameters: dict[str, Any]) -> dict[s
     try:
         papermill.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(output),
                                    parameters=parameters, kernel_name="python3",
-                                   cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False)
+                                   cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
+                                   extra_arguments=list(environment.QUIET_KERNEL_ARGUMENTS))
     except papermill.PapermillExecutionError as error:
         status.update(status="failed", error=one_line(f"{error.ename}: {error.evalue}"), cell=error.exec_count)
     except Exception as error:  # the kernel died, the notebook is missing, ...
@@ -525,6 +527,7 @@ def refresh_checked_outputs(name: str, profile: str = "smoke") -> int:
             if "execution_count" in output:
                 output["execution_count"] = cell.execution_count
     nbformat.write(notebook, source_path)
+    notebooks.normalize_file(source_path)
     return checked
 
 
@@ -540,7 +543,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("list", help="list the notebooks in order")
     refresh_parser = commands.add_parser("refresh", help="re-record the nbval-checked outputs of notebooks")
     refresh_parser.add_argument("notebooks", nargs="*")
+    normalize_parser = commands.add_parser("normalize", help="rewrite notebooks in the form JupyterLab saves "
+                                           "(bootstrap cell, badge, metadata, no stray outputs), without running them")
+    normalize_parser.add_argument("notebooks", nargs="*")
     args = parser.parse_args(argv)
+    if args.command == "normalize":
+        for name in resolve_notebooks(args.notebooks):
+            changed = notebooks.normalize_file(NOTEBOOK_DIR / f"{name}.ipynb")
+            print(f"{name}: {'normalized' if changed else 'already normal'}")
+        return 0
     if args.command == "refresh":
         for name in resolve_notebooks(args.notebooks):
             print(f"{name}: {refresh_checked_outputs(name)} checked cell(s) recorded")

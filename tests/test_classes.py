@@ -54,3 +54,30 @@ def test_get_class_map_by_name():
     assert get_class_map(FOREST2) is FOREST2
     with pytest.raises(ValueError, match="unknown class map 'ade20k'"):
         get_class_map("ade20k")
+
+
+def smallest_colour_distance(colours, cvd_type: str | None) -> float:
+    """The closest pair of colours in CAM02-UCS units, as seen with full `cvd_type` colour blindness (None: normal)."""
+    from colorspacious import cspace_convert
+
+    rgb = np.array(colours, dtype=float) / 255
+    if cvd_type is not None:
+        rgb = np.clip(cspace_convert(rgb, {"name": "sRGB1+CVD", "cvd_type": cvd_type, "severity": 100}, "sRGB1"), 0, 1)
+    ucs = cspace_convert(rgb, "sRGB1", "CAM02-UCS")
+    distances = np.linalg.norm(ucs[:, None] - ucs[None], axis=-1)
+    return float(distances[np.triu_indices(len(colours), 1)].min())
+
+
+@pytest.mark.parametrize("cvd_type", [None, "deuteranomaly", "protanomaly", "tritanomaly"])
+def test_gta9_display_colours_stay_apart_for_every_reader(cvd_type):
+    assert smallest_colour_distance(GTA9.display_colours, cvd_type) >= 15
+    if cvd_type is None:  # the label colours are what made a display palette necessary
+        assert smallest_colour_distance(GTA9.class_colours, cvd_type) < 11
+
+
+def test_display_colours_leave_label_colours_alone():
+    assert GTA9.class_colours[4] == (0, 0, 70) and GTA9.class_colours[7] == (0, 60, 100)  # Cityscapes truck, bus
+    assert GTA9.display_colours != GTA9.class_colours and len(GTA9.display_colours) == GTA9.num_classes
+    assert CITYSCAPES.display_colours == CITYSCAPES.class_colours  # the benchmark's own colours
+    np.testing.assert_array_equal(GTA9.colour_array("label"), np.array(GTA9.class_colours, np.uint8))
+    np.testing.assert_array_equal(GTA9.colour_array(), np.array(GTA9.display_colours, np.uint8))

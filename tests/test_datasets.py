@@ -304,7 +304,7 @@ def test_size_mismatch_is_resized_or_skipped(streets_root, streets_meta):
 def test_unknown_colours_in_rgb_labels_are_reported(streets_copy):
     label_path = streets_copy / "labels" / "00002.png"
     expected = GTA9.id_lut()[np.asarray(Image.open(label_path))]
-    rgb = index_to_rgb(expected, GTA9)  # the same label as colours
+    rgb = index_to_rgb(expected, GTA9, palette="label")  # the same label as colours
     rgb[:3, :3] = (1, 2, 3)  # a colour the class map does not know
     Image.fromarray(rgb).save(label_path)
     dataset = streets_dataset(streets_copy)

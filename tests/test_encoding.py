@@ -69,10 +69,14 @@ def test_one_hot_round_trip_and_ignored_pixels():
     assert one_hot(index, 9)[0, :, 0, 0].sum() == 0
 
 
-def test_index_to_rgb_inverts_rgb_to_index_for_class_colours():
+def test_index_to_rgb_inverts_rgb_to_index_for_label_colours_and_shows_display_colours():
     index = np.arange(9, dtype=np.uint8).reshape(3, 3)
-    colours = index_to_rgb(index, GTA9)
+    colours = index_to_rgb(index, GTA9, palette="label")
     assert np.array_equal(rgb_to_index(colours, GTA9), index)
+    assert [tuple(c) for c in colours.reshape(-1, 3)] == list(GTA9.class_colours)
+    assert [tuple(c) for c in index_to_rgb(index, GTA9).reshape(-1, 3)] == list(GTA9.display_colours)
+    with pytest.raises(ValueError, match="palette"):
+        index_to_rgb(index, GTA9, palette="pretty")
     assert tuple(index_to_rgb(np.array([[255]]), GTA9)[0, 0]) == (255, 255, 255)
 
 

@@ -32,11 +32,12 @@ def legend_labels(legend) -> list[str]:
     return [text.get_text() for text in legend.get_texts()]
 
 
-def test_overlay_alpha_zero_is_image_and_alpha_one_is_class_colours():
+def test_overlay_alpha_zero_is_image_and_alpha_one_is_display_colours():
     image, target = make_frames(1)[0]
     expected_image = np.round(image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     np.testing.assert_array_equal(viz.overlay(image, target, GTA9, alpha=0.0), expected_image)
-    np.testing.assert_array_equal(viz.overlay(image, target, GTA9, alpha=1.0), GTA9.colour_array()[target.numpy()])
+    expected_colours = np.array(GTA9.display_colours, dtype=np.uint8)[target.numpy()]
+    np.testing.assert_array_equal(viz.overlay(image, target, GTA9, alpha=1.0), expected_colours)
 
 
 def test_overlay_blends_and_leaves_hidden_and_ignored_pixels():
@@ -57,7 +58,7 @@ def test_overlay_rejects_mismatched_sizes():
 def test_legend_handles_names_and_colours_match_gta9():
     handles = viz.legend_handles(GTA9)
     assert [h.get_label() for h in handles] == [f"{i} {name}" for i, name in enumerate(GTA9.class_names)]
-    for handle, colour in zip(handles, GTA9.class_colours):
+    for handle, colour in zip(handles, GTA9.display_colours):
         assert handle.get_facecolor()[:3] == pytest.approx(np.array(colour) / 255)
     assert [h.get_label() for h in viz.legend_handles(GTA9, classes=[2, 6])] == ["2 road", "6 humans"]
     assert viz.legend_handles(CITYSCAPES, include_ignore=True)[-1].get_label() == "255 ignored"
@@ -123,7 +124,7 @@ def test_plot_per_class_bars_coloured_by_class_and_absent():
     fig = viz.plot_per_class(values, GTA9, "IoU per class", "IoU")
     ax = fig.axes[0]
     assert len(ax.patches) == 9
-    for bar, colour in zip(ax.patches, GTA9.class_colours):
+    for bar, colour in zip(ax.patches, GTA9.display_colours):
         assert bar.get_facecolor()[:3] == pytest.approx(np.array(colour) / 255)
     bar_texts = [t.get_text() for t in ax.texts]
     assert bar_texts[5] == "absent" and bar_texts[0] == "0.10"
@@ -191,7 +192,7 @@ def test_dataset_browser_static_fallback_returns_figure(monkeypatch):
     monkeypatch.setenv("CI", "1")
     fig = viz.dataset_browser(make_frames(5), class_map=GTA9, static_frames=3)
     assert isinstance(fig, Figure) and len(fig.axes) == 3 * 3
-    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 0", "frame 2", "frame 4"]
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 1", "frame 3", "frame 5"]  # counted from 1
     assert fig.axes[1].get_title() == "colour label" and fig.axes[2].get_title().startswith("overlay")
     assert legend_labels(fig.legends[0]) == [f"{i} {n}" for i, n in enumerate(GTA9.class_names)]
 
@@ -220,8 +221,9 @@ def test_dataset_browser_widget_has_slider_and_class_toggles(monkeypatch):
     browser = viz.dataset_browser(make_frames(4), GTA9, max_frames=3, interactive=True)
     slider = browser.children[0].children[0]
     toggles = [cell.children[1] for cell in browser.children[1].children]
-    assert slider.max == 2 and [box.description for box in toggles] == list(GTA9.class_names)
-    slider.value = 2
+    assert (slider.min, slider.max, slider.value) == (1, 3, 1)  # frames counted from 1, as in the titles
+    assert [box.description for box in toggles] == list(GTA9.class_names)
+    slider.value = 3
     toggles[3].value = False
     assert drawn == [([0], []), ([2], []), ([2], [3])]
 
@@ -268,3 +270,40 @@ def test_to_uint8_rgb_layouts():
     assert picture.shape == (2, 5, 3) and (picture[..., 0] == 255).all() and (picture[..., 1] == 0).all()
     assert viz.to_uint8_rgb(np.ones((2, 5))).shape == (2, 5, 3)
     assert to_rgb("red") == pytest.approx(np.array(viz.ERROR_COLOUR) / 255)
+
+
+def figure_alt_texts(shown: list) -> list[str]:
+    """The alt texts of the pictures among displayed objects (raw mime bundles)."""
+    import re
+
+    return [re.search(r'alt="([^"]*)"', item["text/html"]).group(1) for item in shown
+            if isinstance(item, dict) and "<img" in item.get("text/html", "")]
+
+
+def test_browser_figures_carry_their_title_as_alt_text_and_count_from_one(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *objects, **options: shown.extend(objects))
+    browser = viz.dataset_browser(make_frames(4), GTA9, interactive=True)
+    browser.children[0].children[0].value = 4
+    frames = [(f"flagged {i}", np.full((6, 8, 3), 40 * i, np.uint8), np.zeros((6, 8, 3), np.uint8)) for i in range(3)]
+    review = viz.review_browser(frames, interactive=True)
+    review.children[0].value = 3
+    assert review.children[0].min == 1
+    assert figure_alt_texts(shown) == ["Frame 1 of 4", "Frame 4 of 4", "Flagged frames: 1 of 3", "Flagged frames: 3 of 3"]
+    pictures = [item["text/html"] for item in shown if isinstance(item, dict)]
+    assert len(set(pictures)) == 4  # every move drew a new picture
+    assert plt.get_fignums() == []  # shown once, as the picture in the widget, then closed
+
+
+def test_every_widget_leaves_a_reload_hint_under_it(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *objects, **options: shown.extend(objects))
+    viz.slider_widget(lambda sigma: None, interactive=True, sigma=(1, 3, 1))
+    viz.dataset_browser(make_frames(2), GTA9, interactive=True)
+    viz.review_browser([("a", np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8))], interactive=True)
+    widgets = [index for index, item in enumerate(shown) if hasattr(item, "children")]
+    hints = [index for index, item in enumerate(shown) if isinstance(item, viz._ReloadHint)]
+    assert len(widgets) == 3 and hints == [index + 1 for index in widgets]  # right under each widget
+    for hint in (shown[index] for index in hints):
+        bundle = hint._repr_mimebundle_()
+        assert "run this cell again" in bundle["text/plain"].lower() and "reload" in bundle["text/html"]
