@@ -25,7 +25,7 @@ def write_notebook(path, *sources):
 
 def test_record_writes_json_that_later_notebooks_read(tmp_path):
     workbook.start("05_lr_range_test", profile="smoke", run_dir=tmp_path, device="cpu", seed=3)
-    assert workbook.record("suggested_lr", np.float32(0.25)) == np.float32(0.25)
+    assert workbook.record("suggested_lr", np.float32(0.25)) is None  # nothing to echo as Out[]
     workbook.record("iou", torch.tensor([0.5, float("nan")]))
     workbook.record("shape", (2, 3))
     saved = json.loads((tmp_path / "05_lr_range_test.json").read_text())
@@ -94,8 +94,9 @@ def test_bad_run_parameters_stop_before_any_notebook_runs(tmp_path, monkeypatch,
     with pytest.raises(SystemExit, match=re.escape(message)):
         workbook.main(["run", "--profile", "smoke", "--out", str(tmp_path), *extra, "07"])
     assert not (tmp_path / "report.md").exists()
-    good = {"PROFILE": "smoke", "SEED": 1, "EPOCHS": 3, "DEVICE": "cpu"}
-    assert workbook.check_parameters(good, "smoke", ["07_final_training"]) == {"SEED": 1, "EPOCHS": 3, "DEVICE": "cpu"}
+    good = {"PROFILE": "smoke", "SEED": 1, "RECIPE_CHANGES": {"epochs": 3}, "DEVICE": "cpu"}
+    assert workbook.check_parameters(good, "smoke", ["07_final_training"]) == {
+        "SEED": 1, "RECIPE_CHANGES": {"epochs": 3}, "DEVICE": "cpu"}
 
 
 def test_ctrl_c_writes_the_report_marking_what_was_interrupted(tmp_path, monkeypatch, capsys):
