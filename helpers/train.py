@@ -639,10 +639,11 @@ def _amp_dtype(amp: bool | str, device: torch.device) -> torch.dtype | None:
 
 
 def autocast_dtype(amp: bool | str, device: str | torch.device) -> torch.dtype | None:
-    """What mixed precision `fit` uses: bf16 on GPUs that have it, else fp16; bf16 on CPUs with native
-    bf16 (AVX512-BF16 or AMX); None (float32) when `amp` is False or the device has no fast half precision.
+    """What mixed precision `fit` uses: None (float32), or bf16 on GPUs that have it, else fp16.
 
-    `amp="auto"` is True where it pays: on any CUDA GPU and on a CPU with native bf16.
+    `amp="auto"` uses it on CUDA GPUs only, so that CPU runs give the same numbers everywhere.
+    `amp=True` also asks for bf16 on a CPU that computes it natively (AVX512-BF16 or AMX): about
+    1.7x faster there, with other last digits (and, in our runs, a slightly lower mIoU).
     """
     if amp not in (True, False, "auto"):
         raise ValueError(f"amp must be True, False or 'auto', got {amp!r}")
@@ -651,7 +652,7 @@ def autocast_dtype(amp: bool | str, device: str | torch.device) -> torch.dtype |
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_bf16():
+    if amp is True and device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
     return None
 

@@ -322,7 +322,7 @@ def test_grad_clip_bounds_the_step():
     assert 0 < moved <= 1e-3 + 1e-7
 
 
-def test_amp_on_cpu_uses_bf16_where_the_cpu_has_it_and_channels_last_trains(capsys, monkeypatch):
+def test_amp_on_cpu_uses_bf16_only_when_asked_and_where_the_cpu_has_it_and_channels_last_trains(capsys, monkeypatch):
     def one_epoch(**options) -> History:
         torch.manual_seed(0)
         model = TinyNet(dropout=0.0)
@@ -340,7 +340,8 @@ def test_amp_on_cpu_uses_bf16_where_the_cpu_has_it_and_channels_last_trains(caps
     # bfloat16 keeps 8 bits of mantissa: close to float32, but not the same numbers
     assert half.epochs[0]["train_loss"] == pytest.approx(plain.epochs[0]["train_loss"], rel=5e-2)
     assert half.epochs[0]["train_loss"] != plain.epochs[0]["train_loss"]
-    assert autocast_dtype("auto", "cpu") is torch.bfloat16 and autocast_dtype(False, "cpu") is None
+    assert autocast_dtype(True, "cpu") is torch.bfloat16 and autocast_dtype(False, "cpu") is None
+    assert autocast_dtype("auto", "cpu") is None  # "auto" keeps CPU runs in float32: the same numbers everywhere
     monkeypatch.setattr("helpers.train.cpu_has_bf16", lambda: False)
     assert autocast_dtype("auto", "cpu") is None and autocast_dtype(True, "cpu") is None
     auto = one_epoch(amp="auto")  # "auto" stays quiet where half precision would not pay
