@@ -33,7 +33,7 @@ from typing import Any
 CLAIM = re.compile(r"<!--\s*claim:\s*(.*?)\s*-->", re.S)
 """A claim tag: `<!-- claim: test_miou > majority_baseline_miou -->`."""
 
-SCORE_LIKE = re.compile(r"""(?<![\w.\-/#^])(
+SCORE_LIKE = re.compile(r"""(?<![\w.\-/#^§])(
       (?P<percent>\d+(?:\.\d+)?)\s?%                # 46 %, 99.7 %
     | (?P<times>\d+(?:\.\d+)?)\s?×(?!\s?\d)         # 3.8×, 25× (not 3×3 or 400×300)
     | (?P<scientific>\d+(?:\.\d+)?e[-+]?\d+)        # 1e-17
@@ -68,7 +68,7 @@ METHOD_CONSTANTS: dict[str, dict[str, str]] = {
     "04_overfit_one_image": {"2.197": "ln 9, the chance level", "10×": "the advice: lower the rate tenfold"},
     "05_lr_range_test": {
         "10⁻⁵": "start of the sweeps", "10⁻²": "example range end", "10⁻³": "example learning rates",
-        "10⁻¹": "example range end", "0.98": "β of the smoothing", "0.9": "β for 50 batches; SGD's momentum",
+        "10⁻¹": "example range end", "10²": "end of the exponential sweeps", "0.98": "β of the smoothing", "0.9": "β for 50 batches; SGD's momentum",
         "10 %": "Smith's base: 10 % of the rise", "90 %": "Smith's max: 90 % of the rise",
         "2×": "a spread of two", "0.001": "the GTA report's start rate", "10×": "a factor of ten",
     },
