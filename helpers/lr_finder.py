@@ -226,7 +226,9 @@ def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float
 
     - steepest: where the smoothed loss falls fastest against log(lr), before its minimum.
     - valley: fastai's rule (2.5): find the longest stretch over which the loss keeps falling
-      (longest decreasing subsequence) and take the point at 1/3 + 1/6 = half of its length.
+      (longest decreasing subsequence) and take the point at 1/3 + 1/6 = half of its length. It is
+      read up to the loss minimum: fastai's subsequence can run on past it, where the loss already
+      rises again, and land its valley there.
     - min_div_10: the lr of the lowest smoothed loss, divided by 10.
     - smith_base / smith_max: on the accuracy curve, the first lr past 10 % of the total rise
       (from the first point to the highest) and the first lr past 90 % of it (the curve has
@@ -247,7 +249,8 @@ def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float
     window_lrs, window_loss = lrs[start:stop], smoothed[start:stop]
     lowest = int(np.argmin(smoothed))
     steepest, steepest_edge = _steepest(window_lrs, window_loss)
-    valley, valley_edge = _valley(window_lrs, window_loss)
+    falling = int(np.argmin(window_loss)) + 1  # the valley is read where the loss falls, not past its minimum
+    valley, valley_edge = _valley(window_lrs[:falling], window_loss[:falling])
     if lowest < len(lrs) - 1:  # the loss turned, maybe in the points left out at the end: the fall was seen whole
         steepest_edge, valley_edge = (None if edge == "end" else edge for edge in (steepest_edge, valley_edge))
     ends = {"window": (window_lrs[0], window_lrs[-1]), "sweep": (lrs[0], lrs[-1])}

@@ -253,3 +253,13 @@ def test_plot_has_title_axes_and_legend():
         assert (f"{name}: no reading" in labels) == (lr is None)
     assert result.suggestions["min_div_10"] is None
     assert len(result.to_frame()) == len(result.lrs)
+
+
+def test_valley_is_read_before_the_loss_minimum():
+    """fastai's longest decreasing subsequence can skip the minimum and run on where the loss rises again."""
+    lrs = np.geomspace(1e-4, 1e2, 40)
+    loss = np.concatenate([np.linspace(3.0, 2.6, 8), [2.0, 1.2, 0.6, 0.5],  # a sharp fall to the minimum …
+                           np.linspace(2.55, 2.0, 23), np.linspace(2.5, 4.0, 5)])  # … then a long slow slope above it
+    assert _valley_index(loss[4:35]) + 4 > 11  # fastai's rule alone lands past the minimum (index 11)
+    suggestions, _ = suggest(lrs, loss)
+    assert suggestions["valley"] is not None and suggestions["valley"] <= lrs[11]
