@@ -60,3 +60,89 @@ def check_module(name: str, student: nn.Module, reference: nn.Module, input_shap
     student.eval(), reference.eval()
     with torch.no_grad():
         return check_close(name, student(inputs), reference(inputs), atol)
+
+
+# ---------------------------------------------------------------- spot the bug: the course reports' own mistakes
+
+def check_bgr_to_rgb(to_rgb: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """Spot the bug (notebook 02): `to_rgb(image)` turns an H×W×3 image as OpenCV reads it (BGR) into RGB."""
+    bgr = np.random.default_rng(0).integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
+    result = np.asarray(to_rgb(bgr.copy()))
+    if result.shape != bgr.shape:
+        raise AssertionError(f"to_rgb: the result has shape {result.shape}, the image {bgr.shape}: a channel went "
+                             "missing. Which channels does your slice keep, and in which order?")
+    if np.array_equal(result, bgr):
+        raise AssertionError("to_rgb: the channels come back in the order they went in (B, G, R)")
+    return check_close("to_rgb", result, bgr[:, :, ::-1])
+
+
+def check_gaussian_kernel(kernel2d: Callable[[float], np.ndarray]) -> bool:
+    """Spot the bug (notebook 09): `kernel2d(sigma)` is the sampled 2-D Gaussian, radius ⌈3σ⌉, weights summing to 1."""
+    from .filters import gaussian_kernel2d
+
+    for sigma in (0.8, 1.0, 2.0, 3.0):
+        kernel, reference = np.asarray(kernel2d(sigma), dtype=float), gaussian_kernel2d(sigma)
+        if kernel.shape != reference.shape:
+            raise AssertionError(f"σ = {sigma}: a {kernel.shape} kernel, expected {reference.shape} (radius ⌈3σ⌉)")
+        total = kernel.sum()
+        if not np.isclose(total, 1.0, atol=1e-6):
+            raise AssertionError(f"σ = {sigma}: the weights sum to {total:.4f}, not 1, so a blur with this kernel makes "
+                                 f"the image {total:.2f}× as bright. Check the constant in front of the exponential "
+                                 "for every σ, and whether any constant makes a sampled, cut-off kernel sum to 1")
+        check_close(f"Gaussian kernel, σ = {sigma}", kernel, reference)
+    return True
+
+
+def check_image_gradients(gradients: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Spot the bug (notebook 09): `gradients(gray)` → (gx, gy): gx the change along x (to the right), gy along y (down)."""
+    from .filters import sobel
+
+    ramp = np.tile(np.arange(8, dtype=np.float32), (6, 1))  # brighter to the right: a gradient along x only
+    gx, gy = (np.asarray(g, dtype=float) for g in gradients(ramp))
+    inside = (slice(1, -1), slice(1, -1))
+    if np.allclose(gx[inside], 0) and not np.allclose(gy[inside], 0):
+        raise AssertionError("gradients: on an image that gets brighter to the right, your gx is 0 and your gy is "
+                             "not. Which way does each kernel take its difference?")
+    image = np.random.default_rng(0).random((9, 11)).astype(np.float32)
+    expected_x, expected_y = sobel(image)
+    mine_x, mine_y = gradients(image)
+    return check_close("gx", mine_x, expected_x, atol=1e-5) and check_close("gy", mine_y, expected_y, atol=1e-5)
+
+
+def check_miou_from_confusion(miou: Callable[[np.ndarray], float]) -> bool:
+    """Spot the bug (notebook 07): mIoU from a confusion matrix (rows = true class); a class absent from both
+    target and prediction has no IoU and is left out, a class only predicted has IoU 0."""
+    absent = np.array([[5, 1, 0], [2, 4, 0], [0, 0, 0]])  # class 2: in neither target nor prediction
+    only_predicted = np.array([[5, 1, 1], [2, 4, 0], [0, 0, 0]])  # class 2: predicted once, never true
+    iou = np.array([5 / 8, 4 / 7])
+    result = float(miou(absent))
+    if np.isclose(result, iou.sum() / 3, atol=1e-6):
+        raise AssertionError(f"mIoU: {result:.4f} on a matrix where class 2 never occurs, the mean of its two real "
+                             f"IoUs is {iou.mean():.4f}: the absent class counted as an IoU of 0. What is 0 / (0 + ε)?")
+    check_close("mIoU with an absent class", result, iou.mean())
+    return check_close("mIoU with a class only predicted", float(miou(only_predicted)),
+                       np.mean([5 / 9, 4 / 7, 0.0]))
+
+
+def check_up_block(up_class: Callable[[int, int], nn.Module]) -> bool:
+    """Spot the bug (notebook 08): `up_class(in_channels, out_channels)` is a U-Net decoder block: up-sample,
+    pad, then put the skip *beside* the up-sampled features (concatenate) before its DoubleConv."""
+    from .models import Up
+
+    class SkipProbe(nn.Module):
+        def __init__(self, block: nn.Module, skip: torch.Tensor):
+            super().__init__()
+            self.block = block
+            self.register_buffer("skip", skip)
+
+        def forward(self, x):
+            return self.block(x, self.skip)
+
+    skip = torch.randn(2, 16, 9, 12, generator=torch.Generator().manual_seed(1))
+    student, reference = up_class(32, 16), Up(32, 16)
+    convs = [m for m in student.modules() if isinstance(m, nn.Conv2d)]
+    if convs and convs[0].in_channels == 16:
+        raise AssertionError("Up: the first convolution after the skip reads 16 channels, as many as the skip alone: "
+                             "the skip and the up-sampled features were combined into one set of channels. Is that "
+                             "a U-Net's skip connection, or ResNet's?")
+    return check_module("Up", SkipProbe(student, skip), SkipProbe(reference, skip), input_shape=(2, 32, 4, 6))

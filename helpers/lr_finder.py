@@ -5,6 +5,11 @@ linearly and reads two bounds off the validation accuracy: where it starts to ri
 stops rising. fastai raises it exponentially over a wide range (1e-7 to 10) and reads a value
 off the smoothed training loss. `lr_range_test` does both; the model and optimizer are put back
 exactly as they were afterwards, so the test can be run before the real training.
+
+A reading needs the curve on both sides of it: Smith's maximum needs the accuracy to flatten or
+fall, the loss minimum needs the loss to rise again. A suggestion that falls on the first or last
+rate of the part of the sweep it is read from is therefore "no reading" (None, with a note that
+says which end of the range to move), never a number that only says where the sweep stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +37,8 @@ class LRFinderResult:
     """Learning rates tried, raw and smoothed losses, validation accuracy and suggested rates.
 
     `suggestions` holds "steepest", "valley", "min_div_10", "smith_base" and "smith_max"
-    (see `suggest`); `notes` says how each was found when the usual way was not possible.
+    (see `suggest`), each a learning rate or None when the sweep gave no reading of it;
+    `notes` says why, and how each was found when the usual way was not possible.
     """
 
     lrs: list[float]
@@ -39,10 +46,23 @@ class LRFinderResult:
     smoothed: list[float]
     val_lrs: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
-    suggestions: dict[str, float] = field(default_factory=dict)
+    suggestions: dict[str, float | None] = field(default_factory=dict)
     mode: str = "exp"
     diverged: bool = False
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def rebound(self) -> float:
+        """How far the smoothed loss came back up after its minimum, as a share of its fall.
+
+        0: it never rose again (the sweep ended before the rate was too large); 1: back at the first
+        loss; more: above it. NaN when the loss never fell.
+        """
+        finite = [value for value in self.smoothed if math.isfinite(value)]
+        if not finite or min(finite) >= finite[0]:
+            return float("nan")
+        lowest = min(finite)
+        return (finite[-1] - lowest) / (finite[0] - lowest)
 
     def to_frame(self):
         """Table of lr, loss and smoothed loss (pandas)."""
@@ -62,6 +82,9 @@ class LRFinderResult:
             ax.set_xscale("log")
         colours = {"steepest": "C1", "valley": "C2", "min_div_10": "C3", "smith_base": "C4", "smith_max": "C5"}
         for name, lr in self.suggestions.items():
+            if lr is None:  # named in the legend, without a line
+                ax.plot([], [], " ", label=f"{name}: no reading")
+                continue
             ax.axvline(lr, color=colours.get(name, "k"), linestyle="--", linewidth=1, label=f"{name}: {lr:.2e}")
         handles, labels = ax.get_legend_handles_labels()
         if self.val_accuracy:
@@ -78,7 +101,8 @@ class LRFinderResult:
         ax.set_xlabel("learning rate" + (" (log scale)" if self.mode == "exp" else ""))
         ax.set_ylabel("training loss")
         ax.set_title(f"Learning-rate range test ({'exponential' if self.mode == 'exp' else 'linear'})")
-        ax.legend(handles, labels, fontsize="small", loc="best")
+        beside = 1.18 if self.val_accuracy else 1.01  # beside the axes, past the twin axis' labels
+        ax.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(beside, 1.0), borderaxespad=0.0)
         return ax
 
 
@@ -122,13 +146,15 @@ def lr_range_test(
     num_classes: int | None = None,
     ignore_index: int | None = None,
     progress: bool | None = None,
+    on_step: Callable[[int, float, nn.Module], None] | None = None,
 ) -> LRFinderResult:
     """Train for up to `num_iter` batches (the loader is cycled) with a growing learning rate.
 
     Stops early once the smoothed loss exceeds `diverge_factor` × its minimum. With `val_loader`,
     the validation pixel accuracy is measured every `val_every` batches (default num_iter // 10).
-    `loss` defaults to cross-entropy. Model weights, optimizer state, train/eval mode and the
-    python, numpy and torch random states are restored afterwards, also after an exception.
+    `loss` defaults to cross-entropy. `on_step(step, lr, model)` is called after every optimizer
+    step (to watch the weights along the sweep). Model weights, optimizer state, train/eval mode
+    and the python, numpy and torch random states are restored afterwards, also after an exception.
     """
     schedule = lr_schedule(start_lr, end_lr, num_iter, mode)
     if val_loader is not None and val_every is None:
@@ -144,7 +170,7 @@ def lr_range_test(
         if isinstance(loss_fn, nn.Module):
             loss_fn.to(device)
         _run(model, loader, optimizer, loss_fn, schedule, smooth_beta, diverge_factor, val_loader, val_every,
-             device, num_classes, ignore_index, quiet, result)
+             device, num_classes, ignore_index, quiet, result, on_step)
     finally:
         _restore(model, optimizer, saved)
     if len(result.lrs) < 2:
@@ -155,7 +181,7 @@ def lr_range_test(
 
 
 def _run(model, loader, optimizer, loss_fn, schedule, beta, diverge_factor, val_loader, val_every, device,
-         num_classes, ignore_index, quiet, result) -> None:
+         num_classes, ignore_index, quiet, result, on_step=None) -> None:
     """The test loop: set lr, one step, record, stop on divergence."""
     model.train()
     batches = iter(loader)
@@ -178,6 +204,8 @@ def _run(model, loader, optimizer, loss_fn, schedule, beta, diverge_factor, val_
             break
         batch_loss.backward()
         optimizer.step()
+        if on_step is not None:
+            on_step(i, float(lr), model)
         average = beta * average + (1 - beta) * value
         smoothed = average / (1 - beta ** (i + 1))
         result.lrs.append(float(lr))
@@ -193,12 +221,14 @@ def _run(model, loader, optimizer, loss_fn, schedule, beta, diverge_factor, val_
             break
 
 
-def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float], list[str]]:
+def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float | None], list[str]]:
     """Suggested learning rates from the smoothed loss (and the validation accuracy when given).
 
     - steepest: where the smoothed loss falls fastest against log(lr), before its minimum.
     - valley: fastai's rule (2.5): find the longest stretch over which the loss keeps falling
-      (longest decreasing subsequence) and take the point at 1/3 + 1/6 = half of its length.
+      (longest decreasing subsequence) and take the point at 1/3 + 1/6 = half of its length. It is
+      read up to the loss minimum: fastai's subsequence can run on past it, where the loss already
+      rises again, and land its valley there.
     - min_div_10: the lr of the lowest smoothed loss, divided by 10.
     - smith_base / smith_max: on the accuracy curve, the first lr past 10 % of the total rise
       (from the first point to the highest) and the first lr past 90 % of it (the curve has
@@ -206,19 +236,32 @@ def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float
       smoothed loss (first point to its minimum), and a note says so.
     The first 10 % of the points and the last 5 (when there are 20 or more) are left out of
     steepest and valley, as fastai does, because the start is noisy and the end diverges.
+
+    A reading that falls on the first or last point of the curve it is read from is None ("no
+    reading"): the steepest fall or the longest fall still going on where that curve ends, a loss
+    lowest at the last rate; smith_max also when the accuracy (or the fall of the loss) is highest
+    at the last rate, since 90 % of a rise that has not ended is not where it ends. A note names
+    the end of the range to move.
     """
     lrs, smoothed = np.asarray(lrs, dtype=float), np.asarray(smoothed, dtype=float)
     notes: list[str] = []
     start, stop = (len(lrs) // 10, len(lrs) - 5) if len(lrs) >= 20 else (0, len(lrs))
     window_lrs, window_loss = lrs[start:stop], smoothed[start:stop]
     lowest = int(np.argmin(smoothed))
-    suggestions = {
-        "steepest": _steepest(window_lrs, window_loss),
-        "valley": float(window_lrs[_valley_index(window_loss)]),
-        "min_div_10": float(lrs[lowest] / 10),
+    steepest, steepest_edge = _steepest(window_lrs, window_loss)
+    falling = int(np.argmin(window_loss)) + 1  # the valley is read where the loss falls, not past its minimum
+    valley, valley_edge = _valley(window_lrs[:falling], window_loss[:falling])
+    if lowest < len(lrs) - 1:  # the loss turned, maybe in the points left out at the end: the fall was seen whole
+        steepest_edge, valley_edge = (None if edge == "end" else edge for edge in (steepest_edge, valley_edge))
+    ends = {"window": (window_lrs[0], window_lrs[-1]), "sweep": (lrs[0], lrs[-1])}
+    readings = {
+        "steepest": (steepest, steepest_edge, ends["window"]),
+        "valley": (valley, valley_edge, ends["window"]),
+        "min_div_10": (float(lrs[lowest] / 10), _edge(lowest, len(lrs)), ends["sweep"]),
     }
     if len(val_accuracy) >= 2 and max(val_accuracy) > val_accuracy[0]:
-        base, peak = _rise_bounds(np.asarray(val_lrs, dtype=float), np.asarray(val_accuracy, dtype=float))
+        curve_lrs, curve = np.asarray(val_lrs, dtype=float), np.asarray(val_accuracy, dtype=float)
+        curve_name, curve_ends = "validation accuracy", (curve_lrs[0], curve_lrs[-1])
     else:
         if len(val_accuracy) >= 2:
             notes.append("the validation accuracy never rose above its first value; smith_base/smith_max "
@@ -226,22 +269,44 @@ def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float
         else:
             notes.append("no validation accuracy: smith_base/smith_max were read off the loss curve "
                          "(where it starts and stops falling)")
-        base, peak = _rise_bounds(lrs[: lowest + 1], -smoothed[: lowest + 1])
-    suggestions["smith_base"], suggestions["smith_max"] = base, peak
+        curve_lrs, curve, curve_name = lrs[: lowest + 1], -smoothed[: lowest + 1], "loss"
+        curve_ends = ends["sweep"]
+    base, peak = _rise_indices(curve)
+    read_over = len(lrs) if curve_name == "loss" else len(curve)  # the loss curve is cut at its minimum
+    top = int(np.argmax(curve))  # the max needs the top observed: the curve flattens or falls after it
+    readings["smith_base"] = (float(curve_lrs[base]), _edge(base, read_over), curve_ends)
+    readings["smith_max"] = (float(curve_lrs[peak]), _edge(peak, read_over) or ("end" if top == read_over - 1 else None),
+                             curve_ends)
+    suggestions: dict[str, float | None] = {}
+    for name, (lr, edge, (first, last)) in readings.items():
+        suggestions[name] = None if edge else lr
+        if edge == "end":
+            notes.append(f"{name}: no reading — the curve had not turned by the last learning rate read "
+                         f"({last:.2e}); raise end_lr")
+        elif edge == "start":
+            notes.append(f"{name}: no reading — the curve was already moving at the first learning rate read "
+                         f"({first:.2e}); lower start_lr")
     return suggestions, notes
 
 
-def _steepest(lrs: np.ndarray, losses: np.ndarray) -> float:
-    """The lr where d loss / d log(lr) is most negative, up to the loss minimum."""
+def _edge(index: int, length: int) -> str | None:
+    """'start' or 'end' when `index` is the first or last of `length` points, else None."""
+    return "start" if index <= 0 else "end" if index >= length - 1 else None
+
+
+def _steepest(lrs: np.ndarray, losses: np.ndarray) -> tuple[float, str | None]:
+    """The lr where d loss / d log(lr) is most negative, up to the loss minimum, and the end it sits on (or None)."""
     upto = int(np.argmin(losses)) + 1
     if upto < 2:
-        return float(lrs[0])
+        return float(lrs[0]), "start"
     slopes = np.diff(losses[:upto]) / np.diff(np.log(lrs[:upto]))
-    return float(lrs[int(np.argmin(slopes))])
+    index = int(np.argmin(slopes))
+    edge = "start" if index == 0 else "end" if index == len(lrs) - 2 else None
+    return float(lrs[index]), edge
 
 
-def _valley_index(losses: np.ndarray) -> int:
-    """fastai's valley: index inside the longest decreasing run of `losses`."""
+def _valley_bounds(losses: np.ndarray) -> tuple[int, int]:
+    """(begin, end) of fastai's longest decreasing run of `losses`."""
     n = len(losses)
     lengths = np.ones(n, dtype=int)
     for i in range(1, n):
@@ -249,22 +314,39 @@ def _valley_index(losses: np.ndarray) -> int:
         if higher_before.any():
             lengths[i] = lengths[:i][higher_before].max() + 1
     end = int(np.argmax(lengths))
-    begin = max(0, end - int(lengths[end]))
+    return max(0, end - int(lengths[end])), end
+
+
+def _valley_index(losses: np.ndarray) -> int:
+    """fastai's valley: index inside the longest decreasing run of `losses`."""
+    begin, end = _valley_bounds(losses)
     sections = (end - begin) / 3
-    return min(n - 1, begin + int(sections) + int(sections / 2))
+    return min(len(losses) - 1, begin + int(sections) + int(sections / 2))
+
+
+def _valley(lrs: np.ndarray, losses: np.ndarray) -> tuple[float, str | None]:
+    """fastai's valley lr, and 'end' when the longest fall still goes on at the last point ('start': no fall)."""
+    begin, end = _valley_bounds(losses)
+    edge = "start" if end == begin else "end" if end == len(losses) - 1 else None
+    return float(lrs[_valley_index(losses)]), edge
+
+
+def _rise_indices(values: np.ndarray) -> tuple[int, int]:
+    """Smith's bounds on a rising curve: indices of the first point past 10 % and first past 90 % of the rise."""
+    if len(values) < 2:
+        return 0, len(values) - 1
+    top = int(np.argmax(values))
+    rise = values[top] - values[0]
+    if rise <= 0:
+        return 0, top
+    base = int(np.argmax(values[: top + 1] >= values[0] + RISE_START * rise))
+    peak = int(np.argmax(values[: top + 1] >= values[0] + RISE_END * rise))
+    return min(max(base - 1, 0) if base == peak else base, peak), peak
 
 
 def _rise_bounds(lrs: np.ndarray, values: np.ndarray) -> tuple[float, float]:
     """Smith's bounds on a rising curve: first lr past 10 % and first past 90 % of the total rise."""
-    if len(values) < 2:
-        return float(lrs[0]), float(lrs[-1])
-    top = int(np.argmax(values))
-    rise = values[top] - values[0]
-    if rise <= 0:
-        return float(lrs[0]), float(lrs[top])
-    base = int(np.argmax(values[: top + 1] >= values[0] + RISE_START * rise))
-    peak = int(np.argmax(values[: top + 1] >= values[0] + RISE_END * rise))
-    base = min(max(base - 1, 0) if base == peak else base, peak)
+    base, peak = _rise_indices(np.asarray(values, dtype=float))
     return float(lrs[base]), float(lrs[peak])
 
 

@@ -42,6 +42,17 @@ class ConfusionMatrix:
         self.ignore_index = ignore_index
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
 
+    @classmethod
+    def from_counts(cls, counts: np.ndarray | torch.Tensor) -> ConfusionMatrix:
+        """A confusion matrix holding given C×C counts (rows = target class), e.g. a sum of per-frame matrices,
+        so that `compute()` scores any subset of frames without a second pass over them."""
+        counts = torch.as_tensor(np.asarray(counts), dtype=torch.int64)
+        if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+            raise ValueError(f"counts must be a square C×C matrix, got shape {tuple(counts.shape)}")
+        confusion = cls(counts.shape[0])
+        confusion.matrix = counts.clone()
+        return confusion
+
     def reset(self) -> None:
         """Forget all counts."""
         self.matrix = torch.zeros_like(self.matrix)

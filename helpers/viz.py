@@ -256,6 +256,13 @@ def _history_frame(history: Any) -> pd.DataFrame:
     raise TypeError(f"cannot plot a history of type {type(history).__name__}; pass a History, DataFrame or list of dicts")
 
 
+def legend_outside(ax: Axes, **options: Any) -> Any:
+    """A legend to the right of the axes, where it cannot hide a curve or a bar."""
+    options = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0, "fontsize": "small",
+               **options}
+    return ax.legend(**options)
+
+
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.0)) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
@@ -283,7 +290,7 @@ def plot_history(history: Any, keys: Sequence[str] = ("train_loss", "val_loss"),
     ax.set_ylabel(ylabel or ("loss" if all(key.endswith("loss") for key in keys) else "value"))
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    legend_outside(ax)
     return fig
 
 
@@ -319,7 +326,7 @@ def plot_curves(series: Mapping[str, Any], xlabel: str, ylabel: str, title: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    legend_outside(ax)
     return fig
 
 
@@ -384,10 +391,12 @@ def _annotate_cells(ax: Axes, values: np.ndarray, normalize: bool, fontsize: int
 
 
 def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str = "Per-class IoU",
-                   ylabel: str = "IoU", ax: Axes | None = None) -> Figure:
+                   ylabel: str = "IoU", ax: Axes | None = None, log: bool = False) -> Figure:
     """One bar per class in the class's colour; NaN (class absent) is marked 'absent'.
 
-    `values` is one value per class, or a dict of such arrays (grouped bars, one hatch per series).
+    `values` is one value per class, or a dict of such arrays (grouped bars, one hatch per series,
+    legend beside the axes). `log=True` draws a logarithmic value axis, for shares that span
+    decades such as class frequencies (bars then labelled with two significant digits).
     """
     class_map = get_class_map(class_map)
     series = dict(values) if isinstance(values, Mapping) else {"": values}
@@ -401,10 +410,15 @@ def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str =
         offsets = positions + (number - (len(arrays) - 1) / 2) * width
         bars = ax.bar(offsets, np.nan_to_num(array), width=width, color=colours, edgecolor="grey",
                       hatch=hatches[number % len(hatches)], label=name or None)
-        labels = ["absent" if np.isnan(value) else f"{value:.2f}" for value in array]
+        labels = ["absent" if np.isnan(value) else f"{value:.2g}" if log else f"{value:.2f}" for value in array]
         ax.bar_label(bars, labels, fontsize=7, rotation=90 if len(arrays) > 1 else 0, padding=2)
     finite = np.concatenate([array[np.isfinite(array)] for array in arrays.values()])
-    if finite.size and finite.min() >= 0 and finite.max() <= 1:
+    if log:
+        ax.set_yscale("log")
+        positive = finite[finite > 0]
+        if positive.size:  # room above the tallest bar for its label
+            ax.set_ylim(positive.min() / 2, positive.max() * 4)
+    elif finite.size and finite.min() >= 0 and finite.max() <= 1:
         ax.set_ylim(0, 1.12)
     ax.set_xticks(positions, class_map.class_names, rotation=30, ha="right")
     ax.set_xlabel("class")
@@ -412,8 +426,8 @@ def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str =
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     if len(arrays) > 1:
-        ax.legend(handles=[Patch(facecolor="white", edgecolor="black", hatch=hatches[i % len(hatches)], label=name)
-                           for i, name in enumerate(arrays)], fontsize="small")
+        legend_outside(ax, handles=[Patch(facecolor="white", edgecolor="black", hatch=hatches[i % len(hatches)],
+                                          label=name) for i, name in enumerate(arrays)])
     return fig
 
 

@@ -1,6 +1,7 @@
 """Learning-rate range test: schedules, smoothing, suggestions, divergence stop, state restore."""
 
 import copy
+import math
 
 import matplotlib
 import numpy as np
@@ -10,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from helpers.lr_finder import (
+    LRFinderResult,
     _rise_bounds,
     _valley_index,
     lr_range_test,
@@ -87,9 +89,45 @@ def test_smith_bounds_on_an_accuracy_curve():
     accuracy = np.array([0.1, 0.1, 0.1, 0.2, 0.5, 0.8, 0.9, 0.9, 0.85, 0.3])
     # total rise 0.8: 10 % reached at 0.2 (lr 4), 90 % at 0.9 (lr 7)
     assert _rise_bounds(lrs, accuracy) == (4.0, 7.0)
-    suggestions, notes = suggest(lrs, 1 / lrs, lrs, accuracy)
+    loss = np.concatenate([np.linspace(2.0, 0.5, 8), [0.8, 3.0]])  # falls, then turns
+    suggestions, notes = suggest(lrs, loss, lrs, accuracy)
     assert (suggestions["smith_base"], suggestions["smith_max"]) == (4.0, 7.0)
     assert notes == []
+
+
+def test_smith_max_needs_the_accuracy_to_flatten():
+    """An accuracy still rising at the last rate gives no maximum: 90 % of a rise that never ends is not one."""
+    lrs = np.arange(1.0, 11.0)
+    still_rising = np.linspace(0.1, 0.9, 10)
+    loss = np.concatenate([np.linspace(2.0, 0.5, 8), [0.8, 3.0]])
+    suggestions, notes = suggest(lrs, loss, lrs, still_rising)
+    assert suggestions["smith_max"] is None and suggestions["smith_base"] == 2.0
+    assert notes == ["smith_max: no reading — the curve had not turned by the last learning rate read (1.00e+01); "
+                     "raise end_lr"]
+    flattened = np.array([0.1, 0.3, 0.6, 0.85, 0.9, 0.9, 0.91, 0.9, 0.92, 0.92])  # flat from lr 4 on
+    suggestions, notes = suggest(lrs, loss, lrs, flattened)
+    assert suggestions["smith_max"] == 4.0 and notes == []
+
+
+def test_a_loss_that_never_turns_gives_no_reading():
+    """A sweep that ends while the loss still falls says nothing about where it would stop falling."""
+    lrs = np.geomspace(1e-4, 1e-1, 30)
+    still_falling = np.linspace(2.0, 0.5, 30)
+    suggestions, notes = suggest(lrs, still_falling)
+    assert suggestions["min_div_10"] is None and suggestions["valley"] is None
+    assert suggestions["smith_max"] is None
+    assert any(note.startswith("min_div_10: no reading") and note.endswith("raise end_lr") for note in notes)
+    flat_then_rising = np.concatenate([np.full(3, 2.0), np.linspace(2.0, 6.0, 27)])  # never fell
+    suggestions, notes = suggest(lrs, flat_then_rising)
+    assert suggestions["min_div_10"] is None
+    assert any(note.startswith("min_div_10: no reading") and note.endswith("lower start_lr") for note in notes)
+
+
+def test_rebound_measures_how_far_the_loss_came_back():
+    result = LRFinderResult(lrs=[1, 2, 3, 4], losses=[], smoothed=[2.0, 1.0, 0.0, 1.0])
+    assert result.rebound == pytest.approx(0.5)
+    assert LRFinderResult(lrs=[1, 2], losses=[], smoothed=[2.0, 1.0]).rebound == 0.0
+    assert math.isnan(LRFinderResult(lrs=[1, 2], losses=[], smoothed=[1.0, 2.0]).rebound)
 
 
 def test_suggestions_from_the_loss_alone():
@@ -100,21 +138,25 @@ def test_suggestions_from_the_loss_alone():
     assert lrs[10] <= suggestions["steepest"] <= lrs[21]  # inside the falling stretch
     assert lrs[9] <= suggestions["valley"] <= lrs[21]
     assert lrs[10] <= suggestions["smith_base"] < suggestions["smith_max"] <= lrs[21]
-    assert "no validation accuracy" in notes[0]
+    assert notes == ["no validation accuracy: smith_base/smith_max were read off the loss curve "
+                     "(where it starts and stops falling)"]
 
 
 def test_range_test_finds_a_rate_that_trains():
     torch.manual_seed(0)
     model = linear_net()
     optimizer = make_optimizer("adam", model, lr=1e-3)
-    result = lr_range_test(model, toy_loader(), optimizer, 1e-5, 10.0, 100, mode="exp",
-                           val_loader=toy_loader(8, seed=1, shuffle=False), val_every=10, progress=False)
+    steps = []
+    result = lr_range_test(model, toy_loader(), optimizer, 1e-5, 1e2, 100, mode="exp",
+                           val_loader=toy_loader(8, seed=1, shuffle=False), val_every=10, progress=False,
+                           on_step=lambda step, lr, net: steps.append((step, lr, net is model)))
+    assert steps == [(i, pytest.approx(lr), True) for i, lr in enumerate(result.lrs)]
     assert len(result.lrs) == len(result.losses) == len(result.smoothed) == 100
     assert result.smoothed == pytest.approx(smooth_losses(result.losses, 0.98))
     assert result.val_lrs == pytest.approx(result.lrs[9::10])
     assert max(result.val_accuracy) > result.val_accuracy[0] + 0.3  # accuracy rises along the test
     assert set(result.suggestions) == {"steepest", "valley", "min_div_10", "smith_base", "smith_max"}
-    assert all(1e-5 <= lr <= 10.0 for lr in result.suggestions.values())
+    assert all(1e-5 <= lr <= 1e2 for lr in result.suggestions.values()), result.notes  # the loss turned: a reading of each
     assert result.suggestions["smith_base"] < result.suggestions["smith_max"]
 
     def train(lr: float) -> list[float]:
@@ -207,4 +249,17 @@ def test_plot_has_title_axes_and_legend():
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert "loss (smoothed)" in labels and "val pixel accuracy" in labels
     assert any(label.startswith("min_div_10") for label in labels)
+    for name, lr in result.suggestions.items():  # up to lr 1 the loss of this toy still falls: no minimum
+        assert (f"{name}: no reading" in labels) == (lr is None)
+    assert result.suggestions["min_div_10"] is None
     assert len(result.to_frame()) == len(result.lrs)
+
+
+def test_valley_is_read_before_the_loss_minimum():
+    """fastai's longest decreasing subsequence can skip the minimum and run on where the loss rises again."""
+    lrs = np.geomspace(1e-4, 1e2, 40)
+    loss = np.concatenate([np.linspace(3.0, 2.6, 8), [2.0, 1.2, 0.6, 0.5],  # a sharp fall to the minimum …
+                           np.linspace(2.55, 2.0, 23), np.linspace(2.5, 4.0, 5)])  # … then a long slow slope above it
+    assert _valley_index(loss[4:35]) + 4 > 11  # fastai's rule alone lands past the minimum (index 11)
+    suggestions, _ = suggest(lrs, loss)
+    assert suggestions["valley"] is not None and suggestions["valley"] <= lrs[11]

@@ -146,3 +146,16 @@ def test_boundary_iou_rewards_sharp_edges():
     whole = ConfusionMatrix(2)
     whole.update(blurred, target)
     assert shifted["miou"] < whole.compute()["miou"]
+
+
+def test_confusion_matrix_from_counts_scores_a_sum_of_frames():
+    first, second = ConfusionMatrix(3), ConfusionMatrix(3)
+    first.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]))
+    second.update(torch.tensor([2, 2]), torch.tensor([2, 0]))
+    both = ConfusionMatrix(3)
+    both.update(torch.tensor([0, 1, 1, 2, 2]), torch.tensor([0, 1, 2, 2, 0]))
+    pooled = ConfusionMatrix.from_counts(first.matrix.numpy() + second.matrix.numpy()).compute()
+    assert pooled["miou"] == pytest.approx(both.compute()["miou"])
+    np.testing.assert_allclose(pooled["iou"], both.compute()["iou"])
+    with pytest.raises(ValueError, match="square"):
+        ConfusionMatrix.from_counts(np.zeros((2, 3)))

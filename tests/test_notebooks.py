@@ -1,6 +1,7 @@
 """Every notebook executed by papermill in the smoke profile, in workbook order, on tiny data.
 
-Each notebook's recorded results are checked by tests/notebook_results/nbNN.py (NN = the notebook number).
+Each notebook's recorded results are checked by tests/notebook_results/nbNN.py (NN = the notebook number),
+and the claim tags of its prose (helpers.claims) are evaluated on them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import workbook
+from helpers import claims, workbook
 
 pytestmark = pytest.mark.notebook
 
@@ -46,6 +47,7 @@ def test_notebook_runs_and_records_its_results(name, run_dir, capfd):
         check(results, run_dir=run_dir)
     else:
         check(results)
+    assert claims.check_claims(name, run_dir) == []
     executed = json.loads((run_dir / "executed" / f"{name}.ipynb").read_text())
     assert what_a_student_should_not_see(executed) == []
     assert "Kernel is running over TCP" not in capfd.readouterr().err

@@ -307,3 +307,19 @@ def test_every_widget_leaves_a_reload_hint_under_it(monkeypatch):
     for hint in (shown[index] for index in hints):
         bundle = hint._repr_mimebundle_()
         assert "run this cell again" in bundle["text/plain"].lower() and "reload" in bundle["text/html"]
+
+
+def test_plot_per_class_on_a_log_axis_for_frequencies():
+    shares = np.array([0.55, 0.027, 0.24, 0.039, 0.049, 0.0077, 0.027, 0.037, 0.02])
+    ax = viz.plot_per_class(shares, GTA9, "Pixel share", "share of pixels", log=True).axes[0]
+    assert ax.get_yscale() == "log"
+    low, high = ax.get_ylim()
+    assert low <= shares.min() and high >= shares.max()  # the rarest and the commonest class both visible
+    assert [t.get_text() for t in ax.texts][5] == "0.0077"
+
+
+def test_legends_sit_beside_the_axes():
+    ax = viz.plot_per_class({"a": np.ones(9) * 0.5, "b": np.ones(9) * 0.4}, GTA9).axes[0]
+    assert ax.get_legend()._loc == 2 and ax.get_legend().get_bbox_to_anchor().x0 > ax.bbox.x1  # upper left, outside
+    curves = viz.plot_curves({"loss": [3.0, 2.0, 1.0]}, "step", "loss", "Loss").axes[0]
+    assert curves.get_legend().get_bbox_to_anchor().x0 > curves.bbox.x1

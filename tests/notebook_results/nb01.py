@@ -35,3 +35,4 @@ def check(results: dict) -> None:
     assert results["leak_median_distance_random"] < 2 * results["neighbour_difference"]
     assert results["leak_same_sequence_share_random"] >= 0.8
     assert results["leak_same_sequence_share_sequence"] == 0
+    assert 0.0 < results["shift_changed_share"] < 0.5  # a shifted label changes pixels along the edges only

@@ -42,3 +42,5 @@ def check(results: dict) -> None:
     assert not math.isnan(results["colour_miou"])
     assert isinstance(results["unet_beats_colour"], bool)
     assert results["context_images"] >= 8 and results["context_epochs"] >= 1
+    assert isinstance(results["unet_beats_lookup"], bool)
+    assert results["unet_beats_lookup"] == (results["unet_miou"] > results["colour_lookup_miou"])

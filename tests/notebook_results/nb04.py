@@ -24,3 +24,5 @@ def check(results: dict) -> None:
     # NaN from the data: fit's guard stops training and leaves the weights finite
     assert results["nan_guard_stopped"] is True
     assert results["nan_guard_weights_finite"] is True
+    # far more parameters than pixels: what makes memorising one image possible
+    assert results["one_image_parameters"] > 10 * results["one_image_pixels"] > 0

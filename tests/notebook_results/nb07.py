@@ -81,3 +81,16 @@ def check(results: dict, run_dir=None) -> None:
     assert results["train_frames"] > 0
     assert results["miou_by_scene"] and all(_score(v) for v in results["miou_by_scene"].values() if v is not None)
     assert results["train_seconds"] > 0 and results["seconds"] >= results["train_seconds"]
+
+    # Evaluation looked at closely: the whole test split, pooled from one confusion matrix per frame
+    assert results["whole_test_frames"] >= 1
+    assert _score(results["whole_test_miou"]) and _score(results["whole_test_pixel_accuracy"])
+    assert _score(results["miou_image_mean"]) and 0.0 <= results["wrong_pixel_loss_share"] <= 1.0
+    assert all(isinstance(epoch, int) and epoch >= 2 for epoch in results["loss_and_miou_rose_epochs"])
+    assert all(_score(value) for value in results["miou_by_weather"].values())
+    left_out, as_zero = results["miou_absent_left_out"], results["miou_absent_as_zero"]
+    assert set(left_out) == set(as_zero) and "whole test split" in left_out
+    assert math.isclose(left_out["whole test split"], results["whole_test_miou"], abs_tol=1e-9)
+    for subset, value in left_out.items():  # counting absent classes as 0 can only lower the mean
+        assert as_zero[subset] <= value + 1e-9, subset
+    assert set(results["miou_by_scene_whole_split"]) <= {"city", "suburb", "countryside", "highway", "unknown"}

@@ -31,3 +31,5 @@ def check(results: dict) -> None:
         assert 0.0 <= results["pretrained_miou"] <= 1.0 and len(results["models"]) == 4
     else:
         assert results["pretrained_miou"] is None and len(results["models"]) == 3
+    # output stride is not receptive field: FCN-32s sees 435 px around each score, 32 px apart
+    assert results["architecture_receptive_field"] == {"U-Net": 200, "U-Net without skips": 200, "FCN-32s": 435}

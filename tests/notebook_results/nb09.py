@@ -18,3 +18,6 @@ def check(results: dict) -> None:
     if (height, width) == (3, 3):
         for key in ("best_cosine_sobel_x", "best_cosine_sobel_y", "cosine_chance_level"):
             assert 0.0 < results[key] <= 1.0 + 1e-9, f"{key} = {results[key]}"
+        assert results["cosine_chance_level"] <= results["cosine_chance_95"] <= 1.0
+    # on a straight edge Sobel responds 8× the central difference: 4 on each side against ½
+    assert results["sobel_to_central_on_edge"] == 8

@@ -1,0 +1,99 @@
+"""Exercise checks: each passes the right answer and fails the course reports' mistake with a useful hint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from helpers import checks, filters, models
+
+
+def test_check_close_and_check_function():
+    assert checks.check_close("x", [1.0, 2.0], np.array([1.0, 2.0]))
+    with pytest.raises(AssertionError, match="shape"):
+        checks.check_close("x", [1.0], [1.0, 2.0])
+    with pytest.raises(AssertionError, match="largest difference 0.5"):
+        checks.check_function("double", lambda v: v * 2.5, lambda v: v * 2, [(1.0,)])
+
+
+def test_bgr_slice_of_the_report_is_caught():
+    assert checks.check_bgr_to_rgb(lambda image: image[:, :, ::-1])
+    with pytest.raises(AssertionError, match="a channel went missing"):
+        checks.check_bgr_to_rgb(lambda image: image[:, :, :-1])  # the report's slice: drops R
+    with pytest.raises(AssertionError, match="order they went in"):
+        checks.check_bgr_to_rgb(lambda image: image)
+
+
+def test_gaussian_normalising_constant_is_caught():
+    def report_kernel(sigma):  # σ where σ² belongs: right at σ = 1 only
+        r = filters.gaussian_radius(sigma)
+        y, x = np.mgrid[-r:r + 1, -r:r + 1]
+        return np.exp(-(x**2 + y**2) / (2 * sigma**2)) / (2 * np.pi * sigma)
+
+    def continuous_constant(sigma):  # the right density, but a cut-off, sampled kernel does not sum to 1
+        r = filters.gaussian_radius(sigma)
+        y, x = np.mgrid[-r:r + 1, -r:r + 1]
+        return np.exp(-(x**2 + y**2) / (2 * sigma**2)) / (2 * np.pi * sigma**2)
+
+    def normalised(sigma):
+        kernel = continuous_constant(sigma)
+        return kernel / kernel.sum()
+
+    assert checks.check_gaussian_kernel(normalised)
+    with pytest.raises(AssertionError, match=r"σ = 0.8: the weights sum to 0.80"):
+        checks.check_gaussian_kernel(report_kernel)
+    with pytest.raises(AssertionError, match="not 1"):
+        checks.check_gaussian_kernel(continuous_constant)
+
+
+def test_swapped_sobel_kernels_are_caught():
+    sobel_x, sobel_y = filters.sobel_kernels()
+    assert checks.check_image_gradients(filters.sobel)
+    with pytest.raises(AssertionError, match="your gx is 0"):
+        checks.check_image_gradients(lambda g: (filters.convolve2d(g, sobel_y), filters.convolve2d(g, sobel_x)))
+
+
+def test_miou_with_epsilon_of_the_report_is_caught():
+    def with_epsilon(matrix):  # the ADE20K report: absent classes become IoU 0
+        tp = np.diag(matrix)
+        return float((tp / (matrix.sum(0) + matrix.sum(1) - tp + 1e-10)).mean())
+
+    def nan_aware(matrix):
+        tp = np.diag(matrix).astype(float)
+        union = matrix.sum(0) + matrix.sum(1) - tp
+        return float(np.nanmean(np.where(union > 0, tp / np.where(union > 0, union, 1), np.nan)))
+
+    assert checks.check_miou_from_confusion(nan_aware)
+    with pytest.raises(AssertionError, match="absent class counted as an IoU of 0"):
+        checks.check_miou_from_confusion(with_epsilon)
+    with pytest.raises(AssertionError, match="class only predicted"):  # skipping every zero is wrong too
+        checks.check_miou_from_confusion(lambda m: nan_aware(m) if m[0, 2] == 0 else float(np.mean([5 / 9, 4 / 7])))
+
+
+class ResidualUp(nn.Module):
+    """The decoder block with the skip added, as a ResNet would: not a U-Net's skip."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2)
+        self.conv = models.DoubleConv(in_channels // 2, out_channels)
+
+    def forward(self, x, skip):
+        return self.conv(models.pad_to(self.up(x), skip.shape[-2:]) + skip)
+
+
+class ConcatenatedUp(ResidualUp):
+    def __init__(self, in_channels, out_channels):
+        super().__init__(in_channels, out_channels)
+        self.conv = models.DoubleConv(in_channels, out_channels)
+
+    def forward(self, x, skip):
+        return self.conv(torch.cat([skip, models.pad_to(self.up(x), skip.shape[-2:])], dim=1))
+
+
+def test_residual_connection_in_place_of_a_skip_is_caught():
+    assert checks.check_up_block(ConcatenatedUp)
+    with pytest.raises(AssertionError, match="U-Net's skip connection, or ResNet's"):
+        checks.check_up_block(ResidualUp)
