@@ -24,7 +24,7 @@ def check(results: dict) -> None:
     check_numerics(results)
     check_skipped_batches(results)
     check_loss_comparison(results, len(seeds))
-    assert 0 < results["seconds"] < 600
+    assert results["seconds"] > 0
 
 
 def check_initialisation(results: dict, steps: int) -> None:
