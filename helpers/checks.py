@@ -6,6 +6,7 @@ so a notebook cell fails loudly when the exercise is not solved yet.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -146,3 +147,49 @@ def check_up_block(up_class: Callable[[int, int], nn.Module]) -> bool:
                              "the skip and the up-sampled features were combined into one set of channels. Is that "
                              "a U-Net's skip connection, or ResNet's?")
     return check_module("Up", SkipProbe(student, skip), SkipProbe(reference, skip), input_shape=(2, 32, 4, 6))
+def check_cross_entropy(student: Callable, ignore_index: int | None = None) -> bool:
+    """Check a hand-written cross-entropy(logits N×C×H×W, target N×H×W) against F.cross_entropy.
+
+    It must agree on ordinary logits and on very confident ones (gaps of 1000 between logits,
+    where −log(softmax) gives inf), and its gradient must agree and stay finite. With
+    `ignore_index`, pixels of that label must count nowhere, as in F.cross_entropy.
+    """
+    import torch.nn.functional as F
+
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 5, (2, 3, 4), generator=generator)
+    if ignore_index is not None:
+        target[0, 0] = ignore_index
+    cases = {"ordinary logits": torch.randn(2, 5, 3, 4, generator=generator) * 2,
+             "confident logits (gaps of 1000)": torch.randn(2, 5, 3, 4, generator=generator) * 1000}
+    options = {} if ignore_index is None else {"ignore_index": ignore_index}
+    for case, values in cases.items():
+        logits = values.clone().requires_grad_(True)
+        loss = student(logits, target)
+        expected = F.cross_entropy(values, target, **options)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise AssertionError(f"cross-entropy: return one number (the mean over the pixels), got {loss!r}")
+        value = float(loss.detach())
+        if math.isinf(value):
+            raise AssertionError(f"cross-entropy on {case}: inf, expected {float(expected):.4g}. A probability "
+                                 "underflowed to 0 before its log: work with log-probabilities, "
+                                 "x - logsumexp(x), never log(softmax(x))")
+        if math.isnan(value):
+            raise AssertionError(f"cross-entropy on {case}: NaN, expected {float(expected):.4g}. exp() of a large "
+                                 "logit overflowed (inf / inf): subtract each pixel's largest logit before exp")
+        if not math.isclose(value, float(expected), rel_tol=1e-4, abs_tol=1e-4):
+            raise AssertionError(f"cross-entropy on {case}: {value:.6g}, expected {float(expected):.6g}. Check the "
+                                 "log-sum-exp: log Σ exp(x) = m + log Σ exp(x − m), with m the largest logit"
+                                 + (f", and that pixels labelled {ignore_index} count nowhere (not in the mean either)"
+                                    if ignore_index is not None else ""))
+        (gradient,) = torch.autograd.grad(loss, logits)
+        reference = values.clone().requires_grad_(True)
+        F.cross_entropy(reference, target, **options).backward()
+        if not torch.isfinite(gradient).all():
+            raise AssertionError(f"cross-entropy on {case}: the gradient holds NaN or inf; the loss must be "
+                                 "computed from log-probabilities, so that no step divides by 0")
+        if not torch.allclose(gradient, reference.grad, atol=1e-5):
+            raise AssertionError(f"cross-entropy on {case}: the gradient differs from F.cross_entropy's "
+                                 f"(largest difference {float((gradient - reference.grad).abs().max()):.3g})")
+    print("✓ cross-entropy: matches F.cross_entropy, confident logits and gradients included")
+    return True

@@ -837,7 +837,9 @@ class SegmentationDataset(Dataset):
     decoded uint8 data), `one_hot` (target C×H×W float instead), `cache` (True: uint8 .npy
     memmaps in `cache_root()`, built once; "memory": decoded into RAM; False: decode the files at
     every access), `on_bad` ("resize", "skip" or "raise", see module doc), `dataset` (the
-    registry entry that says how to read the files; default: the one whose class map this is).
+    registry entry that says how to read the files; default: the one whose class map this is),
+    `label_fill` (the class given to label pixels that augmentation moves in from outside the
+    frame; None: the class map's ignore index when it has one, else 0).
 
     Augmentation is seeded per item: `make_loader` passes `(index, seed)` with seeds from its own
     generator; a plain `dataset[index]` draws the seed from torch's RNG (seeded by
@@ -850,7 +852,8 @@ class SegmentationDataset(Dataset):
     def __init__(self, manifest: pd.DataFrame, root: str | Path, class_map: ClassMap | str = "gta9",
                  size: tuple[int, int] = (160, 120), augment: bool | Augment = False, one_hot: bool = False,
                  cache: bool | str = True, on_bad: str = "resize",
-                 dataset: str | DatasetSpec | None = None, progress: bool = True):
+                 dataset: str | DatasetSpec | None = None, progress: bool = True,
+                 label_fill: int | None = None):
         if on_bad not in ("resize", "skip", "raise"):
             raise ValueError(f"on_bad must be 'resize', 'skip' or 'raise', got {on_bad!r}")
         if cache not in (True, False, "memory"):
@@ -863,7 +866,9 @@ class SegmentationDataset(Dataset):
         self.one_hot = one_hot
         self.cache = cache
         self.on_bad = on_bad
-        self.label_fill = self.class_map.ignore_index if self.class_map.ignore_index is not None else 0
+        if label_fill is None:
+            label_fill = self.class_map.ignore_index if self.class_map.ignore_index is not None else 0
+        self.label_fill = int(label_fill)
         self.problems: list[Problem] = []
         self._images: np.ndarray | None = None
         self._labels: np.ndarray | None = None
@@ -1063,15 +1068,16 @@ def _even_subset(manifest: pd.DataFrame, count: int) -> pd.DataFrame:
 def load_dataset(name: str = "synthetic-streets", root: str | Path | None = None,
                  classes: str | ClassMap | None = None, profile: Profile | str | None = None,
                  split: str | None = "train", manifest: str | Path | pd.DataFrame | None = None,
-                 augment: bool = False, one_hot: bool = False, max_images: int | None = None,
-                 cache: bool | str = True, on_bad: str = "resize", progress: bool = True) -> SegmentationDataset:
+                 augment: bool | Augment = False, one_hot: bool = False, max_images: int | None = None,
+                 cache: bool | str = True, on_bad: str = "resize", progress: bool = True,
+                 label_fill: int | None = None) -> SegmentationDataset:
     """A `SegmentationDataset` of one split of a registered data set, sized by a profile.
 
     `classes` None means the data set's default (gta9 for streets, forest2 for forest).
     `manifest` may be a CSV path or table (e.g. the clean split written by notebook 01); without
     one, the full manifest with the default sequence split (seed 0) is used. `split` None or
     "all" keeps every frame. `max_images` (default: the profile's cap for that split) keeps frames
-    evenly spread over the split.
+    evenly spread over the split. `label_fill` goes to `SegmentationDataset`.
     """
     spec = get_spec(name)
     folder = dataset_dir(spec, root)
@@ -1103,7 +1109,7 @@ def load_dataset(name: str = "synthetic-streets", root: str | Path | None = None
     if max_images is not None:
         table = _even_subset(table, int(max_images))
     return SegmentationDataset(table, folder, class_map, profile.image_size, augment=augment, one_hot=one_hot,
-                               cache=cache, on_bad=on_bad, dataset=spec, progress=progress)
+                               cache=cache, on_bad=on_bad, dataset=spec, progress=progress, label_fill=label_fill)
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)  # per-channel standard deviation of the sa
 
 UP_MODES = ("transpose", "bilinear")
 INIT_MODES = ("kaiming", "default")
+NORM_MODES = ("batch", "none")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,21 +39,22 @@ INIT_MODES = ("kaiming", "default")
 class DoubleConv(nn.Module):
     """(3×3 conv → BatchNorm → ReLU) × 2, keeping H×W; optional Dropout2d at the end.
 
-    The convolutions have no bias: the batch norm that follows adds its own.
+    The convolutions have no bias: the batch norm that follows adds its own. norm="none" leaves
+    the batch norms out (3×3 conv with bias → ReLU, twice), for the ablation of notebook 04b.
     """
 
     def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, norm: str = "batch"):
         super().__init__()
+        if norm not in NORM_MODES:
+            raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}")
         mid_channels = mid_channels or out_channels
-        layers = [
-            nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(mid_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-        ]
+        layers: list[nn.Module] = []
+        for conv_in, conv_out in ((in_channels, mid_channels), (mid_channels, out_channels)):
+            layers.append(nn.Conv2d(conv_in, conv_out, kernel_size=3, padding=1, bias=norm == "none"))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(conv_out))
+            layers.append(nn.ReLU(inplace=True))
         if dropout > 0:
             layers.append(nn.Dropout2d(dropout))
         self.double_conv = nn.Sequential(*layers)
@@ -64,11 +66,11 @@ class DoubleConv(nn.Module):
 class Down(nn.Module):
     """2×2 max-pool (halves H×W, rounding down), then a DoubleConv."""
 
-    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0):
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0, norm: str = "batch"):
         super().__init__()
         self.pool_conv = nn.Sequential(
             nn.MaxPool2d(2),
-            DoubleConv(in_channels, out_channels, dropout=dropout),
+            DoubleConv(in_channels, out_channels, dropout=dropout, norm=norm),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +96,7 @@ class Up(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, up: str = "transpose",
-                 use_skip: bool = True, dropout: float = 0.0):
+                 use_skip: bool = True, dropout: float = 0.0, norm: str = "batch"):
         super().__init__()
         if up not in UP_MODES:
             raise ValueError(f"up must be one of {UP_MODES}, got {up!r}")
@@ -108,7 +110,7 @@ class Up(nn.Module):
             )
         self.use_skip = use_skip
         conv_in = half + half if use_skip else half  # the skip has in_channels // 2 channels too
-        self.conv = DoubleConv(conv_in, out_channels, dropout=dropout)
+        self.conv = DoubleConv(conv_in, out_channels, dropout=dropout, norm=norm)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = pad_to(self.up(x), skip.shape[-2:])
@@ -148,17 +150,21 @@ class UNet(nn.Module):
     skips=False keeps the same encoder and decoder but concatenates nothing (the decoder
     sees only the up-sampled bottleneck), so it has fewer parameters.
     dropout > 0 adds Dropout2d after every DoubleConv. init="kaiming" applies `init_kaiming`;
-    "default" keeps PyTorch's own initialisation.
+    "default" keeps PyTorch's own initialisation. norm="none" removes every batch norm (the
+    convolutions get biases instead); `.config` names `norm` only then, so the configs (and
+    checkpoints) of batch-norm U-Nets stay as they were.
     Inputs smaller than 2**depth in a dimension are zero-padded to 2**depth (so the bottleneck
     is at least 1×1) and the logits are cropped back to the input size.
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 9, base: int = 64, depth: int = 4,
                  up: str = "transpose", skips: bool = True, dropout: float = 0.0,
-                 init: str = "kaiming"):
+                 init: str = "kaiming", norm: str = "batch"):
         super().__init__()
         if up not in UP_MODES:
             raise ValueError(f"up must be one of {UP_MODES}, got {up!r}")
+        if norm not in NORM_MODES:
+            raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}")
         if init not in INIT_MODES:
             raise ValueError(f"init must be one of {INIT_MODES}, got {init!r}")
         if depth < 1 or base < 1 or num_classes < 1 or in_channels < 1:
@@ -168,15 +174,17 @@ class UNet(nn.Module):
         self.config = {"arch": "unet", "in_channels": in_channels, "num_classes": num_classes,
                        "base": base, "depth": depth, "up": up, "skips": skips,
                        "dropout": dropout, "init": init}
+        if norm != "batch":
+            self.config["norm"] = norm
         self.depth = depth
         channels = [base * 2**level for level in range(depth + 1)]
         # Registered in forward order (encoder, decoder, head): `receptive_field` relies on it.
-        self.inc = DoubleConv(in_channels, channels[0], dropout=dropout)
+        self.inc = DoubleConv(in_channels, channels[0], dropout=dropout, norm=norm)
         self.downs = nn.ModuleList(
-            Down(channels[level], channels[level + 1], dropout=dropout) for level in range(depth)
+            Down(channels[level], channels[level + 1], dropout=dropout, norm=norm) for level in range(depth)
         )
         self.ups = nn.ModuleList(
-            Up(channels[level + 1], channels[level], up=up, use_skip=skips, dropout=dropout)
+            Up(channels[level + 1], channels[level], up=up, use_skip=skips, dropout=dropout, norm=norm)
             for level in reversed(range(depth))
         )
         self.outc = OutConv(channels[0], num_classes)

@@ -36,6 +36,7 @@ NOTEBOOKS: tuple[str, ...] = (
     "02_one_hot_encoding",
     "03_unet_build",
     "04_overfit_one_image",
+    "04b_training_that_works",
     "05_lr_range_test",
     "06_scheduler_comparison",
     "07_final_training",
@@ -321,13 +322,18 @@ def parse_value(text: str) -> Any:
 
 
 def resolve_notebooks(names: list[str]) -> list[str]:
-    """Notebook names from prefixes ("04", "04_overfit") in workbook order; all when empty."""
+    """Notebook names from numbers or prefixes ("04", "04b", "04_overfit") in workbook order; all when empty.
+
+    A notebook's number (what comes before the first "_") picks that notebook alone: "04" is
+    04_overfit_one_image, not 04b_training_that_works as well.
+    """
     if not names:
         return list(NOTEBOOKS)
     chosen = []
     for name in names:
         stem = Path(name).stem
-        matches = [nb for nb in NOTEBOOKS if nb.startswith(stem)]
+        matches = ([nb for nb in NOTEBOOKS if nb.split("_")[0] == stem]
+                   or [nb for nb in NOTEBOOKS if nb.startswith(stem)])
         if len(matches) != 1:
             raise SystemExit(f"unknown notebook {name!r}; choose from: {', '.join(NOTEBOOKS)}")
         chosen.append(matches[0])

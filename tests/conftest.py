@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("WORKBOOK_QUIET", "1")
 
@@ -23,6 +24,12 @@ torch.set_num_threads(2)
 STREETS_SIZE = (96, 64)
 STREETS_SEQUENCES = 8
 STREETS_FRAMES = 6
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_warning_format(monkeypatch):
+    """`workbook.start` switches warnings to their short form for the whole process: undo it after each test."""
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -194,6 +194,19 @@ def test_augmented_items_keep_valid_classes(streets_root):
     assert changed >= 6
 
 
+def test_rotated_items_can_fill_the_border_with_an_ignore_label(streets_root):
+    rotation = datasets.Augment(flip=0.0, degrees=30.0, jitter=0.0)
+    default = streets_dataset(streets_root, augment=rotation)
+    ignored = streets_dataset(streets_root, augment=rotation, label_fill=255)
+    assert default.label_fill == 0 and ignored.label_fill == 255  # gta9 has no ignore index of its own
+    _, filled_with_zero = default[0, 7]
+    _, filled_with_ignore = ignored[0, 7]
+    border = filled_with_ignore == 255
+    assert 0.01 < border.float().mean() < 0.5  # the corners that came from outside the frame
+    assert (filled_with_zero[border] == 0).all()
+    assert torch.equal(filled_with_zero[~border], filled_with_ignore[~border])  # same angle, same labels inside
+
+
 def test_one_hot_targets(streets_root):
     dataset = streets_dataset(streets_root, one_hot=True)
     image, target = dataset[0]

@@ -113,6 +113,33 @@ def test_dropout_is_added_and_only_active_in_training():
         assert torch.equal(model(images), model(images))
 
 
+def test_norm_none_removes_every_batch_norm_and_gives_the_convolutions_biases():
+    torch.manual_seed(0)
+    with_norm = UNet(3, 4, base=4, depth=2)
+    torch.manual_seed(0)
+    without = UNet(3, 4, base=4, depth=2, norm="none")
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in with_norm.modules()) == 10  # 5 DoubleConvs × 2
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in without.modules())
+    inner = [m for m in without.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(inner) == 10 and all(conv.bias is not None for conv in inner)
+    assert all(conv.bias is None for conv in with_norm.modules() if isinstance(conv, nn.Conv2d)
+               and conv.kernel_size == (3, 3))
+    batch_norm_parameters = sum(p.numel() for m in with_norm.modules() if isinstance(m, nn.BatchNorm2d)
+                                for p in m.parameters())
+    assert count_parameters(without) == count_parameters(with_norm) - batch_norm_parameters // 2  # β → conv bias
+    assert without.config["norm"] == "none" and "norm" not in with_norm.config
+    rebuilt = build_model(without.config)
+    rebuilt.load_state_dict(without.state_dict())
+    images = torch.rand(2, 3, 16, 20)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(images), without(images))
+    # without normalisation the network is homogeneous in its input when the biases are zero (Kaiming init)
+    with torch.no_grad():
+        assert torch.allclose(without(images * 10), 10 * without(images), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="norm must be"):
+        UNet(norm="layer")
+
+
 def test_config_rebuilds_the_same_model():
     model = UNet(in_channels=1, num_classes=3, base=4, depth=2, up="bilinear", skips=False,
                  dropout=0.1, init="default")

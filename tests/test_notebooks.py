@@ -1,7 +1,8 @@
 """Every notebook executed by papermill in the smoke profile, in workbook order, on tiny data.
 
-Each notebook's recorded results are checked by tests/notebook_results/nbNN.py (NN = the notebook number),
-and the claim tags of its prose (helpers.claims) are evaluated on them.
+Each notebook's recorded results are checked by tests/notebook_results/nbNN.py (NN = the notebook number,
+what comes before the first "_" of its name: nb04.py, nb04b.py …), and the claim tags of its prose
+(helpers.claims) are evaluated on them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def test_notebook_runs_and_records_its_results(name, run_dir, capfd):
     status = workbook.run_notebook(name, run_dir, {"PROFILE": "smoke", "RUN_DIR": str(run_dir)})
     assert status["status"] == "ok", f"{name} failed in cell {status['cell']}: {status['error']}"
     results = json.loads((run_dir / f"{name}.json").read_text())
-    check = importlib.import_module(f"tests.notebook_results.nb{name[:2]}").check
+    check = importlib.import_module(f"tests.notebook_results.nb{name.split('_')[0]}").check
     if "run_dir" in inspect.signature(check).parameters:  # checks that compare with earlier notebooks' results
         check(results, run_dir=run_dir)
     else:

@@ -53,6 +53,15 @@ def test_parse_value_and_notebook_names():
         workbook.resolve_notebooks(["42"])
 
 
+def test_a_notebook_number_picks_that_notebook_alone():
+    assert "04b_training_that_works" in workbook.NOTEBOOKS
+    assert workbook.resolve_notebooks(["04"]) == ["04_overfit_one_image"]
+    assert workbook.resolve_notebooks(["04b"]) == ["04b_training_that_works"]
+    assert workbook.resolve_notebooks(["04b", "04"]) == ["04_overfit_one_image", "04b_training_that_works"]
+    with pytest.raises(SystemExit, match="unknown notebook '0'"):
+        workbook.resolve_notebooks(["0"])  # a prefix of many notebooks
+
+
 def test_to_jsonable_turns_non_finite_into_none():
     assert workbook.to_jsonable({"a": math.inf, 1: np.int64(2)}) == {"a": None, "1": 2}
 

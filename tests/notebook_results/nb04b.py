@@ -1,0 +1,145 @@
+"""04b_training_that_works: initialisation, the batch-norm sweep, regularisation, loss numerics.
+
+Each verdict the notebook prints is recomputed here from the runs it recorded, so a sentence
+cannot drift from the numbers under it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+
+LEARNED_OUTCOMES = {"larger", "smaller", "same", "only_with_norm", "only_without_norm", "none"}
+
+
+def check(results: dict) -> None:
+    setup = results["setup"]
+    steps, seeds = setup["steps"], setup["seeds"]
+    assert steps >= 4 and len(seeds) >= 2 and setup["train_images"] >= 2
+    check_initialisation(results, steps)
+    check_sweep(results, setup)
+    check_regularisation(results, len(seeds))
+    check_numerics(results)
+    check_skipped_batches(results)
+    check_loss_comparison(results, len(seeds))
+    assert results["seconds"] > 0
+
+
+def check_initialisation(results: dict, steps: int) -> None:
+    rows = {(row["norm"], row["init"]): row for row in results["init_stats"]}
+    assert set(rows) == {("batch", "default"), ("batch", "kaiming"), ("none", "default"), ("none", "kaiming")}
+    bottleneck = results["bottleneck_layer"]
+    for (norm, init), row in rows.items():
+        layers = results["init_layers"][f"{norm}/{init}"]
+        assert len(layers["std_before"]) == len(layers["std_after"]) == 23  # depth 4: 2 + 8 + 4 × 3 + 1 convolutions
+        assert row["first conv std"] == pytest.approx(layers["std_before"][0])
+        assert row["bottleneck std"] == pytest.approx(layers["std_before"][bottleneck])
+        assert row["bottleneck / first"] == pytest.approx(row["bottleneck std"] / row["first conv std"])
+        assert all(value > 0 for value in layers["std_before"])
+    assert bottleneck == 9  # inc 2 + four Down blocks × 2 − 1
+    # without normalisation PyTorch's default init shrinks the signal on the way down; batch norm stops the compounding
+    assert rows["none", "default"]["bottleneck / first"] < 0.5
+    assert rows["batch", "default"]["bottleneck / first"] > 2 * rows["none", "default"]["bottleneck / first"]
+    assert rows["batch", "kaiming"][f"loss after {steps} steps"] < rows["batch", "kaiming"]["first loss"]
+
+
+def check_sweep(results: dict, setup: dict) -> None:
+    prior = results["prior_loss"]
+    assert 0 < prior < math.log(9)  # the street classes are far from equally frequent
+    sweep = results["sweep"]
+    assert len(sweep) == 2 * len(setup["sweep_lrs"])
+    for row in sweep:
+        assert row["finite"] == (row["final"] is not None)
+        assert row["learned"] == (row["finite"] and row["final"] < prior)
+        assert row["steps"] == setup["steps"] if row["finite"] else row["steps"] <= setup["steps"]
+    verdict = results["sweep_verdict"]
+    for norm in ("batch", "none"):
+        for column, key in (("learned", "largest_learned"), ("finite", "largest_finite")):
+            rates = [row["lr"] for row in sweep if row["norm"] == norm and row[column]]
+            assert verdict[key][norm] == (max(rates) if rates else None)
+    with_norm, without_norm = verdict["largest_learned"]["batch"], verdict["largest_learned"]["none"]
+    expected = ("none" if with_norm is None and without_norm is None else "only_with_norm" if without_norm is None
+                else "only_without_norm" if with_norm is None else "larger" if with_norm > without_norm
+                else "smaller" if with_norm < without_norm else "same")
+    assert verdict["outcome"] == expected and expected in LEARNED_OUTCOMES
+    # the lesson of the section: with batch norm the U-Net learns at some rate, and needs no smaller one
+    assert with_norm is not None
+    assert without_norm is None or without_norm <= with_norm
+
+
+def check_regularisation(results: dict, seed_count: int) -> None:
+    runs = results["regularisation"]
+    settings = ["baseline", "Dropout2d", "Adam + L2", "AdamW", "rotation"]
+    assert [row["setting"] for row in runs] == [name for name in settings for _ in range(seed_count)]
+    for row in runs:
+        assert 0 <= row["held_out_miou"] <= 1 and 0 <= row["train_miou"] <= 1
+        assert row["gap"] == pytest.approx(row["train_miou"] - row["held_out_miou"])
+    for name, verdict in results["regularisation_verdicts"].items():
+        check_verdict(verdict, runs, name, "baseline", "the baseline")
+    rotation = results["rotation"]
+    assert 0.02 < rotation["ignored_share"] < 0.4
+    assert rotation["nearest_keeps_classes"] is True
+    assert 0 < rotation["linear_invented"] <= rotation["linear_changed"]
+    assert rotation["linear_no_class"] > 0  # mixes of a class id with the border's 255
+
+
+def check_verdict(verdict: dict, runs: list[dict], first: str, second: str, second_words: str) -> None:
+    """The verdict's difference, standard error and words, recomputed from the runs."""
+    scores = {name: [row["held_out_miou"] for row in runs if row["setting"] == name] for name in (first, second)}
+    difference = statistics.mean(scores[first]) - statistics.mean(scores[second])
+    error = math.sqrt(sum(statistics.variance(values) / len(values) for values in scores.values()))
+    assert verdict["difference"] == pytest.approx(difference, abs=1e-9)
+    assert verdict["standard_error"] == pytest.approx(error, abs=1e-9)
+    assert verdict["within_noise"] == (abs(difference) < 2 * error)
+    if verdict["within_noise"]:
+        assert verdict["verdict"].startswith("not shown by these runs")
+    else:
+        better = "better" if difference > 0 else "worse"
+        assert verdict["verdict"] == f"{better} than {second_words} by more than two standard errors"
+
+
+def check_numerics(results: dict) -> None:
+    rows = {row["gap"]: row for row in results["numerics"]}
+    assert sorted(rows) == [2.0, 20.0, 100.0, 120.0]
+    for gap in (2.0, 20.0):
+        assert rows[gap]["by_hand"] == pytest.approx(rows[gap]["library"], rel=1e-4)
+        assert rows[gap]["by_hand_gradient_finite"] is True
+    assert rows[100.0]["by_hand"] is not None and rows[100.0]["by_hand_gradient_finite"] is False  # finite loss, NaN grad
+    assert rows[120.0]["by_hand"] is None and rows[120.0]["probability"] == 0.0  # inf is recorded as None
+    for gap, row in rows.items():
+        assert row["library"] == pytest.approx(gap + math.log(1 + 2 * math.exp(-gap)) if gap < 50 else gap, rel=1e-5)
+        assert row["library_gradient_finite"] is True
+
+
+def check_skipped_batches(results: dict) -> None:
+    runs = results["skip_runs"]
+    assert len(results["unscaled_frames"]) == 2
+    library, hand = runs["none/F.cross_entropy"], runs["none/by hand"]
+    assert library["stopped"] == "" and library["skipped"] == 0 and library["weights_finite"] is True
+    # the loss on logits shows the unscaled frames: batch losses far above what batch norm lets through
+    assert library["largest_finite_batch_loss"] > 2 * runs["batch/F.cross_entropy"]["largest_finite_batch_loss"]
+    # the hand-written one either skipped them quietly or poisoned the weights through a finite loss's NaN gradient
+    if hand["stopped"]:
+        assert hand["weights_finite"] is False
+    else:
+        assert hand["skipped"] > 0 and max(hand["epoch_losses"]) < max(library["epoch_losses"])
+    assert results["fail_fast_stopped"] is True
+
+
+def check_loss_comparison(results: dict, seed_count: int) -> None:
+    rows = results["loss_comparison"]
+    assert [row["setting"] for row in rows] == ["baseline", "MSE on softmax"]
+    assert all(row["runs"] == seed_count for row in rows)
+    baseline = [row for row in results["regularisation"] if row["setting"] == "baseline"]
+    assert rows[0]["held_out_miou_mean"] == pytest.approx(statistics.mean(row["held_out_miou"] for row in baseline))
+    verdict = results["loss_verdict"]
+    mse_mean, mse_std = rows[1]["held_out_miou_mean"], rows[1]["held_out_miou_std"]
+    assert verdict["difference"] == pytest.approx(mse_mean - rows[0]["held_out_miou_mean"])
+    error = math.sqrt((mse_std**2 + rows[0]["held_out_miou_std"] ** 2) / seed_count)
+    assert verdict["standard_error"] == pytest.approx(error)
+    assert verdict["within_noise"] == (abs(verdict["difference"]) < 2 * error)
+    words = verdict["verdict"]
+    assert words.startswith("not shown") if verdict["within_noise"] else words.endswith(
+        "than cross-entropy by more than two standard errors")

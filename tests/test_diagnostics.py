@@ -1,0 +1,126 @@
+"""helpers.diagnostics: activation statistics per layer, short runs that stop at a NaN, the class-prior loss."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from helpers.diagnostics import activation_stats, class_prior_loss, conv_layers, loss_summary, train_steps
+from helpers.models import UNet
+
+
+def conv_stack(layers: int, init: str) -> nn.Sequential:
+    """`layers` × (3×3 conv 64 → 64, no bias, no padding → ReLU), initialised by PyTorch ("default") or He ("kaiming")."""
+    modules = []
+    for _ in range(layers):
+        conv = nn.Conv2d(64, 64, kernel_size=3, bias=False)  # no padding: no zeros at the border
+        if init == "kaiming":
+            nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
+        modules += [conv, nn.ReLU()]
+    return nn.Sequential(*modules)
+
+
+def test_conv_layers_follow_the_unet_forward_path():
+    names = [name for name, _ in conv_layers(UNet(3, 4, base=4, depth=2))]
+    # inc 2, two downs × 2, two ups × (1 up-convolution + 2), the head
+    assert len(names) == 13
+    assert names[0] == "inc.double_conv.0" and names[-1] == "outc.conv"
+    assert names.index("ups.0.up") == 6 and names.index("ups.1.up") == 9
+
+
+def test_activation_stats_are_the_convolution_outputs_mean_and_std():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1))
+    images = torch.rand(5, 3, 9, 9)
+    stats = activation_stats(model, images)
+    assert list(stats["name"]) == ["0", "3"] and list(stats["layer"]) == [0, 1]
+    with torch.no_grad():
+        first = model[0](images)
+        second = model[3](model[2](F.batch_norm(first, None, None, training=True)))
+    for row, output in zip(stats.itertuples(), (first, second)):
+        assert row.mean == pytest.approx(output.mean().item(), abs=1e-6)
+        assert row.std == pytest.approx(output.std().item(), rel=1e-5)
+        assert row.rms == pytest.approx(output.pow(2).mean().sqrt().item(), rel=1e-5)
+    # the model itself is untouched: its batch norm has not seen the batch
+    assert torch.equal(model[1].running_mean, torch.zeros(4)) and int(model[1].num_batches_tracked) == 0
+
+
+def test_default_init_shrinks_the_signal_by_sqrt6_per_layer_and_he_init_keeps_it():
+    images = torch.randn(2, 64, 40, 40)
+    ratios = {}
+    for init in ("default", "kaiming"):
+        torch.manual_seed(0)
+        stds = activation_stats(conv_stack(8, init), images)["rms"].to_numpy()
+        ratios[init] = stds[7] / stds[1]  # six layers apart, after the first ReLU
+    assert ratios["default"] == pytest.approx((1 / math.sqrt(6)) ** 6, rel=0.5)  # ≈ 1/216
+    assert 0.5 < ratios["kaiming"] < 2
+
+
+def test_without_batch_norm_the_unet_default_init_loses_its_signal_at_the_bottleneck():
+    images = torch.rand(4, 3, 32, 32)
+    bottleneck = {}
+    for norm in ("batch", "none"):
+        for init in ("default", "kaiming"):
+            torch.manual_seed(0)
+            stats = activation_stats(UNet(3, 9, base=8, norm=norm, init=init), images)
+            deepest = stats[stats["name"].str.startswith("downs.")].iloc[-1]
+            bottleneck[norm, init] = deepest["std"] / stats["std"].iloc[0]
+    assert bottleneck["none", "default"] < 0.15
+    assert bottleneck["none", "default"] < 0.5 * bottleneck["none", "kaiming"]
+    # with batch norm every layer starts from a normalised input: no shrinking from layer to layer
+    assert bottleneck["batch", "default"] > 0.5 and bottleneck["batch", "kaiming"] > 0.5
+
+
+def test_train_steps_cycles_through_the_loader_and_learns():
+    torch.manual_seed(0)
+    inputs = torch.randn(6, 2, 1, 1)
+    targets = (inputs[:, 0, 0, 0] > inputs[:, 1, 0, 0]).long()[:, None, None].expand(6, 1, 1).contiguous()
+    loader = DataLoader(TensorDataset(inputs, targets), batch_size=3)  # two batches
+    model = nn.Conv2d(2, 2, 1)
+    losses = train_steps(model, loader, F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0.5), steps=7)
+    assert len(losses) == 7 and all(math.isfinite(loss) for loss in losses)
+    assert np.mean(losses[-2:]) < np.mean(losses[:2])
+
+
+def test_train_steps_stops_at_the_first_non_finite_loss_without_stepping():
+    loader = DataLoader(TensorDataset(torch.ones(4, 1, 1, 1), torch.zeros(4, 1, 1, dtype=torch.long)), batch_size=2)
+    model = nn.Conv2d(1, 2, 1)
+    calls = []
+
+    def loss_that_breaks(logits, target):
+        calls.append(1)
+        loss = F.cross_entropy(logits, target)
+        return loss * math.inf if len(calls) == 3 else loss
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = train_steps(model, loader, loss_that_breaks, optimizer, steps=10)
+    assert len(losses) == 3 and math.isinf(losses[-1]) and all(math.isfinite(v) for v in losses[:2])
+    weights = model.weight.detach().clone()
+    assert torch.isfinite(weights).all()  # the infinite loss was never back-propagated
+    with pytest.raises(ValueError, match="at least 1"):
+        train_steps(model, loader, F.cross_entropy, optimizer, steps=0)
+
+
+def test_loss_summary():
+    summary = loss_summary([2.0, 1.5, 1.0, 0.8, 0.6, 0.4], window=2)
+    assert summary == {"first": 2.0, "final": 0.5, "peak": 2.0, "finite": True, "steps": 6}
+    broken = loss_summary([2.0, 9.0, math.inf])
+    assert broken["finite"] is False and math.isnan(broken["final"]) and broken["peak"] == 9.0
+
+
+def test_class_prior_loss_is_the_cross_entropy_of_predicting_the_frequencies():
+    assert class_prior_loss([5, 5, 5, 5, 5, 5, 5, 5, 5]) == pytest.approx(math.log(9))
+    assert class_prior_loss([7, 0, 0]) == 0.0
+    counts = torch.tensor([6, 3, 1, 0])
+    target = torch.repeat_interleave(torch.arange(4), counts).view(1, 10, 1)
+    frequencies = counts.float() / counts.sum()
+    logits = torch.log(frequencies.clamp_min(1e-12)).view(1, 4, 1, 1).expand(1, 4, 10, 1)
+    assert class_prior_loss(counts) == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-6)
+    with pytest.raises(ValueError, match="non-negative"):
+        class_prior_loss([0, 0])
