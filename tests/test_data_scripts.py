@@ -24,7 +24,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-import helpers.real_datasets  # noqa: F401  (registers "gta5" and "forest")
+import helpers.dataset_registry
 from data_scripts import get_forest, get_gta5, prepare_gta5
 from helpers.classes import CITYSCAPES, GTA9, cityscapes_palette
 from helpers.config import get_profile
@@ -266,7 +266,7 @@ def test_prepared_gta9_copies_load_with_the_expected_class_ids(gta_data, streets
     assert manifest.set_index("frame")["blank"].to_dict()[BLANK]
     assert manifest["image"].str.startswith("prepared/gta9-64x48/images/").all()
     with Image.open(data / manifest["label"].iloc[0]) as label:
-        assert label.size == (64, 48) and label.info[helpers.real_datasets.PREPARED_CLASSES_KEY] == "gta9"
+        assert label.size == (64, 48) and label.info[helpers.dataset_registry.PREPARED_CLASSES_KEY] == "gta9"
     dataset = load_dataset("gta5", root=data, classes="gta9", profile="smoke", split=None)
     assert dataset.frames == manifest["frame"].tolist()
     for position in (0, 5):

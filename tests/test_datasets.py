@@ -71,10 +71,11 @@ def test_dataset_dir_accepts_the_folder_or_its_parent(streets_root):
 
 
 def test_unknown_dataset_and_wrong_class_map(streets_root):
-    with pytest.raises(ValueError, match="registered"):
+    with pytest.raises(ValueError, match=r"unknown data set 'no-such-data'.*synthetic-streets.*ade20k.*folder:PATH"):
         build_manifest("no-such-data", streets_root)
-    with pytest.raises(ValueError, match="forest2"):
+    with pytest.raises(ValueError, match="cannot be read as 'forest2'; set CLASSES to one of 'gta9', 'cityscapes19'"):
         load_dataset("synthetic-streets", streets_root, classes="forest2")
+    assert len(load_dataset("Streets", streets_root, profile="smoke", max_images=2)) == 2  # an alias
 
 
 # ---- manifest -------------------------------------------------------------------------------

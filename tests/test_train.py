@@ -13,10 +13,10 @@ from helpers.metrics import ConfusionMatrix
 from helpers.models import UNet
 from helpers.optim import make_optimizer, make_scheduler
 from helpers.train import (
+    History,
     checkpoint_progress,
     claim_run_dir,
     config_digest,
-    History,
     evaluate,
     fit,
     load_history,
