@@ -139,8 +139,13 @@ def overlay(image: np.ndarray | torch.Tensor, index: np.ndarray | torch.Tensor,
 
 
 def error_map(image: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
-              pred: np.ndarray | torch.Tensor, ignore_index: int | None = None) -> np.ndarray:
-    """Wrong pixels in red over a dimmed grey copy of the image (ignored pixels never count as wrong)."""
+              pred: np.ndarray | torch.Tensor, ignore_index: int | ClassMap | str | None = None) -> np.ndarray:
+    """Wrong pixels in red over a dimmed grey copy of the image (ignored pixels never count as wrong).
+
+    `ignore_index` may be the data set's class map (its ignore index is used).
+    """
+    if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
+        ignore_index = get_class_map(ignore_index).ignore_index
     picture = to_uint8_rgb(image).astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     grey = np.repeat((60 + 0.5 * picture)[..., np.newaxis], 3, axis=-1).astype(np.uint8)
     target, pred = to_index(target), to_index(pred)
