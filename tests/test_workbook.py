@@ -183,3 +183,17 @@ def test_results_of_another_profile_or_data_set_are_not_used(tiny_data, tmp_path
     workbook.record("max_lr", 1.0)
     assert workbook.load_results("05_lr_range_test", run) == {"max_lr": 1.0}
     assert "replacing them" in capsys.readouterr().out
+
+
+def test_the_smoke_data_key_follows_every_module_of_the_generator(tmp_path, monkeypatch):
+    import shutil
+
+    from helpers import config
+
+    shutil.copytree(config.REPO_ROOT / "helpers" / "synthetic", tmp_path / "helpers" / "synthetic")
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    before = workbook.smoke_data_key()
+    assert workbook.smoke_data_key() == before
+    weather = tmp_path / "helpers" / "synthetic" / "weather.py"
+    weather.write_text(weather.read_text() + "\n# a change to the rain\n")
+    assert workbook.smoke_data_key() != before
