@@ -63,15 +63,22 @@ class NotebookSession:
     def results_path(self) -> Path:
         return self.run_dir / f"{self.name}.json"
 
+    manifest_said: bool = False  # whether the notebook was told which split it uses
+
     @property
     def manifest(self) -> Path | None:
-        """The clean, split manifest written by notebook 01, or None (then loaders use the full data set)."""
+        """The clean, split manifest written by notebook 01, or None (then loaders use the full data set).
+
+        The first call says which of the two the notebook uses.
+        """
         path = self.run_dir / "manifest.csv"
-        if path.exists():
-            return path
-        print("no clean manifest from 01_data_cleaning in this run folder: using every frame "
-              "with the default sequence split")
-        return None
+        found = path.exists()
+        if not self.manifest_said:
+            self.manifest_said = True
+            print(f"using the clean split of 01_data_cleaning: {path}" if found else
+                  "no clean manifest from 01_data_cleaning in this run folder: using every frame "
+                  "with the default sequence split")
+        return path if found else None
 
     @property
     def work_dir(self) -> Path:

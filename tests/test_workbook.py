@@ -197,3 +197,16 @@ def test_the_smoke_data_key_follows_every_module_of_the_generator(tmp_path, monk
     weather = tmp_path / "helpers" / "synthetic" / "weather.py"
     weather.write_text(weather.read_text() + "\n# a change to the rain\n")
     assert workbook.smoke_data_key() != before
+
+
+def test_the_session_says_once_which_split_it_uses(tmp_path, capsys):
+    session = workbook.start("05_lr_range_test", profile="smoke", run_dir=tmp_path, device="cpu")
+    capsys.readouterr()
+    assert session.manifest is None and session.manifest is None
+    assert capsys.readouterr().out.count("no clean manifest from 01_data_cleaning") == 1
+    (tmp_path / "manifest.csv").write_text("frame,image,label,sequence,split\n")
+    session = workbook.start("06_scheduler_comparison", profile="smoke", run_dir=tmp_path, device="cpu")
+    capsys.readouterr()
+    assert session.manifest == tmp_path / "manifest.csv" and session.manifest == tmp_path / "manifest.csv"
+    said = capsys.readouterr().out
+    assert said.count("using the clean split of 01_data_cleaning") == 1 and str(tmp_path / "manifest.csv") in said
