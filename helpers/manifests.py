@@ -172,6 +172,10 @@ def _stratified_counts(sizes: dict[str, int], fractions: dict[str, float],
     targets = _apportion(sum(sizes.values()), fractions)
     quota = {(s, k): sizes[s] * fractions[k] for s in sizes for k in SPLITS}
     count = {key: int(math.floor(q)) for key, q in quota.items()}
+    for k in SPLITS:  # a split whose floors exceed its target (it gave a sequence to an empty split) gives them back
+        while sum(count[s, k] for s in sizes) > targets[k]:
+            s = max((s for s in sizes if count[s, k] > 0), key=lambda name: count[name, k] - quota[name, k])
+            count[s, k] -= 1
     row_left = {s: sizes[s] - sum(count[s, k] for k in SPLITS) for s in sizes}
     col_left = {k: targets[k] - sum(count[s, k] for s in sizes) for k in SPLITS}
     jitter = dict(zip(quota, rng.random(len(quota))))

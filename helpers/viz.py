@@ -32,7 +32,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .classes import CITYSCAPES_LABELS, ClassMap, cityscapes_palette, get_class_map
 from .config import is_quiet
-from .encoding import index_to_rgb
+from .encoding import index_to_rgb, label_to_index
 
 ERROR_COLOUR = (255, 0, 0)
 """Colour of a wrongly predicted pixel in an error map."""
@@ -581,11 +581,14 @@ def dataset_browser(dataset: Any, class_map: ClassMap | str | None = None, max_f
     return _show_widget(browser)
 
 
-def _review_label_rgb(label: Any) -> np.ndarray | None:
-    """Colour label for review: H×W×3 stays, H×W Cityscapes labelIds get the Cityscapes palette."""
+def _review_label_rgb(label: Any, class_map: ClassMap | None = None) -> np.ndarray | None:
+    """Colour label for review: with a class map, its classes in their display colours; without, H×W×3
+    stays and H×W Cityscapes labelIds get the Cityscapes palette."""
     if label is None:
         return None
     label = np.asarray(label)
+    if class_map is not None:
+        return index_to_rgb(label_to_index(label, class_map), class_map)
     if label.ndim == 2:
         palette = np.array(cityscapes_palette(), dtype=np.uint8).reshape(256, 3)
         return palette[label.astype(np.uint8)]
@@ -632,7 +635,7 @@ def _draw_review_row(axes: Sequence[Axes], title: str, image: Any, label_rgb: np
 
 def _review_figure(frames: Sequence, indices: Sequence[int], class_map: ClassMap | None, alpha: float,
                    suptitle: str) -> Figure:
-    shown = [(frames[i][0], frames[i][1], _review_label_rgb(frames[i][2])) for i in indices]
+    shown = [(frames[i][0], frames[i][1], _review_label_rgb(frames[i][2], class_map)) for i in indices]
     sample = next((to_uint8_rgb(image) for _, image, _ in shown if image is not None), np.zeros((3, 4, 3)))
     fig, axes = _panel_figure(len(shown), 3, sample.shape[0] / sample.shape[1], extra_height=1.2)
     for row, (title, image, label_rgb) in enumerate(shown):
@@ -649,11 +652,12 @@ def _review_figure(frames: Sequence, indices: Sequence[int], class_map: ClassMap
 
 def review_browser(frames: Sequence, class_map: ClassMap | str | None = None, title: str = "Flagged frames",
                    alpha: float = 0.5, static_frames: int = 4, interactive: bool | None = None) -> Any:
-    """Review frames one by one: `frames` is a list of (title, image, label_rgb) with a slider over them.
+    """Review frames one by one: `frames` is a list of (title, image, label) with a slider over them.
 
-    Images or labels may be None (unreadable) or differ in size: the panel then says so. The legend
-    names the Cityscapes colours present (or `class_map`'s classes when given). Static fallback:
-    the first `static_frames` frames in one figure.
+    Images or labels may be None (unreadable) or differ in size: the panel then says so. Without
+    `class_map` a label is shown as it is (Cityscapes labelIds in their palette) and the legend names
+    the Cityscapes colours present; with it, the label's ids or colours are read as that map's
+    classes and shown in its display colours. Static fallback: the first `static_frames` frames.
     """
     if len(frames) == 0:
         raise ValueError("review_browser: no frames to review")

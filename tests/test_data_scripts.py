@@ -14,7 +14,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import cv2
@@ -37,6 +36,7 @@ from helpers.datasets import (
     read_manifest,
 )
 from helpers.synthetic import generate_forest, generate_streets, shift_label
+from tests.fixtures import png_bytes, zip_bytes
 from tests.test_download import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,27 +50,10 @@ SPLIT_IDS = {"trainIds": [1, 2, 3, 4, 5, 6], "valIds": [7, 8, 9], "testIds": [10
 # Archives in the real layouts
 # --------------------------------------------------------------------------------------------
 
-def png_bytes(array: np.ndarray, palette: list[int] | None = None) -> bytes:
-    image = Image.fromarray(array)
-    if palette is not None:
-        image.putpalette(palette)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def jpeg_bytes(array: np.ndarray, quality: int = 75) -> bytes:
     ok, data = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return data.tobytes()
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def label_ids(path: Path) -> np.ndarray:

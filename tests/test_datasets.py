@@ -124,6 +124,24 @@ def test_split_sizes_follow_fractions_and_strata():
     assert per_scene["train"].min() >= 5 and per_scene["val"].min() >= 1  # every scene in train and val
 
 
+@pytest.mark.parametrize("sequences", [4, 5, 7])
+def test_few_sequences_still_reach_every_split(sequences):
+    manifest = pd.DataFrame({"frame": [f"{i:05d}" for i in range(3 * sequences)], "sequence": np.arange(3 * sequences) // 3})
+    counts = split_by_sequence(manifest, seed=0).groupby("sequence").first()["split"].value_counts().to_dict()
+    assert counts == {4: {"train": 1, "val": 1, "pseudo_test": 1, "test": 1},
+                      5: {"train": 2, "val": 1, "pseudo_test": 1, "test": 1},
+                      7: {"train": 4, "val": 1, "pseudo_test": 1, "test": 1}}[sequences]
+
+
+def test_an_official_test_set_is_kept_and_the_rest_split_in_proportion():
+    manifest = pd.DataFrame({"frame": [f"{i:05d}" for i in range(40)], "sequence": np.arange(40),
+                             "split": ["test"] * 10 + [""] * 30})
+    split = split_by_sequence(manifest, seed=0, keep_test=True)
+    assert (split["split"][:10] == "test").all()
+    assert split["split"][10:].value_counts().to_dict() == {"train": 21, "val": 5, "pseudo_test": 4}  # 0.6 : 0.15 : 0.1
+    assert split_by_sequence(manifest, seed=0)["split"].value_counts()["test"] == 6  # without: split like the rest
+
+
 @pytest.mark.parametrize("fractions, message", [
     ({"train": 0.5, "val": 0.2}, "sum to 1"),
     ({"train": 1.2, "val": -0.2}, "≥ 0"),

@@ -44,8 +44,8 @@ def street_plan(sequences: int = 40, frames_per_sequence: int = 20, seed: int = 
 
 
 def shift_label(label: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """Shift a label by (dx, dy) pixels; the uncovered border repeats the nearest row or column."""
-    height, width = label.shape
+    """Shift a label (ids H×W or colours H×W×3) by (dx, dy) pixels; the uncovered border repeats the nearest row or column."""
+    height, width = label.shape[:2]
     rows = np.clip(np.arange(height) - dy, 0, height - 1)
     cols = np.clip(np.arange(width) - dx, 0, width - 1)
     return label[rows[:, None], cols[None, :]]
