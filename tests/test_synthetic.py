@@ -297,3 +297,11 @@ def test_a_failing_forest_generator_keeps_the_earlier_patches(tmp_path, monkeypa
     with pytest.raises(MemoryError):
         generate_forest(out, count=6, size=32, seed=4, progress=False)
     assert folder_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["forest"]
+
+
+def test_shift_label_moves_colour_labels_like_id_labels():
+    ids = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    colours = np.stack([ids, ids + 1, ids + 2], axis=-1)
+    moved = shift_label(colours, dx=2, dy=-1)
+    assert moved.shape == colours.shape
+    assert np.array_equal(moved[..., 0], shift_label(ids, dx=2, dy=-1))

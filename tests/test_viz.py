@@ -307,3 +307,16 @@ def test_every_widget_leaves_a_reload_hint_under_it(monkeypatch):
     for hint in (shown[index] for index in hints):
         bundle = hint._repr_mimebundle_()
         assert "run this cell again" in bundle["text/plain"].lower() and "reload" in bundle["text/html"]
+
+
+def test_review_browser_shows_another_data_sets_labels_in_its_class_colours():
+    from helpers.classes import ADE150
+
+    image = np.zeros((6, 8, 3), dtype=np.uint8)
+    values = np.zeros((6, 8), dtype=np.uint8)  # ADE20K values: 0 is "other" (ignored), 7 is road
+    values[:3] = 7
+    fig = viz.review_browser([("ade", image, values)], class_map=ADE150, interactive=False)
+    label_picture = fig.axes[1].get_images()[0].get_array()
+    assert tuple(label_picture[0, 0]) == ADE150.display_colours[6]  # road, not Cityscapes' labelId 7 colour
+    assert tuple(label_picture[5, 0]) == (255, 255, 255)  # ignored
+    assert "6 road" in legend_labels(fig.legends[0])
