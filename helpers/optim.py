@@ -202,7 +202,7 @@ def _plateau(optimizer, epochs, steps_per_epoch, options):
     monitor = options.pop("monitor", "miou")
     options.setdefault("mode", "min" if "loss" in monitor else "max")
     options.setdefault("factor", 0.1)
-    options.setdefault("patience", 1)
+    options.setdefault("patience", max(1, epochs // 10))  # a tenth of the run: noise alone stalls an epoch or two
     return lr_scheduler.ReduceLROnPlateau(optimizer, **options), monitor
 
 
@@ -263,7 +263,7 @@ def make_scheduler(
     | --- | --- | --- | --- |
     | none | – | never | |
     | step | StepLR | epoch | step_size = max(1, epochs // 3), gamma = 0.1 |
-    | plateau | ReduceLROnPlateau | epoch, on `monitor` | monitor = "miou" (mode max; "min" for a loss), factor = 0.1, patience = 1 |
+    | plateau | ReduceLROnPlateau | epoch, on `monitor` | monitor = "miou" (mode max; "min" for a loss), factor = 0.1, patience = max(1, epochs // 10) |
     | cyclic | CyclicLR (triangular) | batch | max_lr = optimizer lr, base_lr = max_lr / 4, step_size_up = min(2 epochs, half the run) |
     | cosine | CosineAnnealingLR | batch | T_max = epochs * steps_per_epoch, eta_min = 0 |
     | onecycle | OneCycleLR | batch | max_lr = optimizer lr, total_steps = epochs * steps_per_epoch |

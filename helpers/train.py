@@ -639,13 +639,22 @@ def _oom_advice(images: torch.Tensor):
 
 
 def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
-    """bf16 where the GPU supports it, else fp16; None (float32) when AMP is off or not on CUDA."""
+    """The autocast dtype: bf16 on GPUs that have it, else fp16; bf16 on CPUs with native bf16 (AVX512-BF16
+    or AMX); None (float32) when AMP is off or the device has no fast half precision."""
     if not amp:
         return None
-    if device.type != "cuda":
-        print(f"note: amp=True only acts on CUDA; training in float32 on {device.type}")
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_bf16():
+        return torch.bfloat16
+    print(f"note: amp=True needs a GPU or a CPU with native bfloat16; training in float32 on {device.type}")
+    return None
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX): autocast then speeds convolutions up."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
 
 
 def _autocast(device: torch.device, amp_dtype: torch.dtype | None):

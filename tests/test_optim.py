@@ -239,3 +239,16 @@ def test_as_schedule_wraps_torch_schedulers():
     assert (plateau.step_on, plateau.monitor) == ("metric", "val_loss")
     with pytest.raises(TypeError):
         as_schedule("cosine")
+
+
+@pytest.mark.parametrize(("epochs", "patience"), [(2, 1), (12, 1), (40, 4), (100, 10)])
+def test_plateau_patience_grows_with_the_run(epochs, patience):
+    optimizer = make_optimizer("adam", _model(), lr=0.1)
+    schedule = make_scheduler("plateau", optimizer, epochs=epochs, steps_per_epoch=3)
+    assert schedule.scheduler.patience == patience
+    rates = []
+    for _ in range(patience + 3):  # a metric that never improves after the first epoch
+        rates.append(current_lr(optimizer))
+        schedule.step("epoch", metric=0.5)
+    # the rate falls only once the metric has gone more than `patience` epochs without improving
+    assert rates[: patience + 2] == [0.1] * (patience + 2) and rates[-1] == pytest.approx(0.01)

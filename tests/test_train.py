@@ -321,17 +321,24 @@ def test_grad_clip_bounds_the_step():
     assert 0 < moved <= 1e-3 + 1e-7
 
 
-def test_amp_on_cpu_is_a_note_and_channels_last_trains(capsys):
-    torch.manual_seed(0)
-    model = TinyNet(dropout=0.0)
-    plain = fit(model, toy_loader(toy_data()), None, nn.CrossEntropyLoss(), make_optimizer("sgd", model, lr=0.1),
-                epochs=1, progress=False)
-    torch.manual_seed(0)
-    model = TinyNet(dropout=0.0)
-    other = fit(model, toy_loader(toy_data()), None, nn.CrossEntropyLoss(), make_optimizer("sgd", model, lr=0.1),
-                epochs=1, amp=True, channels_last=True, progress=False)
-    assert "amp=True only acts on CUDA" in capsys.readouterr().out
+def test_amp_on_cpu_uses_bf16_where_the_cpu_has_it_and_channels_last_trains(capsys, monkeypatch):
+    def one_epoch(**options) -> History:
+        torch.manual_seed(0)
+        model = TinyNet(dropout=0.0)
+        return fit(model, toy_loader(toy_data()), None, nn.CrossEntropyLoss(), make_optimizer("sgd", model, lr=0.1),
+                   epochs=1, progress=False, **options)
+
+    plain = one_epoch()
+    monkeypatch.setattr("helpers.train.cpu_has_bf16", lambda: False)
+    other = one_epoch(amp=True, channels_last=True)
+    assert "amp=True needs a GPU or a CPU with native bfloat16" in capsys.readouterr().out
     assert other.epochs[0]["train_loss"] == pytest.approx(plain.epochs[0]["train_loss"], rel=1e-4)
+    monkeypatch.setattr("helpers.train.cpu_has_bf16", lambda: True)  # bf16 autocast runs on any CPU, if slowly
+    half = one_epoch(amp=True)
+    assert "amp=True needs" not in capsys.readouterr().out
+    # bfloat16 keeps 8 bits of mantissa: close to float32, but not the same numbers
+    assert half.epochs[0]["train_loss"] == pytest.approx(plain.epochs[0]["train_loss"], rel=5e-2)
+    assert half.epochs[0]["train_loss"] != plain.epochs[0]["train_loss"]
 
 
 def test_out_of_memory_is_explained():
