@@ -109,12 +109,35 @@ def legend_handles(class_map: ClassMap | str = "gta9", classes: Sequence[int] | 
     return handles
 
 
+MANY_CLASSES = 20
+"""Above this many classes (ADE20K has 150) legends, confusion matrices and bar charts keep to the classes that matter."""
+
+
+def classes_shown(target: Axes | Figure, class_map: ClassMap) -> list[int]:
+    """The classes whose display colour appears in the pictures of a figure (or axes), in class order."""
+    axes = target.axes if isinstance(target, Figure) else [target]
+    found: set[tuple[int, int, int]] = set()
+    for ax in axes:
+        for picture in ax.get_images():
+            array = np.asarray(picture.get_array())
+            if array.ndim == 3 and array.shape[-1] == 3 and array.dtype == np.uint8:
+                found.update(map(tuple, np.unique(array.reshape(-1, 3), axis=0).tolist()))
+    return [i for i, colour in enumerate(class_map.display_colours) if tuple(colour) in found]
+
+
 def add_legend(target: Axes | Figure, class_map: ClassMap | str = "gta9", classes: Sequence[int] | None = None,
                extra_handles: Sequence[Patch] = (), title: str | None = "classes", **kwargs) -> Legend:
-    """Class legend on a figure (a row below the panels) or on an axes (to its right)."""
+    """Class legend on a figure (a row below the panels) or on an axes (to its right).
+
+    A map of many classes lists only the classes the figure's pictures show (draw them first).
+    """
+    class_map = get_class_map(class_map)
+    if classes is None and class_map.num_classes > MANY_CLASSES:
+        classes = classes_shown(target, class_map)[:4 * MANY_CLASSES]
+        title = f"{title or 'classes'} shown ({len(classes)} of {class_map.num_classes})"
     handles = legend_handles(class_map, classes) + list(extra_handles)
     if isinstance(target, Figure):
-        options = {"loc": "outside lower center", "ncol": min(len(handles), 5), "fontsize": "small"}
+        options = {"loc": "outside lower center", "ncol": max(1, min(len(handles), 5)), "fontsize": "small"}
         return target.legend(handles=handles, title=title, **{**options, **kwargs})
     options = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "fontsize": "small"}
     return target.legend(handles=handles, title=title, **{**options, **kwargs})
@@ -358,12 +381,21 @@ def normalize_rows(matrix: np.ndarray | torch.Tensor) -> np.ndarray:
 def plot_confusion(matrix: np.ndarray | torch.Tensor, class_names: ClassMap | str | Sequence[str],
                    normalize: bool = True, ax: Axes | None = None, title: str = "Confusion matrix",
                    annotate: bool = True) -> Figure:
-    """Confusion matrix (rows = true class, columns = prediction), row-normalised, annotated, with a colour bar."""
+    """Confusion matrix (rows = true class, columns = prediction), row-normalised, annotated, with a colour bar.
+
+    With more than MANY_CLASSES classes only the MANY_CLASSES with the most pixels (true or predicted)
+    are drawn, and the title says so.
+    """
     names = _class_names(class_names)
     counts = matrix.detach().cpu().numpy() if isinstance(matrix, torch.Tensor) else np.asarray(matrix)
     if counts.shape != (len(names), len(names)):
         raise ValueError(f"matrix is {counts.shape} but there are {len(names)} class names")
     values = normalize_rows(counts) if normalize else counts.astype(np.float64)
+    if len(names) > MANY_CLASSES:
+        pixels = counts.sum(axis=0) + counts.sum(axis=1)
+        kept = np.sort(np.argsort(-pixels, kind="stable")[:min(MANY_CLASSES, max(1, int((pixels > 0).sum())))])
+        title = f"{title} ({len(kept)} classes with the most pixels, of {len(names)})"
+        values, names = values[np.ix_(kept, kept)], [f"{i} {names[i]}" for i in kept]
     size = max(5.0, 0.5 * len(names) + 2.5)
     fig, ax = _new_axes(ax, figsize=(size + 1.0, size))
     image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
@@ -397,21 +429,28 @@ def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str =
     class_map = get_class_map(class_map)
     series = dict(values) if isinstance(values, Mapping) else {"": values}
     arrays = {name: _per_class_array(data, class_map) for name, data in series.items()}
-    fig, ax = _new_axes(ax, figsize=(max(6.4, 0.8 * class_map.num_classes + 1.5), 4.2))
+    kept = np.arange(class_map.num_classes)
+    if class_map.num_classes > MANY_CLASSES:  # many classes: the ones present (NaN or, without NaNs, 0 = absent)
+        present = [np.isfinite(array) if np.isnan(array).any() else array != 0 for array in arrays.values()]
+        kept = np.flatnonzero(np.any(present, axis=0)) if np.any(present) else kept[:MANY_CLASSES]
+        arrays = {name: array[kept] for name, array in arrays.items()}
+        title = f"{title} ({len(kept)} of {class_map.num_classes} classes)"
+    fig, ax = _new_axes(ax, figsize=(min(24.0, max(6.4, 0.8 * len(kept) + 1.5)), 4.2))
     width = 0.8 / len(arrays)
     hatches = ["", "//", "..", "xx", "\\\\", "oo"]
-    colours = [_unit_rgb(colour) for colour in class_map.display_colours]
-    positions = np.arange(class_map.num_classes)
+    colours = [_unit_rgb(class_map.display_colours[i]) for i in kept]
+    positions = np.arange(len(kept))
     for number, (name, array) in enumerate(arrays.items()):
         offsets = positions + (number - (len(arrays) - 1) / 2) * width
         bars = ax.bar(offsets, np.nan_to_num(array), width=width, color=colours, edgecolor="grey",
                       hatch=hatches[number % len(hatches)], label=name or None)
-        labels = ["absent" if np.isnan(value) else f"{value:.2f}" for value in array]
-        ax.bar_label(bars, labels, fontsize=7, rotation=90 if len(arrays) > 1 else 0, padding=2)
+        if len(kept) <= 2 * MANY_CLASSES:
+            labels = ["absent" if np.isnan(value) else f"{value:.2f}" for value in array]
+            ax.bar_label(bars, labels, fontsize=7, rotation=90 if len(arrays) > 1 else 0, padding=2)
     finite = np.concatenate([array[np.isfinite(array)] for array in arrays.values()])
     if finite.size and finite.min() >= 0 and finite.max() <= 1:
         ax.set_ylim(0, 1.12)
-    ax.set_xticks(positions, class_map.class_names, rotation=30, ha="right")
+    ax.set_xticks(positions, [class_map.class_names[i] for i in kept], rotation=30, ha="right")
     ax.set_xlabel("class")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -21,9 +21,6 @@ from tests.test_notebooks import what_a_student_should_not_see
 SMALLER = {"SEEDS": 1, "SCHEDULERS": ["none", "onecycle"]}
 """The per-data-set runs compare fewer recipes in 06 and check one seed in 05 and 06: each notebook still runs whole."""
 
-MORE = {"ade20k": {"STEPS": 150}}
-"""A single image of 150 classes takes more than the smoke profile's 60 steps to memorise (04)."""
-
 FILE_CHECKS = ["unreadable", "size_mismatch", "unknown_colours", "empty_label"]
 EXPECTED = {  # per data set: class map, classes, checks that apply, whether it has sequences
     "gta5": {"classes": "gta9", "num_classes": 9, "checks": None, "sequences": True},
@@ -54,7 +51,7 @@ def run_checked(key: str, name: str, run_dir: Path, capfd) -> dict:
     """Run notebook `name` on data set `key` into `run_dir`; return what it recorded (after the common checks)."""
     declared = workbook.notebook_parameters(name)
     parameters = {"PROFILE": "smoke", "RUN_DIR": str(run_dir), "DATASET": NOTEBOOK_DATASETS[key],
-                  "DATA_ROOT": str(notebook_data_root()), **{k: v for k, v in {**SMALLER, **MORE.get(key, {})}.items() if k in declared}}
+                  "DATA_ROOT": str(notebook_data_root()), **{k: v for k, v in SMALLER.items() if k in declared}}
     status = workbook.run_notebook(name, run_dir, parameters)
     assert status["status"] == "ok", f"{name} on {key} failed in cell {status['cell']}: {status['error']}"
     executed = json.loads((run_dir / "executed" / f"{name}.ipynb").read_text())

@@ -30,8 +30,9 @@ def cityscapes_sets(streets_root):
     """Train and validation frames of the tiny streets read as Cityscapes-19: many pixels are 255 (ignored)."""
     train = load_dataset("synthetic-streets", streets_root, classes="cityscapes19", profile="smoke", split="train",
                          max_images=8, progress=False)
-    val = load_dataset("synthetic-streets", streets_root, classes="cityscapes19", profile="smoke", split="val",
-                       max_images=4, progress=False)
+    with pytest.warns(UserWarning, match="truncated PNG"):  # the tiny streets hold a truncated frame: skipped
+        val = load_dataset("synthetic-streets", streets_root, classes="cityscapes19", profile="smoke", split="val",
+                           max_images=4, progress=False)
     return train, val
 
 

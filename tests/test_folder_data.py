@@ -78,8 +78,10 @@ def test_inspect_folder_reports_pairs_classes_and_the_file_checks(tmp_path, stre
     assert "1 images without a mask (left out): lonely" in text
     assert "checks: unreadable 1, size_mismatch 1, unknown_colours 1, empty_label 1" in text
     assert "6 frame(s) pass every check" in text and "classes (classes.csv): 0 everything else (0, 0, 0)" in text
-    data = load_dataset(f"folder:{folder}", profile=PROFILE, split=None, progress=False, cache=False)
+    with pytest.warns(UserWarning, match="3 problem"):
+        data = load_dataset(f"folder:{folder}", profile=PROFILE, split=None, progress=False, cache=False)
     assert len(data) == 9  # the unreadable image is skipped; the others are read (unknown colours ignored)
+    assert [problem.action for problem in data.problems] == ["mapped to class 255", "label resized (nearest)", "skipped"]
     unknown = data[data.frames.index(f"street_{stems[1]}")][1]
     assert (unknown[:4, :4] == 255).all()
 
