@@ -187,7 +187,7 @@ def fit(
     class_map: ClassMap | str | int | None = None,
     num_classes: int | None = None,
     ignore_index: int | None = None,
-    amp: bool = False,
+    amp: bool | str = False,
     channels_last: bool = False,
     grad_clip: float | None = None,
     early_stopping: int | None = None,
@@ -207,7 +207,8 @@ def fit(
     from `last.pt`. A batch whose loss is NaN or inf is skipped; `max_bad_batches` of them in a
     row stop training with advice. `early_stopping=k` stops after k epochs without improvement of
     `monitor` ("miou", "pixel_accuracy", "val_loss" or "train_loss"). `amp=True` uses bf16 (or
-    fp16 with a GradScaler) on CUDA. `loss` is any callable (logits, target) -> scalar; targets
+    fp16 with a GradScaler) on CUDA and bf16 on CPUs that compute it natively; `amp="auto"` does so
+    wherever it pays and stays in float32 elsewhere (see `autocast_dtype`). `loss` is any callable (logits, target) -> scalar; targets
     may be class indices N×H×W or one-hot N×C×H×W (metrics then use their argmax).
     `config` (plain values) is stored in the checkpoints: a resume whose config, optimizer class,
     scheduler or monitor differs is refused. Resuming restores the optimizer's own state, its
@@ -638,16 +639,29 @@ def _oom_advice(images: torch.Tensor):
 # ----------------------------------------------------------------------------- devices and AMP
 
 
-def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: bf16 on GPUs that have it, else fp16; bf16 on CPUs with native bf16 (AVX512-BF16
-    or AMX); None (float32) when AMP is off or the device has no fast half precision."""
+def _amp_dtype(amp: bool | str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `fit(amp=...)` (see `autocast_dtype`), with a note when amp=True cannot act."""
+    dtype = autocast_dtype(amp, device)
+    if amp is True and dtype is None:
+        print(f"note: amp=True needs a GPU or a CPU with native bfloat16; training in float32 on {device.type}")
+    return dtype
+
+
+def autocast_dtype(amp: bool | str, device: str | torch.device) -> torch.dtype | None:
+    """What mixed precision `fit` uses: bf16 on GPUs that have it, else fp16; bf16 on CPUs with native
+    bf16 (AVX512-BF16 or AMX); None (float32) when `amp` is False or the device has no fast half precision.
+
+    `amp="auto"` is True where it pays: on any CUDA GPU and on a CPU with native bf16.
+    """
+    if amp not in (True, False, "auto"):
+        raise ValueError(f"amp must be True, False or 'auto', got {amp!r}")
+    device = torch.device(device)
     if not amp:
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16
-    print(f"note: amp=True needs a GPU or a CPU with native bfloat16; training in float32 on {device.type}")
     return None
 
 

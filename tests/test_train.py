@@ -14,6 +14,7 @@ from helpers.models import UNet
 from helpers.optim import make_optimizer, make_scheduler
 from helpers.train import (
     History,
+    autocast_dtype,
     checkpoint_progress,
     claim_run_dir,
     config_digest,
@@ -339,6 +340,14 @@ def test_amp_on_cpu_uses_bf16_where_the_cpu_has_it_and_channels_last_trains(caps
     # bfloat16 keeps 8 bits of mantissa: close to float32, but not the same numbers
     assert half.epochs[0]["train_loss"] == pytest.approx(plain.epochs[0]["train_loss"], rel=5e-2)
     assert half.epochs[0]["train_loss"] != plain.epochs[0]["train_loss"]
+    assert autocast_dtype("auto", "cpu") is torch.bfloat16 and autocast_dtype(False, "cpu") is None
+    monkeypatch.setattr("helpers.train.cpu_has_bf16", lambda: False)
+    assert autocast_dtype("auto", "cpu") is None and autocast_dtype(True, "cpu") is None
+    auto = one_epoch(amp="auto")  # "auto" stays quiet where half precision would not pay
+    assert "amp=True needs" not in capsys.readouterr().out
+    assert auto.epochs[0]["train_loss"] == plain.epochs[0]["train_loss"]
+    with pytest.raises(ValueError, match="amp must be"):
+        autocast_dtype("yes", "cpu")
 
 
 def test_out_of_memory_is_explained():
