@@ -51,6 +51,7 @@ except ImportError:  # run from a checkout without installing
 
 from helpers.classes import cityscapes_palette, get_class_map  # noqa: E402
 from helpers.config import PROFILES, data_root, is_quiet  # noqa: E402
+from helpers.dataset_registry import PREPARED_CLASSES_KEY  # noqa: E402
 from helpers.datasets import (  # noqa: E402
     KNOWN_IDS,
     LABEL_NEAREST,
@@ -62,7 +63,6 @@ from helpers.datasets import (  # noqa: E402
     write_manifest,
 )
 from helpers.files import atomic_path  # noqa: E402
-from helpers.real_datasets import PREPARED_CLASSES_KEY  # noqa: E402
 
 try:  # the data-cleaning notebook's rule for an empty label, so both agree
     from helpers.cleaning import Thresholds

@@ -28,6 +28,7 @@ from helpers.datasets import (  # noqa: E402
     build_manifest,
     class_counts,
     dataset_dir,
+    get_spec,
     load_dataset,
     make_loader,
     split_by_sequence,
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = get_profile(args.profile)
     root = args.data or data_root()
     folder = dataset_dir(args.dataset, root)
-    report = run_checks(folder, build_manifest(args.dataset, root))
-    table = split_by_sequence(clean_manifest(report), seed=0)
+    report = run_checks(folder, build_manifest(args.dataset, root), dataset=args.dataset)
+    table = split_by_sequence(clean_manifest(report), seed=0, keep_test=not get_spec(args.dataset).sequences)
     training = table.assign(split=table["split"].replace({"val": "train"}))
     train_set = load_dataset(args.dataset, root, profile=profile, split="train", manifest=training)
     monitor_set = load_dataset(args.dataset, root, profile=profile, split="pseudo_test", manifest=table)
@@ -71,13 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     loader = make_loader(train_set, recipe.batch_size, shuffle=True, seed=args.seed)
     monitor = make_loader(monitor_set, recipe.batch_size, shuffle=False)
     optimizer, schedule = recipe.build(model, steps_per_epoch=len(loader))
-    loss = recipe.make_loss(class_map.num_classes, class_counts(train_set))
+    loss = recipe.make_loss(class_map, class_counts(train_set))
     work = args.work or REPO_ROOT / "runs" / "reference"
-    fit(model, loader, monitor, loss, optimizer, schedule, epochs=recipe.epochs, run_dir=work,
-        num_classes=class_map.num_classes, channels_last=True, config={"recipe": recipe.to_dict(), "seed": args.seed})
+    fit(model, loader, monitor, loss, optimizer, schedule, epochs=recipe.epochs, run_dir=work, channels_last=True,
+        config={"recipe": recipe.to_dict(), "seed": args.seed})
     model = model.to(memory_format=torch.contiguous_format).eval()
-    scores = {name: evaluate(model, make_loader(split, recipe.batch_size, shuffle=False),
-                             num_classes=class_map.num_classes)
+    scores = {name: evaluate(model, make_loader(split, recipe.batch_size, shuffle=False))
               for name, split in (("pseudo_test", monitor_set), ("test", test_set))}
     model.half()  # half-precision storage: about 4 MB; load_model copies the weights back into float32
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ Every frame is read once; each check turns a few image statistics into a yes/no 
 | --- | --- | --- |
 | unreadable | can both files be decoded? | the decoder's verdict |
 | size_mismatch | same width and height? | the two shapes |
-| unknown_colours | only known label values? | palette ids / colours outside the Cityscapes table |
+| unknown_colours | only known label values? | palette ids / colours outside the data set's table |
 | empty_label | is anything labelled? | one value covering (nearly) every pixel |
 | fog | is the image washed out? | dark-channel brightness / fine detail of the upper half (`haze`) |
 | rain | are there rain streaks? | share of pixels on thin near-vertical bright lines (`streaks`) |
@@ -21,7 +21,10 @@ synthetic data set records in meta.csv, and `sequence_boundaries` finds where se
 
 The thresholds are tuned on the default data (480×264): every check finds every recorded defect
 there with no false alarm. Image statistics shift with the image size, so for data of another
-size `fit_thresholds` refits the weather thresholds from meta.csv.
+size `fit_thresholds` refits the weather thresholds from meta.csv. The weather and alignment
+checks are about street scenes; on other data sets (ADE20K, pets, VOC, a folder of your own)
+`run_checks(..., dataset=...)` runs the file checks (FILE_CHECKS) that apply to any data, with
+the label values that data set's class map lists.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -39,12 +43,14 @@ from tqdm.auto import tqdm
 
 from .classes import CITYSCAPES_LABELS, LABEL_ID
 from .config import is_quiet
-from .datasets import KNOWN_IDS, read_image, read_label_raw
 from .encoding import pack_rgb
+from .readers import KNOWN_IDS, read_image, read_label_raw
 
 DEFECT_CHECKS = ("unreadable", "size_mismatch", "unknown_colours", "empty_label", "misaligned", "swapped")
 WEATHER_CHECKS = ("fog", "rain")
 CHECKS = DEFECT_CHECKS + WEATHER_CHECKS
+FILE_CHECKS = DEFECT_CHECKS[:4]
+"""The checks that apply to any data set: they read files and label values, not street scenes."""
 
 # which meta.csv value each check should find: (column, value)
 TRUTH = {
@@ -82,6 +88,29 @@ class Thresholds:
 # label values drawn at the same place in every frame (the bonnet): they say nothing about which
 # image a label belongs to, so the swapped check leaves their boundaries out
 STATIC_IDS = (LABEL_ID["ego vehicle"],)
+
+
+class LabelValues(NamedTuple):
+    """The label values a data set's labels may hold, for the unknown-colours check."""
+
+    ids: np.ndarray  # 256 booleans: palette / grey ids that are known
+    colours: np.ndarray  # sorted packed colours (r·65536 + g·256 + b) that are known
+    static: tuple[int, ...]  # ids drawn at the same place in every frame (left out of the swapped check)
+    table: str  # what lists them, in words
+
+
+CITYSCAPES_VALUES = LabelValues(KNOWN_IDS, KNOWN_COLOURS, STATIC_IDS, "the Cityscapes table")
+
+
+def label_values(dataset, root: str | Path | None = None) -> LabelValues:
+    """The known label values of a registered data set (or "folder:PATH"): its table, or its class map's."""
+    from .dataset_registry import CITYSCAPES_IDS, get_spec
+
+    spec = get_spec(dataset)
+    if spec.known_ids == CITYSCAPES_IDS:
+        return CITYSCAPES_VALUES
+    ids, colours = spec.label_values(root)
+    return LabelValues(ids, colours, (), f"the classes of {spec.default_class_map(root).name}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,12 +259,16 @@ STATISTICS = ("width", "height", "label_width", "label_height", "unknown_pixels"
               "best_dx", "sharpness", "sharpness_moved")
 
 
-def frame_statistics(image_path: Path, label_path: Path, thresholds: Thresholds = Thresholds()) -> dict:
+def frame_statistics(image_path: Path, label_path: Path, thresholds: Thresholds = Thresholds(),
+                     known: LabelValues = CITYSCAPES_VALUES, checks: Iterable[str] = CHECKS) -> dict:
     """Read one frame and measure everything the checks decide on (see STATISTICS).
 
     Also holds `unreadable` (with the decoder's message in `detail_text`) and the sizes; the
     yes/no answers come from `apply_thresholds`, so thresholds can change without reading again.
+    Label values are known when `known` lists them; the weather and alignment statistics are
+    measured only when `checks` holds fog or rain, misaligned or swapped (else they stay NaN).
     """
+    checks = set(checks)
     row = {name: np.nan for name in STATISTICS}
     row.update(unreadable=False, detail_text="")
     try:
@@ -247,12 +280,12 @@ def frame_statistics(image_path: Path, label_path: Path, thresholds: Thresholds 
     row.update(height=image.shape[0], width=image.shape[1], label_height=label.shape[0], label_width=label.shape[1])
     if label.ndim == 3:  # colour label: check colours, then work on packed colours (black = static)
         label = pack_rgb(label)
-        unknown = ~np.isin(label, KNOWN_COLOURS)
+        unknown = ~np.isin(label, known.colours)
         static = (0,)
         counts = np.unique(label, return_counts=True)[1]
     else:
-        unknown = ~KNOWN_IDS[label]
-        static = STATIC_IDS
+        unknown = ~known.ids[label]
+        static = known.static
         counts = np.bincount(label.ravel(), minlength=256)
     row.update(unknown_pixels=int(unknown.sum()), largest_share=float(counts.max() / label.size))
     same_size = label.shape[:2] == image.shape[:2]
@@ -261,8 +294,9 @@ def frame_statistics(image_path: Path, label_path: Path, thresholds: Thresholds 
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST) if same_size else label
-    row.update(weather_statistics(image))
-    if same_size and len(counts[counts > 0]) > 1:
+    if checks & set(WEATHER_CHECKS):
+        row.update(weather_statistics(image))
+    if checks & {"misaligned", "swapped"} and same_size and len(counts[counts > 0]) > 1:
         row.update(alignment_statistics(image, label, thresholds, static))
     return row
 
@@ -285,13 +319,16 @@ def apply_thresholds(report: pd.DataFrame, thresholds: Thresholds | None = None)
     report["misaligned"] = comparable & (report["gain"] > thresholds.misaligned_gain) \
         & (report["sharpness_moved"] >= thresholds.swapped_sharpness)
     report["swapped"] = comparable & ~report["misaligned"] & (report["sharpness"] < thresholds.swapped_sharpness)
-    report["reason"] = [_reason(row) for row in report.to_dict("records")]
+    for check in set(CHECKS) - set(report.attrs.get("checks", CHECKS)):  # checks that do not apply to this data
+        report[check] = False
+    table = report.attrs.get("label_table", CITYSCAPES_VALUES.table)
+    report["reason"] = [_reason(row, table) for row in report.to_dict("records")]
     report.attrs["thresholds"] = asdict(thresholds)
     return report
 
 
-def _reason(row: dict) -> str:
-    """The checks a frame fails, in words."""
+def _reason(row: dict, table: str = CITYSCAPES_VALUES.table) -> str:
+    """The checks a frame fails, in words (`table`: what lists the known label values)."""
     if row["unreadable"]:
         return row["detail_text"]
     reasons = []
@@ -299,7 +336,7 @@ def _reason(row: dict) -> str:
         reasons.append(f"label {row['label_width']:.0f}×{row['label_height']:.0f} "
                        f"but image {row['width']:.0f}×{row['height']:.0f}")
     if row["unknown_colours"]:
-        reasons.append(f"{row['unknown_pixels']:.0f} pixels of label values not in the Cityscapes table")
+        reasons.append(f"{row['unknown_pixels']:.0f} pixels of label values not in {table}")
     if row["empty_label"]:
         reasons.append(f"one label value covers {row['largest_share']:.1%} of the label")
     if row["misaligned"]:
@@ -321,27 +358,39 @@ def check_frame(image_path: Path, label_path: Path, thresholds: Thresholds | Non
 
 
 def run_checks(root: str | Path, manifest: pd.DataFrame, thresholds: Thresholds | None = None,
-               progress: bool = True) -> pd.DataFrame:
+               progress: bool = True, dataset=None) -> pd.DataFrame:
     """Check every frame of `manifest` (paths relative to `root`); one row per frame.
 
     The report holds the manifest's columns, one boolean column per check (CHECKS), the
     statistics behind them (STATISTICS) and a `reason` in words. Frames are read in threads.
+    `dataset` (a registered name, "folder:PATH" or a spec) says which checks apply and which
+    label values are known (see `label_values`); without, every check runs with the Cityscapes
+    table. A check that does not apply is False for every frame; `report.attrs["checks"]` lists
+    the ones that ran.
     """
     root = Path(root)
     thresholds = thresholds or Thresholds()
     records = manifest.to_dict("records")
+    checks, known = CHECKS, CITYSCAPES_VALUES
+    if dataset is not None:
+        from .dataset_registry import get_spec
+
+        checks, known = get_spec(dataset).checks or CHECKS, label_values(dataset, root)
 
     def work(record: dict) -> dict:
-        return frame_statistics(root / record["image"], root / record["label"], thresholds)
+        return frame_statistics(root / record["image"], root / record["label"], thresholds, known, checks)
 
     with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
         rows = list(tqdm(pool.map(work, records), total=len(records), desc="checking frames",
                          disable=is_quiet() or not progress))
     statistics = pd.DataFrame(rows, index=manifest.index)
+    statistics.attrs.update(label_table=known.table, checks=tuple(checks))
     statistics = apply_thresholds(statistics, thresholds)
     columns = list(CHECKS) + ["reason"] + list(STATISTICS) + ["detail_text"]
     statistics = statistics[columns]
-    return pd.concat([manifest.drop(columns=[c for c in columns if c in manifest]), statistics], axis=1)
+    report = pd.concat([manifest.drop(columns=[c for c in columns if c in manifest]), statistics], axis=1)
+    report.attrs.update(checks=tuple(checks), label_table=known.table, thresholds=asdict(thresholds))
+    return report
 
 
 def fit_thresholds(report: pd.DataFrame, manifest: pd.DataFrame | None = None,

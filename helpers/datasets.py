@@ -1,10 +1,11 @@
-"""Data sets: registry, manifests, sequence-aware splits, joint transforms, cache and loaders.
+"""Data sets: from a registered data set to batches: manifests, joint transforms, cache and loaders.
 
 The path of a frame from disk to a batch:
 
-1. `build_manifest(name)` lists the frames of a data set (one row per image/label pair) with
+1. `build_manifest(name)` lists the frames of a data set of the registry
+   (`helpers.dataset_registry`: one entry per data set, or "folder:PATH" for your own) with
    their sequence, scene, weather and injected defect when the data set records them.
-2. `split_by_sequence` assigns train / val / pseudo_test / test so that no sequence (a run of
+2. `split_by_sequence` (`helpers.manifests`) assigns train / val / pseudo_test / test so that no sequence (a run of
    near-duplicate frames) lands in two splits.
 3. `SegmentationDataset` decodes every frame once, resizes it to the profile size (labels by
    nearest neighbour only), maps label ids to classes and keeps the result as uint8 `.npy`
@@ -28,12 +29,11 @@ import contextlib
 import functools
 import hashlib
 import json
-import math
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,30 +43,52 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from .classes import CITYSCAPES_LABELS, ClassMap, get_class_map
+from .classes import ClassMap, get_class_map
 from .config import Profile, check_image_size, data_root, get_profile, is_quiet, make_generator, seed_worker
+from .dataset_registry import (  # noqa: F401  (also reached through this module, the data sets' front door)
+    DATASETS,
+    DatasetMissingError,
+    DatasetSpec,
+    dataset_dir,
+    get_spec,
+    kaggle_forest_manifest,
+    playing_for_data_manifest,
+    register_dataset,
+    register_folder,
+    spec_for_class_map,
+)
 from .encoding import one_hot as encode_one_hot
-from .encoding import rgb_to_index, unknown_colours
 from .files import atomic_path, atomic_write_text
+from .manifests import (  # noqa: F401
+    DEFAULT_FRACTIONS,
+    MANIFEST_COLUMNS,
+    SPLITS,
+    StaleManifestError,
+    check_fractions,
+    check_manifest,
+    random_frame_split,
+    read_manifest,
+    read_manifest_stamp,
+    split_by_sequence,
+    stamp_path,
+)
+from .readers import (  # noqa: F401
+    KNOWN_IDS,
+    LabelFormatError,
+    describe_counts,
+    mask_levels,
+    read_image,
+    read_label,
+    read_label_raw,
+    read_mask,
+)
 
-SPLITS = ("train", "val", "pseudo_test", "test")
-DEFAULT_FRACTIONS = {"train": 0.6, "val": 0.15, "pseudo_test": 0.1, "test": 0.15}
-MANIFEST_COLUMNS = ("frame", "image", "label", "sequence", "scene", "weather", "defect", "split")
 CACHE_VERSION = 2  # bump when the cache layout changes (changes to the decoding code change the key by themselves)
 CACHE_FORMAT = "workbook-decoded-cache"
 LABEL_NEAREST = getattr(cv2, "INTER_NEAREST_EXACT", cv2.INTER_NEAREST)  # pixel-centre exact nearest
-
-
-# --------------------------------------------------------------------------------------------
-# Errors and problems
-# --------------------------------------------------------------------------------------------
-
-class DatasetMissingError(FileNotFoundError):
-    """The data set folder does not exist; the message names it and the command that creates it."""
 
 
 class Problem(NamedTuple):
@@ -80,309 +102,6 @@ class Problem(NamedTuple):
 
 class BadInputError(ValueError):
     """Raised by `on_bad="raise"` at the first unreadable or inconsistent frame."""
-
-
-# --------------------------------------------------------------------------------------------
-# Reading files
-# --------------------------------------------------------------------------------------------
-
-def _png_complete(data: bytes) -> bool:
-    """Whether PNG bytes hold every chunk up to IEND (bytes after IEND are allowed and ignored)."""
-    position = 8  # after the signature
-    while position + 8 <= len(data):
-        length = int.from_bytes(data[position: position + 4], "big")
-        if data[position + 4: position + 8] == b"IEND":
-            return True
-        position += 12 + length  # length, type, data, CRC
-    return False
-
-
-def _jpeg_complete(data: bytes) -> bool:
-    """Whether JPEG bytes end their last scan with an end-of-image marker.
-
-    Inside entropy-coded data every 0xFF byte is followed by 0x00 or a restart marker, so an
-    FF D9 after the last start-of-scan (FF DA) is the real end, even with bytes after it.
-    """
-    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file into an H×W×3 uint8 RGB array; OSError naming the file if it cannot."""
-    path = Path(path)
-    if not path.is_file():
-        raise OSError(f"missing file {path}")
-    raw = path.read_bytes()
-    data = np.frombuffer(raw, dtype=np.uint8)
-    if raw.startswith(b"\x89PNG\r\n\x1a\n") and not _png_complete(raw):
-        raise OSError(f"truncated PNG {path}: the file ends before its IEND chunk")
-    if raw.startswith(b"\xff\xd8") and not _jpeg_complete(raw):
-        raise OSError(f"truncated JPEG {path}: the file ends before its end-of-image marker")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise OSError(f"cannot decode image {path} (truncated or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-class LabelFormatError(OSError):
-    """A label file that decodes but cannot hold class ids (16-bit, 32-bit or float pixels)."""
-
-
-def _wide_pixels(mode: str) -> str | None:
-    """'16-bit integers' (and so on) for a PIL mode whose pixels do not fit in 8 bits; None for 8-bit modes."""
-    if mode.startswith("I;16"):
-        return "16-bit integers"
-    return {"I": "32-bit integers", "F": "32-bit floats"}.get(mode)
-
-
-def read_label_raw(path: str | Path) -> tuple[np.ndarray, str]:
-    """Decode a label file without mapping: (array, PIL mode). 'P'/'L' give H×W ids, RGB H×W×3.
-
-    Labels hold 8-bit ids or colours; a 16-bit, 32-bit or float image raises LabelFormatError
-    (clipping its values to 0–255 would silently change classes).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise OSError(f"missing file {path}")
-    try:
-        with Image.open(path) as label:
-            mode = label.mode
-            wide = _wide_pixels(mode)
-            if wide:
-                raise LabelFormatError(
-                    f"label {path} has {mode} pixels ({wide}), not 8-bit ids or colours: a label must be an 8-bit "
-                    f"palette or grey PNG of class ids (or an RGB colour label). Convert it, e.g. "
-                    f"Image.fromarray(ids.astype(np.uint8)).save(...), after checking that every id is below 256")
-            label.load()
-            if mode in ("RGBA", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
-                label = label.convert("RGB")
-            elif mode not in ("P", "L", "RGB"):  # 1, LA, PA: read as grey levels
-                label = label.convert("L")
-            return np.asarray(label).copy(), mode
-    except LabelFormatError:
-        raise
-    except OSError as error:
-        raise OSError(f"cannot decode label {path}: {error}") from error
-    except (ValueError, SyntaxError) as error:  # PIL raises these for some corrupt headers
-        raise OSError(f"cannot decode label {path}: {error}") from error
-
-
-KNOWN_IDS = np.zeros(256, dtype=bool)
-KNOWN_IDS[[label.label_id for label in CITYSCAPES_LABELS]] = True  # -1 (license plate) is stored as 255
-"""Palette ids a Playing for Data label may hold: the Cityscapes labelIds."""
-
-
-def describe_counts(found: dict, what: str, shown: int = 3) -> str:
-    """'unknown colours (1, 2, 3)×9, (9, 9, 9)×1' from {value: pixel count}, most frequent first."""
-    ranked = sorted(found.items(), key=lambda item: -item[1])
-    listed = ", ".join(f"{value}×{count}" for value, count in ranked[:shown])
-    more = f" and {len(ranked) - shown} more" if len(ranked) > shown else ""
-    return f"{what} {listed}{more}"
-
-
-def read_label(path: str | Path, class_map: ClassMap | str) -> tuple[np.ndarray, str | None]:
-    """Decode a label into H×W uint8 class indices of `class_map`, plus a note on unknown values.
-
-    Palette ('P') and grey ('L') labels hold source ids (Cityscapes labelIds) and go through the
-    map's id table; RGB labels go through its colour table. Colours and ids outside the
-    Cityscapes table become `unknown_class`, and the note says which and how many pixels.
-    """
-    class_map = get_class_map(class_map)
-    raw, _mode = read_label_raw(path)
-    if raw.ndim == 2:
-        unknown = ~KNOWN_IDS[raw]
-        note = None
-        if unknown.any():
-            values, counts = np.unique(raw[unknown], return_counts=True)
-            note = describe_counts(dict(zip(values.tolist(), counts.tolist())), "label ids not in the Cityscapes table:")
-        return class_map.id_lut()[raw], note
-    found = unknown_colours(raw, class_map)
-    note = describe_counts(found, "unknown colours") if found else None
-    return rgb_to_index(raw, class_map), note
-
-
-def mask_levels(raw: np.ndarray) -> np.ndarray:
-    """A binary mask's grey levels as 0/255: masks stored as 0/1 are scaled up, 0/255 ones pass through.
-
-    A mask whose only values are 0 and 1 is a 0/1 mask (a 0/255 mask has no pixel of level 1
-    without also having bright ones); read by the usual ≥ 128 rule it would be all background.
-    """
-    if raw.ndim == 3:
-        raw = cv2.cvtColor(raw, cv2.COLOR_RGB2GRAY)
-    if raw.max(initial=0) == 1:
-        return raw * np.uint8(255)
-    return raw
-
-
-def read_mask(path: str | Path, class_map: ClassMap | str) -> tuple[np.ndarray, str | None]:
-    """Decode a binary mask (JPEG 0/255 with artefacts, or 0/1) as grey levels mapped by the id table (≥128 → 1)."""
-    class_map = get_class_map(class_map)
-    raw, _mode = read_label_raw(path)
-    return class_map.id_lut()[mask_levels(raw)], None
-
-
-# --------------------------------------------------------------------------------------------
-# Manifests of the built-in data sets
-# --------------------------------------------------------------------------------------------
-
-def _empty_split(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["split"] = ""
-    return frame
-
-
-def playing_for_data_manifest(folder: Path) -> pd.DataFrame:
-    """Manifest of a Playing for Data layout: images/NNNNN.png + labels/NNNNN.png, meta.csv joined.
-
-    Without meta.csv the sequences are unknown and every frame is its own sequence.
-    """
-    images = sorted((folder / "images").glob("*.png"))
-    if not images:
-        raise DatasetMissingError(f"no images/*.png in {folder}")
-    frames = pd.DataFrame({
-        "frame": [p.stem for p in images],
-        "image": [f"images/{p.name}" for p in images],
-        "label": [f"labels/{p.name}" for p in images],
-    })
-    meta_path = folder / "meta.csv"
-    if meta_path.is_file():
-        meta = pd.read_csv(meta_path)
-        meta["frame"] = [f"{int(f):05d}" for f in meta["frame"]]
-        frames = frames.merge(meta, on="frame", how="left")
-        frames["sequence"] = frames["sequence"].fillna(-1).astype(int)
-    else:
-        frames["sequence"] = np.arange(len(frames))
-    return _empty_split(frames)
-
-
-FOREST_PATTERN = re.compile(r"^(\d+)_sat_")
-
-
-def _forest_folder(folder: Path) -> Path:
-    """The 'Forest Segmented' folder holding images/ and masks/ (also the doubly nested download)."""
-    for candidate in (folder / "Forest Segmented" / "Forest Segmented", folder / "Forest Segmented", folder):
-        if (candidate / "images").is_dir():
-            return candidate
-    raise DatasetMissingError(f"no 'Forest Segmented/images' folder in {folder}")
-
-
-def kaggle_forest_manifest(folder: Path) -> pd.DataFrame:
-    """Manifest of the Kaggle forest layout; `sequence` is the source image id before `_sat_`."""
-    inner = _forest_folder(folder)
-    prefix = inner.relative_to(folder).as_posix()
-    prefix = "" if prefix == "." else prefix + "/"
-    meta_path = inner / "meta_data.csv"
-    if meta_path.is_file():
-        pairs = pd.read_csv(meta_path)[["image", "mask"]]
-    else:  # pair by name: <id>_sat_<nn>.jpg ↔ <id>_mask_<nn>.jpg
-        names = sorted(p.name for p in (inner / "images").glob("*_sat_*"))
-        pairs = pd.DataFrame({"image": names, "mask": [n.replace("_sat_", "_mask_") for n in names]})
-    pairs = pairs.sort_values("image", kind="stable").reset_index(drop=True)
-    ids = [FOREST_PATTERN.match(name) for name in pairs["image"]]
-    frames = pd.DataFrame({
-        "frame": [Path(name).stem for name in pairs["image"]],
-        "image": [f"{prefix}images/{name}" for name in pairs["image"]],
-        "label": [f"{prefix}masks/{name}" for name in pairs["mask"]],
-        "sequence": [int(m.group(1)) if m else i for i, m in enumerate(ids)],
-    })
-    return _empty_split(frames)
-
-
-# --------------------------------------------------------------------------------------------
-# Registry
-# --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """How to find, list and read one data set, and how to create it when it is missing."""
-
-    name: str
-    folder: str  # folder name under data_root()
-    build_manifest: Callable[[Path], pd.DataFrame]  # data set folder → manifest
-    command: str  # shell command that creates it; "{folder}" is replaced by the target folder
-    default_classes: str = "gta9"
-    class_maps: tuple[str, ...] = ("gta9", "cityscapes19")  # class maps its labels can be read into
-    markers: tuple[str, ...] = ("images",)  # paths whose presence means "the data set is here"
-    required: tuple[str, ...] = ()  # paths a complete copy has; without them it is an interrupted one
-    read_image: Callable[[Path], np.ndarray] = read_image
-    read_label: Callable[[Path, ClassMap], tuple[np.ndarray, str | None]] = read_label
-    description: str = ""
-
-    def command_for(self, folder: Path) -> str:
-        """The exact command that creates this data set in `folder`."""
-        return self.command.format(folder=folder)
-
-
-DATASETS: dict[str, DatasetSpec] = {}
-
-
-def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    """Add (or replace) a data set in the registry, so `load_dataset(spec.name)` finds it."""
-    DATASETS[spec.name] = spec
-    return spec
-
-
-def get_spec(name: str | DatasetSpec) -> DatasetSpec:
-    """Look up a registered data set by name, or pass a spec through."""
-    if isinstance(name, DatasetSpec):
-        return name
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; registered: {', '.join(sorted(DATASETS))}")
-    return DATASETS[name]
-
-
-register_dataset(DatasetSpec(
-    name="synthetic-streets",
-    folder="synthetic-streets",
-    build_manifest=playing_for_data_manifest,
-    command="make data  (or: python data_scripts/make_synthetic_streets.py --out {folder})",
-    markers=("images", "meta.csv"),
-    required=("images", "labels", "meta.csv"),
-    description="procedural street scenes in the Playing for Data layout",
-))
-
-register_dataset(DatasetSpec(
-    name="synthetic-forest",
-    folder="synthetic-forest",
-    build_manifest=kaggle_forest_manifest,
-    command="make data  (or: python data_scripts/make_synthetic_forest.py --out {folder})",
-    default_classes="forest2",
-    class_maps=("forest2",),
-    markers=("Forest Segmented",),
-    read_label=read_mask,
-    description="procedural aerial patches with binary forest masks, Kaggle layout",
-))
-
-
-def _spec_for(class_map: ClassMap) -> DatasetSpec:
-    """The first registered data set whose default class map is `class_map` (else synthetic-streets)."""
-    for spec in DATASETS.values():
-        if spec.default_classes == class_map.name:
-            return spec
-    return DATASETS["synthetic-streets"]
-
-
-def dataset_dir(name: str | DatasetSpec, root: str | Path | None = None) -> Path:
-    """Folder of data set `name`: `root` itself when it holds the data, else `root/<folder>`.
-
-    `root` defaults to `data_root()`. Raises DatasetMissingError naming the folder and the
-    command that creates it.
-    """
-    spec = get_spec(name)
-    base = data_root() if root is None else Path(root).expanduser()
-    candidates = [base] if root is not None else []
-    candidates.append(base / spec.folder)
-    for folder in candidates:
-        if folder.is_dir() and any((folder / marker).exists() for marker in spec.markers):
-            missing = [path for path in spec.required if not (folder / path).exists()]
-            if missing:
-                raise DatasetMissingError(
-                    f"{folder} is not a complete {spec.name!r} data set: it has no {', '.join(missing)} "
-                    f"(an interrupted generation or copy?).\nCreate it again with: {spec.command_for(folder)}")
-            return folder
-    holds_other_things = base.is_dir() and any(base.iterdir())
-    target = base / spec.folder if root is None or holds_other_things else base
-    raise DatasetMissingError(
-        f"data set {spec.name!r} not found: folder {target} is missing or empty.\n"
-        f"Create it with: {spec.command_for(target)}")
 
 
 USE_HOOKS: list[Callable[[DatasetSpec, Path], None]] = []
@@ -423,16 +142,6 @@ def dataset_fingerprint(name: str | DatasetSpec, root: str | Path | None = None)
     return digest.hexdigest()[:16]
 
 
-class StaleManifestError(ValueError):
-    """A manifest stamped for another data set, or for this one before it changed."""
-
-
-def stamp_path(path: str | Path) -> Path:
-    """Where the stamp of manifest `path` lives: manifest.csv → manifest.stamp.json."""
-    path = Path(path)
-    return path.with_name(path.stem + ".stamp.json")
-
-
 def write_manifest(manifest: pd.DataFrame, path: str | Path, dataset: str | DatasetSpec | None = None,
                    root: str | Path | None = None, profile: Profile | str | None = None) -> Path:
     """Write a manifest as CSV (frame ids stay strings, e.g. 00001), atomically.
@@ -456,91 +165,6 @@ def write_manifest(manifest: pd.DataFrame, path: str | Path, dataset: str | Data
     return path
 
 
-WRITTEN_BY = "notebook 01_data_cleaning (the run folder's manifest.csv) or data_scripts/prepare_gta5.py (gta5)"
-
-
-def read_manifest_stamp(path: str | Path) -> dict | None:
-    """The stamp written beside manifest `path` by `write_manifest`, checked against the CSV; None if unstamped."""
-    path, stamp_file = Path(path), stamp_path(path)
-    if not stamp_file.is_file():
-        return None
-    try:
-        stamp = json.loads(stamp_file.read_text())
-        expected = stamp["sha256"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise StaleManifestError(f"the manifest stamp {stamp_file} is damaged ({error}); write the manifest "
-                                 f"again with {WRITTEN_BY}, or delete the stamp to trust {path.name} as it is") from error
-    if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-        raise StaleManifestError(f"{path} does not match its stamp {stamp_file.name} (edited by hand, or written by "
-                                 f"an interrupted run): write it again with {WRITTEN_BY}, or delete "
-                                 f"{stamp_file.name} to trust the CSV as it is")
-    return stamp
-
-
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a manifest CSV written by `write_manifest`, keeping frame ids as strings.
-
-    Its stamp (or None) is in `.attrs["stamp"]` and the file in `.attrs["source"]`. A missing,
-    empty, unreadable or column-less file raises an error that names it.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} not found; notebook 01_data_cleaning writes it")
-    try:
-        manifest = pd.read_csv(path, dtype={"frame": str, "image": str, "label": str, "split": str},
-                               keep_default_na=False, na_values={"sequence": [""]})
-    except pd.errors.EmptyDataError as error:
-        raise ValueError(f"manifest {path} is empty: write it again with {WRITTEN_BY}") from error
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
-        raise ValueError(f"manifest {path} is not a readable CSV table ({str(error).splitlines()[0]}): "
-                         f"write it again with {WRITTEN_BY}") from error
-    if "split" not in manifest:
-        manifest["split"] = ""
-    manifest.attrs.update(stamp=read_manifest_stamp(path), source=str(path))
-    check_manifest(manifest, str(path))
-    return manifest
-
-
-def _rows(positions, source: str | None) -> str:
-    """'lines 3, 7' of a CSV file (the header is line 1), or 'rows 1, 5' of a table."""
-    numbers = [int(p) + 2 for p in positions] if source else [int(p) for p in positions]
-    shown = ", ".join(str(n) for n in numbers[:6]) + (f" and {len(numbers) - 6} more" if len(numbers) > 6 else "")
-    return f"{'line' if source else 'row'}{'s' if len(numbers) > 1 else ''} {shown}"
-
-
-def check_manifest(manifest: pd.DataFrame, source: str | None = None) -> None:
-    """Refuse a manifest that would be read wrongly: missing columns, a frame listed twice, blank or unknown splits.
-
-    `source` (the CSV file) is named in the message, with the offending lines.
-    """
-    where = f"manifest {source}" if source else "the manifest"
-    missing = [column for column in ("frame", "image", "label") if column not in manifest]
-    if missing:
-        raise ValueError(f"{where} has no column {', '.join(missing)} (it has {list(manifest.columns)}); a manifest "
-                         f"lists frame, image, label (paths relative to the data set folder), sequence and split. "
-                         f"Write it again with {WRITTEN_BY}")
-    table = manifest.reset_index(drop=True)
-    frames = table["frame"].astype(str)
-    twice = frames[frames.duplicated(keep=False)]
-    if len(twice):
-        first = twice.iloc[0]
-        positions = np.flatnonzero(frames.to_numpy() == first)
-        splits = f" (splits {', '.join(map(repr, table['split'].iloc[positions]))})" if "split" in table else ""
-        raise ValueError(f"{where}: frame {first} is listed {len(positions)} times, on {_rows(positions, source)}{splits}"
-                         f"; {twice.nunique()} frame(s) are listed more than once. Keep one row per frame.")
-    if "split" not in table:
-        return
-    split = table["split"].fillna("").astype(str)
-    blank = np.flatnonzero(split.to_numpy() == "")
-    if 0 < len(blank) < len(split):
-        raise ValueError(f"{where}: {_rows(blank, source)} have no split while the others do; fill in one of "
-                         f"{', '.join(SPLITS)} or remove those rows (or leave every split blank to split by sequence)")
-    unknown = np.flatnonzero(~split.isin(SPLITS + ("",)).to_numpy())
-    if len(unknown):
-        raise ValueError(f"{where}: unknown split {split.iloc[unknown[0]]!r} on {_rows(unknown, source)}; "
-                         f"use one of {', '.join(SPLITS)}")
-
-
 def check_stamp(stamp: dict | None, spec: DatasetSpec, folder: Path, source: str) -> None:
     """Refuse a manifest stamped for another data set, or for this one as it was before it changed."""
     if stamp is None:
@@ -557,119 +181,6 @@ def check_stamp(stamp: dict | None, spec: DatasetSpec, folder: Path, source: str
             f"the data in {folder} has changed since (now {fingerprint}: regenerated, or frames added, removed or "
             f"edited). Run 01_data_cleaning again to clean and split the data as it is now, or set RUN_DIR to "
             f"another folder.")
-
-
-# --------------------------------------------------------------------------------------------
-# Splits
-# --------------------------------------------------------------------------------------------
-
-def check_fractions(fractions: dict[str, float] | Sequence[float] | None) -> dict[str, float]:
-    """Validate split fractions: names from SPLITS, non-negative, summing to 1 (default 0.6/0.15/0.1/0.15)."""
-    if fractions is None:
-        return dict(DEFAULT_FRACTIONS)
-    if not isinstance(fractions, dict):
-        fractions = list(fractions)
-        if len(fractions) != len(SPLITS):
-            raise ValueError(f"give {len(SPLITS)} fractions for {SPLITS}, got {fractions}")
-        fractions = dict(zip(SPLITS, fractions))
-    unknown = set(fractions) - set(SPLITS)
-    if unknown:
-        raise ValueError(f"unknown split name(s) {sorted(unknown)}; use {SPLITS}")
-    checked = {name: float(fractions.get(name, 0.0)) for name in SPLITS}
-    if any(value < 0 or not math.isfinite(value) for value in checked.values()):
-        raise ValueError(f"split fractions must be finite and ≥ 0, got {checked}")
-    if abs(sum(checked.values()) - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must sum to 1, got {sum(checked.values()):.4f} from {checked}")
-    return checked
-
-
-def _apportion(total: int, fractions: dict[str, float]) -> dict[str, int]:
-    """Split `total` items by fractions with the largest-remainder rule; every positive split gets ≥ 1."""
-    quotas = {name: total * f for name, f in fractions.items()}
-    counts = {name: int(math.floor(q)) for name, q in quotas.items()}
-    by_remainder = sorted(quotas, key=lambda name: quotas[name] - counts[name], reverse=True)
-    for name in by_remainder[: total - sum(counts.values())]:
-        counts[name] += 1
-    positive = [name for name in fractions if fractions[name] > 0]
-    if total >= len(positive):
-        for name in positive:
-            if counts[name] == 0:
-                donor = max(counts, key=counts.get)
-                counts[donor] -= 1
-                counts[name] = 1
-    return counts
-
-
-def _stratified_counts(sizes: dict[str, int], fractions: dict[str, float],
-                       rng: np.random.Generator) -> dict[tuple[str, str], int]:
-    """How many sequences of each stratum go to each split.
-
-    Each stratum gets the floor of its ideal share per split; the rest is handed out by largest
-    remainder (random tie-break) so that the split totals match the overall fractions.
-    """
-    targets = _apportion(sum(sizes.values()), fractions)
-    quota = {(s, k): sizes[s] * fractions[k] for s in sizes for k in SPLITS}
-    count = {key: int(math.floor(q)) for key, q in quota.items()}
-    row_left = {s: sizes[s] - sum(count[s, k] for k in SPLITS) for s in sizes}
-    col_left = {k: targets[k] - sum(count[s, k] for s in sizes) for k in SPLITS}
-    jitter = dict(zip(quota, rng.random(len(quota))))
-    for s, k in sorted(quota, key=lambda key: (quota[key] - count[key], jitter[key]), reverse=True):
-        if row_left[s] > 0 and col_left[k] > 0:
-            count[s, k] += 1
-            row_left[s] -= 1
-            col_left[k] -= 1
-    for s in sizes:  # rare leftovers: the split with the most room
-        for _ in range(row_left[s]):
-            k = max(SPLITS, key=lambda name: col_left[name])
-            count[s, k] += 1
-            col_left[k] -= 1
-    return count
-
-
-def split_by_sequence(manifest: pd.DataFrame, fractions: dict[str, float] | Sequence[float] | None = None,
-                      seed: int = 0, stratify: str | None = "scene") -> pd.DataFrame:
-    """Assign whole sequences to train / val / pseudo_test / test, stratified by scene when known.
-
-    Fractions count sequences. Each scene type is spread over the splits in proportion, and the
-    split sizes match the fractions overall (largest-remainder rounding). Same seed, same split.
-    """
-    fractions = check_fractions(fractions)
-    source = manifest.attrs.get("source")
-    where = f"manifest {source}" if source else "the manifest"
-    if "sequence" not in manifest:
-        raise ValueError(f"{where} has no 'sequence' column to split by: add one (frames of one drive share a "
-                         f"number), fill in the 'split' column, or use random_frame_split")
-    blank = np.flatnonzero(manifest["sequence"].isna().to_numpy())
-    if len(blank):
-        raise ValueError(f"{where}: {_rows(blank, source)} have no sequence; fill in the drive number of each frame "
-                         f"(frames of one drive share it) or fill in the 'split' column, so no split is needed")
-    sequences = manifest.groupby("sequence", sort=True).first().reset_index()
-    if stratify and stratify in sequences and sequences[stratify].notna().all():
-        strata = sequences[stratify].astype(str).to_numpy()
-    else:
-        strata = np.full(len(sequences), "all")
-    rng = np.random.default_rng(seed)
-    members = {s: rng.permutation(sequences["sequence"].to_numpy()[strata == s]) for s in sorted(set(strata))}
-    count = _stratified_counts({s: len(m) for s, m in members.items()}, fractions, rng)
-    split_of: dict[int, str] = {}
-    for s, shuffled in members.items():
-        cuts = np.cumsum([0] + [count[s, k] for k in SPLITS])
-        for k, start, stop in zip(SPLITS, cuts[:-1], cuts[1:]):
-            split_of.update({int(sequence): k for sequence in shuffled[start:stop]})
-    result = manifest.copy()
-    result["split"] = [split_of[int(sequence)] for sequence in result["sequence"]]
-    return result
-
-
-def random_frame_split(manifest: pd.DataFrame, fractions: dict[str, float] | Sequence[float] | None = None,
-                       seed: int = 0) -> pd.DataFrame:
-    """Assign frames (not sequences) to splits at random: near-duplicate neighbours leak across splits."""
-    fractions = check_fractions(fractions)
-    counts = _apportion(len(manifest), fractions)
-    labels = np.concatenate([[k] * counts[k] for k in SPLITS]).astype(object)
-    result = manifest.copy()
-    result["split"] = labels[np.random.default_rng(seed).permutation(len(manifest))]
-    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -859,7 +370,7 @@ class SegmentationDataset(Dataset):
         if cache not in (True, False, "memory"):
             raise ValueError(f"cache must be True, False or 'memory', got {cache!r}")
         self.class_map = get_class_map(class_map)
-        self.spec = get_spec(dataset) if dataset is not None else _spec_for(self.class_map)
+        self.spec = get_spec(dataset) if dataset is not None else spec_for_class_map(self.class_map)
         self.root = Path(root)
         self.size = check_image_size(size, "size")
         self.augment = Augment() if augment is True else (augment or None)
@@ -897,7 +408,8 @@ class SegmentationDataset(Dataset):
             "size": self.size, "classes": class_map_digest(self.class_map), "on_bad": self.on_bad,
         }, sort_keys=True)
         digest = hashlib.sha1(content.encode()).hexdigest()[:16]
-        return f"{self.spec.name}-{self.size[0]}x{self.size[1]}-{self.class_map.name}-{digest}"
+        names = re.sub(r"[^\w.-]+", "_", f"{self.spec.name}-{self.size[0]}x{self.size[1]}-{self.class_map.name}")
+        return f"{names[-80:].lstrip('_')}-{digest}"  # a folder of your own: its path, as a file name
 
     def _prepare(self, rows: pd.DataFrame, progress: bool) -> list[int]:
         """Find (or build) the decoded data; return the manifest positions of the frames kept."""
@@ -1073,7 +585,10 @@ def load_dataset(name: str = "synthetic-streets", root: str | Path | None = None
                  label_fill: int | None = None) -> SegmentationDataset:
     """A `SegmentationDataset` of one split of a registered data set, sized by a profile.
 
-    `classes` None means the data set's default (gta9 for streets, forest2 for forest).
+    `name` is a registered data set (or alias) or "folder:PATH". `classes` None means the data
+    set's default class map (gta9 for streets, forest2 for forest, ade150 for ADE20K, the folder's
+    own for a folder); the data set carries it as `dataset.class_map`, and the loss, training,
+    metrics and plots read it from there.
     `manifest` may be a CSV path or table (e.g. the clean split written by notebook 01); without
     one, the full manifest with the default sequence split (seed 0) is used. `split` None or
     "all" keeps every frame. `max_images` (default: the profile's cap for that split) keeps frames
@@ -1082,10 +597,7 @@ def load_dataset(name: str = "synthetic-streets", root: str | Path | None = None
     spec = get_spec(name)
     folder = dataset_dir(spec, root)
     profile = profile if isinstance(profile, Profile) else get_profile(profile)
-    class_map = get_class_map(classes or spec.default_classes)
-    if class_map.name not in spec.class_maps:
-        raise ValueError(f"{spec.name} labels cannot be read as {class_map.name!r}; "
-                         f"use one of {spec.class_maps}")
+    class_map = spec.class_map(classes, folder)
     if manifest is None:
         table = build_manifest(spec, folder)  # split below, unless the data set ships one
     elif isinstance(manifest, pd.DataFrame):
@@ -1205,4 +717,3 @@ def class_counts(dataset: SegmentationDataset, chunk: int = 256) -> np.ndarray:
     return counts
 
 
-from . import real_datasets  # noqa: E402,F401  (registers "gta5" and "forest")

@@ -57,6 +57,13 @@ def palette_to_index(label_ids: np.ndarray, class_map: ClassMap | str = "gta9") 
     return get_class_map(class_map).id_lut()[label_ids]
 
 
+def label_to_index(label: np.ndarray, class_map: ClassMap | str = "gta9") -> np.ndarray:
+    """A decoded label file → class indices: ids (palette or grey, H×W) by the id table, colours (H×W×3) by the
+    colour table; what the map does not list becomes its unknown class."""
+    label = np.asarray(label)
+    return rgb_to_index(label, class_map) if label.ndim == 3 else palette_to_index(label, class_map)
+
+
 def index_to_rgb(index: np.ndarray | torch.Tensor, class_map: ClassMap | str = "gta9",
                  ignore_colour: tuple[int, int, int] = (255, 255, 255), palette: str = "display") -> np.ndarray:
     """Class indices H×W (or N×H×W) → colour image …×3 uint8; out-of-range ids (ignore) get `ignore_colour`.

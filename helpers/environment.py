@@ -132,6 +132,10 @@ def ensure_requirements(path: str | Path = REQUIREMENTS, install: bool | None = 
               f"`pip install -r {path}` (or `make venv` in the workbook)")
 
 
+STANDARD_FORMATWARNING = warnings.formatwarning
+"""Python's own warning format, as it was before `quiet_warnings` replaced it."""
+
+
 def short_warning(message, category, filename, lineno, line=None) -> str:
     """Warnings as one line, 'UserWarning: message', without the echoed source line that looks like an error."""
     return f"{category.__name__}: {message}\n"

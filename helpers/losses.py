@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.classes import ClassMap, classes_of
 from helpers.registry import resolve_name
 
 
@@ -212,11 +213,18 @@ def loss_name(name: str) -> str:
     return resolve_name(name, LOSS_REGISTRY, "loss")
 
 
-def make_loss(name: str, num_classes: int | None = None, class_weights: torch.Tensor | None = None,
-              ignore_index: int | None = None) -> nn.Module:
+def make_loss(name: str, class_map: ClassMap | str | int | None = None, class_weights: torch.Tensor | None = None,
+              ignore_index: int | None = None, *, num_classes: int | None = None) -> nn.Module:
     """Loss module by registered name or alias: "ce", "mse" (softmax vs one-hot), "bce" (binary),
-    "dice" (soft Dice) or "ce+dice" (the sum; the class weights go to the cross-entropy)."""
+    "dice" (soft Dice) or "ce+dice" (the sum; the class weights go to the cross-entropy).
+
+    `class_map` (a data set's `.class_map`, its name, or just a number of classes) gives the
+    number of classes and the ignore index, whose pixels then count nowhere (cityscapes19's 255,
+    ADE20K's "other"); `num_classes=` and `ignore_index=` still work on their own.
+    """
     spec = LOSS_REGISTRY[loss_name(name)]
+    classes, ignore_index = classes_of(class_map if class_map is not None else num_classes, ignore_index)
+    num_classes = classes
     if class_weights is not None:
         class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
     return spec.build(num_classes, class_weights, ignore_index)

@@ -25,8 +25,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from helpers.classes import ClassMap
 from helpers.config import is_quiet, pick_device
-from helpers.train import evaluate, move_batch
+from helpers.losses import make_loss
+from helpers.train import evaluate, move_batch, resolve_classes
 
 RISE_START = 0.1  # Smith base: the first point past 10 % of the total rise (accuracy) or fall (loss)
 RISE_END = 0.9  # Smith max: the first point past 90 % of it, where the curve has flattened
@@ -143,6 +145,7 @@ def lr_range_test(
     *,
     loss: nn.Module | None = None,
     device: str | torch.device = "cpu",
+    class_map: ClassMap | str | int | None = None,
     num_classes: int | None = None,
     ignore_index: int | None = None,
     progress: bool | None = None,
@@ -152,15 +155,18 @@ def lr_range_test(
 
     Stops early once the smoothed loss exceeds `diverge_factor` × its minimum. With `val_loader`,
     the validation pixel accuracy is measured every `val_every` batches (default num_iter // 10).
-    `loss` defaults to cross-entropy. `on_step(step, lr, model)` is called after every optimizer
-    step (to watch the weights along the sweep). Model weights, optimizer state, train/eval mode
-    and the python, numpy and torch random states are restored afterwards, also after an exception.
+    `loss` defaults to cross-entropy that leaves out the ignored pixels. The classes and the
+    ignore index come from `class_map` (or `num_classes` and `ignore_index`), else from the
+    loader's data set. `on_step(step, lr, model)` is called after every optimizer step (to watch
+    the weights along the sweep). Model weights, optimizer state, train/eval mode and the python,
+    numpy and torch random states are restored afterwards, also after an exception.
     """
     schedule = lr_schedule(start_lr, end_lr, num_iter, mode)
     if val_loader is not None and val_every is None:
         val_every = max(1, num_iter // 10)
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
-    loss_fn = loss if loss is not None else nn.CrossEntropyLoss(ignore_index=-100 if ignore_index is None else ignore_index)
+    _, num_classes, ignore_index = resolve_classes(class_map, num_classes, ignore_index, loader)
+    loss_fn = loss if loss is not None else make_loss("ce", num_classes, ignore_index=ignore_index)
     quiet = is_quiet() if progress is None else not progress
 
     saved = _snapshot(model, optimizer)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from helpers.classes import ClassMap, classes_of
+
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, NaN where the denominator is 0."""
@@ -33,9 +35,11 @@ class ConfusionMatrix:
 
     `update(pred, target)` takes class-index tensors of the same shape (any shape). Target pixels
     equal to `ignore_index`, or outside [0, C), are dropped; a prediction outside [0, C) is an error.
+    `ConfusionMatrix(class_map)` takes C and the ignore index from a data set's class map.
     """
 
-    def __init__(self, num_classes: int, ignore_index: int | None = None):
+    def __init__(self, num_classes: int | ClassMap | str, ignore_index: int | None = None):
+        num_classes, ignore_index = classes_of(num_classes, ignore_index)  # a class map: its classes and ignore index
         if num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {num_classes}")
         self.num_classes = num_classes
@@ -92,8 +96,14 @@ class ConfusionMatrix:
         }
 
 
-def per_image_accuracy(pred: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None) -> torch.Tensor:
-    """Pixel accuracy of each image of N×H×W class maps → float tensor N (NaN for no labelled pixel)."""
+def per_image_accuracy(pred: torch.Tensor, target: torch.Tensor,
+                       ignore_index: int | ClassMap | str | None = None) -> torch.Tensor:
+    """Pixel accuracy of each image of N×H×W class maps → float tensor N (NaN for no labelled pixel).
+
+    `ignore_index` may be a class map (its ignore index is used).
+    """
+    if ignore_index is not None and not isinstance(ignore_index, int):
+        ignore_index = classes_of(ignore_index)[1]
     if pred.shape != target.shape or pred.ndim < 2:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be N×H×W")
     pred, target = pred.reshape(pred.shape[0], -1), target.reshape(target.shape[0], -1)
@@ -123,13 +133,14 @@ def boundary_mask(target: torch.Tensor, width: int = 3) -> torch.Tensor:
     return band[0] if squeeze else band
 
 
-def boundary_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int, width: int = 3,
+def boundary_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int | ClassMap | str, width: int = 3,
                  ignore_index: int | None = None) -> dict:
     """IoU per class and mIoU counted only near class edges: {"miou": float, "iou": ndarray C}.
 
     The band is the union of the boundary bands (`boundary_mask`) of the target and of the
     prediction, so missed edges and invented edges both count. A simplified Boundary IoU
-    (Cheng et al. 2021) that shows how sharp the predicted boundaries are.
+    (Cheng et al. 2021) that shows how sharp the predicted boundaries are. `num_classes` may be
+    the data set's class map (its ignore index then leaves those pixels out).
     """
     pred, target = torch.as_tensor(pred), torch.as_tensor(target)
     if pred.shape != target.shape:

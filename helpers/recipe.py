@@ -7,7 +7,7 @@ class weighting, the batch size and the number of epochs travel together.
 
     recipe = Recipe(optimizer="adam", lr=3e-3, schedule="cyclic", schedule_args={"base_lr": 8e-4})
     optimizer, schedule = recipe.build(model, steps_per_epoch=len(train_loader))
-    loss = recipe.make_loss(num_classes=9, counts=class_counts(train_set))
+    loss = recipe.make_loss(train_set.class_map, counts=class_counts(train_set))
     record("recipe", recipe.to_dict()); Recipe.from_dict(load_results("06_…")["recipe"])
 
 Names go through the registries of `helpers.optim` and `helpers.losses`: aliases are accepted and
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from helpers.classes import ClassMap
 from helpers.losses import class_weights, loss_name, make_loss
 from helpers.optim import Schedule, make_optimizer, make_scheduler, optimizer_name, schedule_name
 
@@ -103,11 +104,12 @@ class Recipe:
                              "of the training data (helpers.datasets.class_counts)")
         return class_weights(counts, method=self.class_weights)
 
-    def make_loss(self, num_classes: int | None = None, counts: np.ndarray | None = None,
-                  ignore_index: int | None = None) -> nn.Module:
-        """The loss module, with class weights from `counts` when the recipe asks for them."""
-        return make_loss(self.loss, num_classes=num_classes, class_weights=self.loss_weights(counts),
-                         ignore_index=ignore_index)
+    def make_loss(self, class_map: ClassMap | str | int | None = None, counts: np.ndarray | None = None,
+                  ignore_index: int | None = None, *, num_classes: int | None = None) -> nn.Module:
+        """The loss module for a data set's class map (its classes and ignore index), with class weights
+        from `counts` when the recipe asks for them. A plain number of classes (or `num_classes=`) works too."""
+        return make_loss(self.loss, class_map if class_map is not None else num_classes,
+                         class_weights=self.loss_weights(counts), ignore_index=ignore_index)
 
     # ---- reading and writing ----------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
+from helpers.classes import ClassMap, classes_of, get_class_map
 from helpers.config import is_quiet, pick_device
 from helpers.metrics import ConfusionMatrix
 from helpers.optim import Schedule, as_schedule, current_lr
@@ -183,6 +184,7 @@ def fit(
     device: str | torch.device = "cpu",
     run_dir: str | Path | None = None,
     resume: bool = True,
+    class_map: ClassMap | str | int | None = None,
     num_classes: int | None = None,
     ignore_index: int | None = None,
     amp: bool | str = False,
@@ -224,6 +226,10 @@ def fit(
     last n epochs that were run, wherever the run stops).
     Called again on a finished run (all epochs done, or stopped early), `fit` trains nothing and
     returns the stored history, the averaged weights' scores included.
+    The classes come from the training data set's class map (`train_loader.dataset.class_map`), or
+    from `class_map` (or `num_classes` and `ignore_index`): the validation metrics use its number
+    of classes and ignore index, and every file fit writes stores the class map and the image size
+    (`model.class_map`, `model.image_size`), so `load_model` and `predict` need nothing else.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -237,6 +243,8 @@ def fit(
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
     schedule = as_schedule(scheduler)
     quiet = is_quiet() if progress is None else not progress
+    class_map, num_classes, ignore_index = resolve_classes(class_map, num_classes, ignore_index, train_loader)
+    remember_data(model, class_map, train_loader)
     monitor = _check_monitor(monitor, val_loader, quiet)
     _check_schedule(schedule, val_loader, train_loader, epochs)
 
@@ -396,6 +404,7 @@ def load_snapshots(run_dir: str | Path, epochs: Sequence[int] | None = None,
     members = [load_model(path, map_location) for path in paths]
     ensemble = Ensemble(members).eval()
     ensemble.checkpoint_extra = {"epochs": [int(member.checkpoint_extra["epoch"]) for member in members]}
+    ensemble.class_map, ensemble.image_size = members[0].class_map, members[0].image_size
     return ensemble
 
 
@@ -704,17 +713,22 @@ def targets_to_classes(targets: torch.Tensor) -> torch.Tensor:
 def evaluate(
     model: nn.Module,
     loader: torch.utils.data.DataLoader,
-    num_classes: int | None = None,
+    class_map: ClassMap | str | int | None = None,
     device: str | torch.device = "cpu",
     loss: nn.Module | None = None,
     ignore_index: int | None = None,
+    *,
+    num_classes: int | None = None,
 ) -> dict:
     """Metrics over a whole loader from one accumulated ConfusionMatrix.
 
     Returns ConfusionMatrix.compute()'s keys (pixel_accuracy, iou, miou, dice, class_accuracy),
     "loss" (mean per image, NaN without `loss`) and "confusion" (C×C numpy array, rows = target).
-    `num_classes` defaults to the model's output channels (2 for a single binary channel).
+    The classes and the ignore index come from `class_map` (a map, its name, or a number of
+    classes; `num_classes=` works too), else from the loader's data set, else from the model's
+    class map, else from its output channels (2 for a single binary channel).
     """
+    _, num_classes, ignore_index = resolve_classes(class_map, num_classes, ignore_index, loader, model)
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
     model.to(device)
     if isinstance(loss, nn.Module):
@@ -732,7 +746,7 @@ def _evaluate(model, loader, num_classes, device, loss_fn, ignore_index, amp_dty
                 images, targets = move_batch(batch, device, channels_last)
                 with _oom_advice(images), _autocast(device, amp_dtype):
                     logits = model(images)
-                    check_targets(targets, num_classes or max(2, logits.shape[1]), loader, loss_fn, ignore_index)
+                    check_targets(targets, max(2, logits.shape[1]), loader, loss_fn, ignore_index)  # the model's classes
                     if loss_fn is not None:
                         total += float(loss_fn(logits, targets)) * images.shape[0]
                 count += images.shape[0]
@@ -753,11 +767,26 @@ def _evaluate(model, loader, num_classes, device, loss_fn, ignore_index, amp_dty
 @torch.no_grad()
 def predict(
     model: nn.Module,
-    images: torch.Tensor | Sequence[torch.Tensor],
+    images: torch.Tensor | Sequence[torch.Tensor] | str | Path | Sequence[str | Path],
     device: str | torch.device = "cpu",
     batch_size: int = 8,
-) -> torch.Tensor:
-    """Class maps (LongTensor N×H×W on the CPU) for images N×3×H×W; one image 3×H×W gives H×W."""
+    *,
+    out: str | Path | None = None,
+    size: tuple[int, int] | None = None,
+    class_map: ClassMap | str | None = None,
+) -> torch.Tensor | pd.DataFrame:
+    """Class maps (LongTensor N×H×W on the CPU) for images N×3×H×W; one image 3×H×W gives H×W.
+
+    Given a folder (or image files) instead, segments every image in it and writes, into `out`,
+    `<name>_mask.png` (a palette PNG: pixel value = class, painted in the label colours) and
+    `<name>_overlay.png` (the classes in their display colours over the photo); returns a table
+    of what was written. Images are resized to `size` (default: the size the model was trained
+    at, `model.image_size`) for the model, and the classes back to the photo's size. The class
+    map defaults to the one the model was trained for (`load_model` restores it).
+    """
+    if isinstance(images, (str, Path)) or (isinstance(images, (list, tuple)) and images
+                                           and isinstance(images[0], (str, Path))):
+        return predict_files(model, images, out, device=device, size=size, class_map=class_map)
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
     if not isinstance(images, torch.Tensor):
         images = torch.stack(list(images))
@@ -774,17 +803,112 @@ def predict(
     return classes[0] if single else classes
 
 
+PREDICTABLE = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def predict_files(model: nn.Module, images: str | Path | Sequence[str | Path], out: str | Path | None,
+                  device: str | torch.device = "cpu", size: tuple[int, int] | None = None,
+                  class_map: ClassMap | str | None = None) -> pd.DataFrame:
+    """Segment image files (a folder, or a list of files) and write coloured masks and overlays into `out`.
+
+    See `predict`. Files that cannot be read are listed with the reason and skipped. Each file is
+    written under a temporary name and renamed, so `out` never holds half a picture.
+    """
+    import cv2
+    from PIL import Image
+
+    from helpers.files import atomic_path
+    from helpers.readers import read_image
+    from helpers.viz import overlay
+
+    if out is None:
+        raise ValueError("predict on image files writes masks and overlays: pass out=FOLDER (a new folder, "
+                         "e.g. runs/predictions)")
+    class_map = get_class_map(class_map) if class_map is not None else getattr(model, "class_map", None)
+    if class_map is None:
+        raise ValueError("this model does not say which classes it predicts (a file written before models "
+                         "stored their class map): pass class_map=, e.g. the data set's train_set.class_map")
+    size = size or getattr(model, "image_size", None)
+    if isinstance(images, (str, Path)) and Path(images).is_dir():
+        files = sorted(path for path in Path(images).expanduser().iterdir()
+                       if path.suffix.lower() in PREDICTABLE and not path.name.startswith("."))
+        if not files:
+            raise FileNotFoundError(f"no image ({', '.join(PREDICTABLE)}) in {images}")
+    else:
+        files = [Path(images)] if isinstance(images, (str, Path)) else [Path(file) for file in images]
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    palette = [value for colour in class_map.class_colours for value in colour]
+    rows = []
+    for file in tqdm(files, desc="segmenting", unit="image", disable=is_quiet()):
+        try:
+            photo = read_image(file)
+        except OSError as error:
+            rows.append({"image": str(file), "mask": "", "overlay": "", "problem": str(error)})
+            continue
+        height, width = photo.shape[:2]
+        scaled = photo if size is None else cv2.resize(photo, tuple(size), interpolation=cv2.INTER_AREA)
+        tensor = torch.from_numpy(np.ascontiguousarray(scaled)).permute(2, 0, 1).float().div(255)
+        classes = predict(model, tensor, device=device).numpy().astype(np.uint8)
+        classes = cv2.resize(classes, (width, height), interpolation=cv2.INTER_NEAREST)
+        mask_path, overlay_path = out / f"{file.stem}_mask.png", out / f"{file.stem}_overlay.png"
+        mask = Image.fromarray(classes)
+        mask.putpalette(palette)  # an 8-bit grey image with a palette becomes a palette PNG, values kept
+        with atomic_path(mask_path) as temporary:
+            mask.save(temporary, format="PNG")
+        with atomic_path(overlay_path) as temporary:
+            Image.fromarray(overlay(photo, classes, class_map)).save(temporary, format="PNG")
+        shares = np.bincount(classes.ravel(), minlength=class_map.num_classes) / classes.size
+        main = ", ".join(f"{class_map.class_names[i]} {shares[i]:.0%}" for i in np.argsort(-shares)[:3] if shares[i])
+        rows.append({"image": str(file), "mask": str(mask_path), "overlay": str(overlay_path), "problem": "",
+                     "classes": main})
+    return pd.DataFrame(rows, columns=["image", "mask", "overlay", "classes", "problem"])
+
+
+# ----------------------------------------------------------------------------- the classes a model is for
+
+
+def resolve_classes(class_map=None, num_classes: int | None = None, ignore_index: int | None = None,
+                    loader=None, model: nn.Module | None = None) -> tuple[ClassMap | None, int | None, int | None]:
+    """(class map or None, number of classes, ignore index): from `class_map` (a map, its name or a
+    number), else `num_classes`, else the loader's data set's class map, else the model's."""
+    given = class_map if class_map is not None else num_classes
+    if given is None:
+        given = getattr(getattr(loader, "dataset", None), "class_map", None) or getattr(model, "class_map", None)
+    count, ignore = classes_of(given, ignore_index)
+    return (get_class_map(given) if isinstance(given, (ClassMap, str)) else None), count, ignore
+
+
+def remember_data(model: nn.Module, class_map: ClassMap | None, loader=None) -> None:
+    """Note on the model the class map and image size (W, H) it is trained for; save_model and fit store them."""
+    if class_map is not None:
+        model.class_map = class_map
+    size = getattr(getattr(loader, "dataset", None), "size", None)
+    if size is not None:
+        model.image_size = tuple(int(v) for v in size)
+
+
+def data_fields(model: nn.Module, class_map: ClassMap | str | None = None) -> dict:
+    """The class map and image size a model file stores (plain values), from `class_map` or the model."""
+    class_map = get_class_map(class_map) if class_map is not None else getattr(model, "class_map", None)
+    size = getattr(model, "image_size", None)
+    return {"class_map": class_map.to_dict() if class_map is not None else None,
+            "image_size": list(size) if size is not None else None}
+
+
 # ----------------------------------------------------------------------------- model files
 
 
-def save_model(model: nn.Module, path: str | Path, **extra) -> Path:
-    """Write the weights, `model.config` (to rebuild it) and `extra` plain values to `path`."""
+def save_model(model: nn.Module, path: str | Path, class_map: ClassMap | str | None = None, **extra) -> Path:
+    """Write the weights, `model.config` (to rebuild it), the class map and image size it was trained
+    for (`class_map`, else `model.class_map`; `model.image_size`) and `extra` plain values to `path`."""
     config = getattr(model, "config", None)
     payload = {
         "format": MODEL_FORMAT,
         "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
         "config": _plain(dict(config)) if config else None,
         "extra": _plain(extra),
+        **data_fields(model, class_map),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -795,7 +919,8 @@ def save_model(model: nn.Module, path: str | Path, **extra) -> Path:
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model saved by `save_model` (or a fit checkpoint) and load its weights; eval mode.
 
-    The saved extra values are attached as `model.checkpoint_extra`.
+    The saved extra values are attached as `model.checkpoint_extra`, the class map it was trained
+    for as `model.class_map` and the image size as `model.image_size` (None in older files).
     """
     path = Path(path)
     checkpoint = _load_file(path, map_location)
@@ -819,6 +944,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
                  "is damaged or was edited. Write it again with save_model.")
     model.to(map_location).eval()
     model.checkpoint_extra = extra
+    saved_map = checkpoint.get("class_map")
+    model.class_map = ClassMap.from_dict(saved_map) if saved_map else None
+    model.image_size = tuple(checkpoint["image_size"]) if checkpoint.get("image_size") else None
     return model
 
 
@@ -839,6 +967,7 @@ def _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, count
         "setup": setup,
         "config": _plain(config),
         "averaged": averaged.state_dict() if averaged is not None else None,
+        **data_fields(model),
     }
     _atomic_save(checkpoint, run_dir / "last.pt")
 

@@ -32,7 +32,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .classes import CITYSCAPES_LABELS, ClassMap, cityscapes_palette, get_class_map
 from .config import is_quiet
-from .encoding import index_to_rgb
+from .encoding import index_to_rgb, label_to_index
 
 ERROR_COLOUR = (255, 0, 0)
 """Colour of a wrongly predicted pixel in an error map."""
@@ -109,12 +109,35 @@ def legend_handles(class_map: ClassMap | str = "gta9", classes: Sequence[int] | 
     return handles
 
 
+MANY_CLASSES = 20
+"""Above this many classes (ADE20K has 150) legends, confusion matrices and bar charts keep to the classes that matter."""
+
+
+def classes_shown(target: Axes | Figure, class_map: ClassMap) -> list[int]:
+    """The classes whose display colour appears in the pictures of a figure (or axes), in class order."""
+    axes = target.axes if isinstance(target, Figure) else [target]
+    found: set[tuple[int, int, int]] = set()
+    for ax in axes:
+        for picture in ax.get_images():
+            array = np.asarray(picture.get_array())
+            if array.ndim == 3 and array.shape[-1] == 3 and array.dtype == np.uint8:
+                found.update(map(tuple, np.unique(array.reshape(-1, 3), axis=0).tolist()))
+    return [i for i, colour in enumerate(class_map.display_colours) if tuple(colour) in found]
+
+
 def add_legend(target: Axes | Figure, class_map: ClassMap | str = "gta9", classes: Sequence[int] | None = None,
                extra_handles: Sequence[Patch] = (), title: str | None = "classes", **kwargs) -> Legend:
-    """Class legend on a figure (a row below the panels) or on an axes (to its right)."""
+    """Class legend on a figure (a row below the panels) or on an axes (to its right).
+
+    A map of many classes lists only the classes the figure's pictures show (draw them first).
+    """
+    class_map = get_class_map(class_map)
+    if classes is None and class_map.num_classes > MANY_CLASSES:
+        classes = classes_shown(target, class_map)[:4 * MANY_CLASSES]
+        title = f"{title or 'classes'} shown ({len(classes)} of {class_map.num_classes})"
     handles = legend_handles(class_map, classes) + list(extra_handles)
     if isinstance(target, Figure):
-        options = {"loc": "outside lower center", "ncol": min(len(handles), 5), "fontsize": "small"}
+        options = {"loc": "outside lower center", "ncol": max(1, min(len(handles), 5)), "fontsize": "small"}
         return target.legend(handles=handles, title=title, **{**options, **kwargs})
     options = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0, "fontsize": "small"}
     return target.legend(handles=handles, title=title, **{**options, **kwargs})
@@ -139,8 +162,13 @@ def overlay(image: np.ndarray | torch.Tensor, index: np.ndarray | torch.Tensor,
 
 
 def error_map(image: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor,
-              pred: np.ndarray | torch.Tensor, ignore_index: int | None = None) -> np.ndarray:
-    """Wrong pixels in red over a dimmed grey copy of the image (ignored pixels never count as wrong)."""
+              pred: np.ndarray | torch.Tensor, ignore_index: int | ClassMap | str | None = None) -> np.ndarray:
+    """Wrong pixels in red over a dimmed grey copy of the image (ignored pixels never count as wrong).
+
+    `ignore_index` may be the data set's class map (its ignore index is used).
+    """
+    if ignore_index is not None and not isinstance(ignore_index, (int, np.integer)):
+        ignore_index = get_class_map(ignore_index).ignore_index
     picture = to_uint8_rgb(image).astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     grey = np.repeat((60 + 0.5 * picture)[..., np.newaxis], 3, axis=-1).astype(np.uint8)
     target, pred = to_index(target), to_index(pred)
@@ -360,12 +388,21 @@ def normalize_rows(matrix: np.ndarray | torch.Tensor) -> np.ndarray:
 def plot_confusion(matrix: np.ndarray | torch.Tensor, class_names: ClassMap | str | Sequence[str],
                    normalize: bool = True, ax: Axes | None = None, title: str = "Confusion matrix",
                    annotate: bool = True) -> Figure:
-    """Confusion matrix (rows = true class, columns = prediction), row-normalised, annotated, with a colour bar."""
+    """Confusion matrix (rows = true class, columns = prediction), row-normalised, annotated, with a colour bar.
+
+    With more than MANY_CLASSES classes only the MANY_CLASSES with the most pixels (true or predicted)
+    are drawn, and the title says so.
+    """
     names = _class_names(class_names)
     counts = matrix.detach().cpu().numpy() if isinstance(matrix, torch.Tensor) else np.asarray(matrix)
     if counts.shape != (len(names), len(names)):
         raise ValueError(f"matrix is {counts.shape} but there are {len(names)} class names")
     values = normalize_rows(counts) if normalize else counts.astype(np.float64)
+    if len(names) > MANY_CLASSES:
+        pixels = counts.sum(axis=0) + counts.sum(axis=1)
+        kept = np.sort(np.argsort(-pixels, kind="stable")[:min(MANY_CLASSES, max(1, int((pixels > 0).sum())))])
+        title = f"{title} ({len(kept)} classes with the most pixels, of {len(names)})"
+        values, names = values[np.ix_(kept, kept)], [f"{i} {names[i]}" for i in kept]
     size = max(5.0, 0.5 * len(names) + 2.5)
     fig, ax = _new_axes(ax, figsize=(size + 1.0, size))
     image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else None)
@@ -401,17 +438,24 @@ def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str =
     class_map = get_class_map(class_map)
     series = dict(values) if isinstance(values, Mapping) else {"": values}
     arrays = {name: _per_class_array(data, class_map) for name, data in series.items()}
-    fig, ax = _new_axes(ax, figsize=(max(6.4, 0.8 * class_map.num_classes + 1.5), 4.2))
+    kept = np.arange(class_map.num_classes)
+    if class_map.num_classes > MANY_CLASSES:  # many classes: the ones present (NaN or, without NaNs, 0 = absent)
+        present = [np.isfinite(array) if np.isnan(array).any() else array != 0 for array in arrays.values()]
+        kept = np.flatnonzero(np.any(present, axis=0)) if np.any(present) else kept[:MANY_CLASSES]
+        arrays = {name: array[kept] for name, array in arrays.items()}
+        title = f"{title} ({len(kept)} of {class_map.num_classes} classes)"
+    fig, ax = _new_axes(ax, figsize=(min(24.0, max(6.4, 0.8 * len(kept) + 1.5)), 4.2))
     width = 0.8 / len(arrays)
     hatches = ["", "//", "..", "xx", "\\\\", "oo"]
-    colours = [_unit_rgb(colour) for colour in class_map.display_colours]
-    positions = np.arange(class_map.num_classes)
+    colours = [_unit_rgb(class_map.display_colours[i]) for i in kept]
+    positions = np.arange(len(kept))
     for number, (name, array) in enumerate(arrays.items()):
         offsets = positions + (number - (len(arrays) - 1) / 2) * width
         bars = ax.bar(offsets, np.nan_to_num(array), width=width, color=colours, edgecolor="grey",
                       hatch=hatches[number % len(hatches)], label=name or None)
-        labels = ["absent" if np.isnan(value) else f"{value:.2g}" if log else f"{value:.2f}" for value in array]
-        ax.bar_label(bars, labels, fontsize=7, rotation=90 if len(arrays) > 1 else 0, padding=2)
+        if len(kept) <= 2 * MANY_CLASSES:
+            labels = ["absent" if np.isnan(value) else f"{value:.2g}" if log else f"{value:.2f}" for value in array]
+            ax.bar_label(bars, labels, fontsize=7, rotation=90 if len(arrays) > 1 else 0, padding=2)
     finite = np.concatenate([array[np.isfinite(array)] for array in arrays.values()])
     if log:
         ax.set_yscale("log")
@@ -420,7 +464,7 @@ def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str =
             ax.set_ylim(positive.min() / 2, positive.max() * 4)
     elif finite.size and finite.min() >= 0 and finite.max() <= 1:
         ax.set_ylim(0, 1.12)
-    ax.set_xticks(positions, class_map.class_names, rotation=30, ha="right")
+    ax.set_xticks(positions, [class_map.class_names[i] for i in kept], rotation=30, ha="right")
     ax.set_xlabel("class")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -590,11 +634,14 @@ def dataset_browser(dataset: Any, class_map: ClassMap | str | None = None, max_f
     return _show_widget(browser)
 
 
-def _review_label_rgb(label: Any) -> np.ndarray | None:
-    """Colour label for review: H×W×3 stays, H×W Cityscapes labelIds get the Cityscapes palette."""
+def _review_label_rgb(label: Any, class_map: ClassMap | None = None) -> np.ndarray | None:
+    """Colour label for review: with a class map, its classes in their display colours; without, H×W×3
+    stays and H×W Cityscapes labelIds get the Cityscapes palette."""
     if label is None:
         return None
     label = np.asarray(label)
+    if class_map is not None:
+        return index_to_rgb(label_to_index(label, class_map), class_map)
     if label.ndim == 2:
         palette = np.array(cityscapes_palette(), dtype=np.uint8).reshape(256, 3)
         return palette[label.astype(np.uint8)]
@@ -641,7 +688,7 @@ def _draw_review_row(axes: Sequence[Axes], title: str, image: Any, label_rgb: np
 
 def _review_figure(frames: Sequence, indices: Sequence[int], class_map: ClassMap | None, alpha: float,
                    suptitle: str) -> Figure:
-    shown = [(frames[i][0], frames[i][1], _review_label_rgb(frames[i][2])) for i in indices]
+    shown = [(frames[i][0], frames[i][1], _review_label_rgb(frames[i][2], class_map)) for i in indices]
     sample = next((to_uint8_rgb(image) for _, image, _ in shown if image is not None), np.zeros((3, 4, 3)))
     fig, axes = _panel_figure(len(shown), 3, sample.shape[0] / sample.shape[1], extra_height=1.2)
     for row, (title, image, label_rgb) in enumerate(shown):
@@ -658,11 +705,12 @@ def _review_figure(frames: Sequence, indices: Sequence[int], class_map: ClassMap
 
 def review_browser(frames: Sequence, class_map: ClassMap | str | None = None, title: str = "Flagged frames",
                    alpha: float = 0.5, static_frames: int = 4, interactive: bool | None = None) -> Any:
-    """Review frames one by one: `frames` is a list of (title, image, label_rgb) with a slider over them.
+    """Review frames one by one: `frames` is a list of (title, image, label) with a slider over them.
 
-    Images or labels may be None (unreadable) or differ in size: the panel then says so. The legend
-    names the Cityscapes colours present (or `class_map`'s classes when given). Static fallback:
-    the first `static_frames` frames in one figure.
+    Images or labels may be None (unreadable) or differ in size: the panel then says so. Without
+    `class_map` a label is shown as it is (Cityscapes labelIds in their palette) and the legend names
+    the Cityscapes colours present; with it, the label's ids or colours are read as that map's
+    classes and shown in its display colours. Static fallback: the first `static_frames` frames.
     """
     if len(frames) == 0:
         raise ValueError("review_browser: no frames to review")

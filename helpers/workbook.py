@@ -287,6 +287,19 @@ SMOKE_STREETS = dict(sequences=12, frames_per_sequence=6, size=(160, 88), defect
 SMOKE_FOREST = dict(count=24)
 
 
+def generator_source() -> bytes:
+    """The source of every module of helpers.synthetic, in name order: what the generated data depends on."""
+    folder = config.REPO_ROOT / "helpers" / "synthetic"
+    return b"".join(path.name.encode() + path.read_bytes() for path in sorted(folder.glob("*.py")))
+
+
+def smoke_data_key() -> str:
+    """A short hash of the generator's source and the tiny data sets' arguments: the name of their cache."""
+    import hashlib
+
+    return hashlib.sha256(generator_source() + repr((SMOKE_STREETS, SMOKE_FOREST)).encode()).hexdigest()[:12]
+
+
 def smoke_data_root() -> Path:
     """A tiny street and forest data set for tests and output refreshes, generated once.
 
@@ -294,13 +307,10 @@ def smoke_data_root() -> Path:
     makes a new one; a file lock lets parallel test processes share it.
     """
     import fcntl
-    import hashlib
 
     from .synthetic import generate_forest, generate_streets
 
-    source = (config.REPO_ROOT / "helpers" / "synthetic.py").read_bytes()
-    key = hashlib.sha256(source + repr((SMOKE_STREETS, SMOKE_FOREST)).encode()).hexdigest()[:12]
-    root = config.REPO_ROOT / ".pytest_cache" / f"workbook-data-{key}"
+    root = config.REPO_ROOT / ".pytest_cache" / f"workbook-data-{smoke_data_key()}"
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 
 from helpers.classes import (
+    ADE150,
     CITYSCAPES,
     CITYSCAPES_LABELS,
     FOREST2,
     GTA9,
     LABEL_ID,
+    VOC21,
     cityscapes_palette,
     get_class_map,
 )
@@ -52,8 +54,9 @@ def test_get_class_map_by_name():
     assert get_class_map("gta9") is GTA9
     assert get_class_map("cityscapes") is CITYSCAPES
     assert get_class_map(FOREST2) is FOREST2
-    with pytest.raises(ValueError, match="unknown class map 'ade20k'"):
-        get_class_map("ade20k")
+    assert get_class_map("ADE20K") is ADE150 and get_class_map("voc") is VOC21
+    with pytest.raises(ValueError, match=r"unknown class map 'ade21k'.*gta9.*ade150 \(ade20k\)"):
+        get_class_map("ade21k")
 
 
 def smallest_colour_distance(colours, cvd_type: str | None) -> float:

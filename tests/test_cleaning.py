@@ -190,3 +190,13 @@ def test_sequence_boundaries_match_meta(which, streets_root, streets_480):
     assert scores["actual"] == manifest["sequence"].nunique() - 1 or not boundaries["readable"].all()
     assert scores["precision"] == 1.0 and scores["recall"] == 1.0
     assert not boundaries.loc[~boundaries["readable"], "boundary"].any()
+
+
+def test_forest_masks_get_only_the_checks_that_apply(forest_root):
+    manifest = build_manifest("synthetic-forest", forest_root)
+    report = run_checks(forest_root, manifest, dataset="synthetic-forest", progress=False)
+    assert report.attrs["checks"] == ("unreadable", "size_mismatch")
+    assert not report[[c for c in CHECKS if c not in ("unreadable", "size_mismatch")]].any().any()
+    assert report["haze"].isna().all() and report["gain"].isna().all()  # street statistics not even measured
+    assert clean_manifest(report)["frame"].tolist() == manifest["frame"].tolist()  # nothing dropped
+    assert run_checks(forest_root, manifest, progress=False)["unknown_colours"].sum() >= 6  # read as Cityscapes ids

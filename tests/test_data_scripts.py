@@ -14,7 +14,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import cv2
@@ -24,7 +23,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-import helpers.real_datasets  # noqa: F401  (registers "gta5" and "forest")
+import helpers.dataset_registry
 from data_scripts import get_forest, get_gta5, prepare_gta5
 from helpers.classes import CITYSCAPES, GTA9, cityscapes_palette
 from helpers.config import get_profile
@@ -37,6 +36,7 @@ from helpers.datasets import (
     read_manifest,
 )
 from helpers.synthetic import generate_forest, generate_streets, shift_label
+from tests.fixtures import png_bytes, zip_bytes
 from tests.test_download import LoopbackServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,27 +50,10 @@ SPLIT_IDS = {"trainIds": [1, 2, 3, 4, 5, 6], "valIds": [7, 8, 9], "testIds": [10
 # Archives in the real layouts
 # --------------------------------------------------------------------------------------------
 
-def png_bytes(array: np.ndarray, palette: list[int] | None = None) -> bytes:
-    image = Image.fromarray(array)
-    if palette is not None:
-        image.putpalette(palette)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def jpeg_bytes(array: np.ndarray, quality: int = 75) -> bytes:
     ok, data = cv2.imencode(".jpg", array, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return data.tobytes()
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def label_ids(path: Path) -> np.ndarray:
@@ -266,7 +249,7 @@ def test_prepared_gta9_copies_load_with_the_expected_class_ids(gta_data, streets
     assert manifest.set_index("frame")["blank"].to_dict()[BLANK]
     assert manifest["image"].str.startswith("prepared/gta9-64x48/images/").all()
     with Image.open(data / manifest["label"].iloc[0]) as label:
-        assert label.size == (64, 48) and label.info[helpers.real_datasets.PREPARED_CLASSES_KEY] == "gta9"
+        assert label.size == (64, 48) and label.info[helpers.dataset_registry.PREPARED_CLASSES_KEY] == "gta9"
     dataset = load_dataset("gta5", root=data, classes="gta9", profile="smoke", split=None)
     assert dataset.frames == manifest["frame"].tolist()
     for position in (0, 5):

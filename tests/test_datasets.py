@@ -71,10 +71,11 @@ def test_dataset_dir_accepts_the_folder_or_its_parent(streets_root):
 
 
 def test_unknown_dataset_and_wrong_class_map(streets_root):
-    with pytest.raises(ValueError, match="registered"):
+    with pytest.raises(ValueError, match=r"unknown data set 'no-such-data'.*synthetic-streets.*ade20k.*folder:PATH"):
         build_manifest("no-such-data", streets_root)
-    with pytest.raises(ValueError, match="forest2"):
+    with pytest.raises(ValueError, match="cannot be read as 'forest2'; set CLASSES to one of 'gta9', 'cityscapes19'"):
         load_dataset("synthetic-streets", streets_root, classes="forest2")
+    assert len(load_dataset("Streets", streets_root, profile="smoke", max_images=2)) == 2  # an alias
 
 
 # ---- manifest -------------------------------------------------------------------------------
@@ -121,6 +122,24 @@ def test_split_sizes_follow_fractions_and_strata():
     assert sequences["split"].value_counts().to_dict() == {"train": 24, "val": 6, "test": 6, "pseudo_test": 4}
     per_scene = pd.crosstab(sequences["scene"], sequences["split"])
     assert per_scene["train"].min() >= 5 and per_scene["val"].min() >= 1  # every scene in train and val
+
+
+@pytest.mark.parametrize("sequences", [4, 5, 7])
+def test_few_sequences_still_reach_every_split(sequences):
+    manifest = pd.DataFrame({"frame": [f"{i:05d}" for i in range(3 * sequences)], "sequence": np.arange(3 * sequences) // 3})
+    counts = split_by_sequence(manifest, seed=0).groupby("sequence").first()["split"].value_counts().to_dict()
+    assert counts == {4: {"train": 1, "val": 1, "pseudo_test": 1, "test": 1},
+                      5: {"train": 2, "val": 1, "pseudo_test": 1, "test": 1},
+                      7: {"train": 4, "val": 1, "pseudo_test": 1, "test": 1}}[sequences]
+
+
+def test_an_official_test_set_is_kept_and_the_rest_split_in_proportion():
+    manifest = pd.DataFrame({"frame": [f"{i:05d}" for i in range(40)], "sequence": np.arange(40),
+                             "split": ["test"] * 10 + [""] * 30})
+    split = split_by_sequence(manifest, seed=0, keep_test=True)
+    assert (split["split"][:10] == "test").all()
+    assert split["split"][10:].value_counts().to_dict() == {"train": 21, "val": 5, "pseudo_test": 4}  # 0.6 : 0.15 : 0.1
+    assert split_by_sequence(manifest, seed=0)["split"].value_counts()["test"] == 6  # without: split like the rest
 
 
 @pytest.mark.parametrize("fractions, message", [

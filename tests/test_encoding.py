@@ -85,3 +85,12 @@ def test_bad_input_shapes_are_rejected():
         rgb_to_index(np.zeros((4, 4), dtype=np.uint8), GTA9)
     with pytest.raises(ValueError, match="uint8 palette"):
         palette_to_index(np.zeros((4, 4), dtype=np.int32), GTA9)
+
+
+def test_label_to_index_takes_ids_or_colours():
+    from helpers.encoding import label_to_index
+
+    ids = np.array([[26, 7], [0, 24]], dtype=np.uint8)  # car, road, unlabeled, person
+    expected = np.array([[3, 2], [0, 6]], dtype=np.uint8)
+    assert np.array_equal(label_to_index(ids, GTA9), expected)
+    assert np.array_equal(label_to_index(GTA9.colour_array("label")[expected], GTA9), expected)

@@ -58,7 +58,7 @@ def test_ensure_requirements_installs_only_on_colab(tmp_path, monkeypatch, capsy
 
 
 def test_warnings_print_without_the_echoed_source_line(monkeypatch):
-    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    monkeypatch.setattr(warnings, "formatwarning", environment.STANDARD_FORMATWARNING)  # as if no notebook started here
     line = "    warnings.warn(f'{len(problems)} problem(s)')"
     assert line.strip() in warnings.formatwarning("3 problem(s)", UserWarning, "datasets.py", 557, line)
     environment.quiet_warnings()

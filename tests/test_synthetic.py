@@ -279,13 +279,13 @@ def test_a_killed_generator_leaves_the_earlier_data_set_and_the_next_run_cleans_
 
 
 def test_a_failing_forest_generator_keeps_the_earlier_patches(tmp_path, monkeypatch):
-    import helpers.synthetic as synthetic
+    import helpers.synthetic.forest as forest_module
 
     out = tmp_path / "forest"
     generate_forest(out, count=3, size=32, progress=False)
     before = folder_digest(out)
     calls = {"count": 0}
-    original = synthetic.render_forest_patch
+    original = forest_module.render_forest_patch
 
     def fails_on_the_third(*args, **kwargs):
         calls["count"] += 1
@@ -293,7 +293,15 @@ def test_a_failing_forest_generator_keeps_the_earlier_patches(tmp_path, monkeypa
             raise MemoryError("out of memory on purpose")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "render_forest_patch", fails_on_the_third)
+    monkeypatch.setattr(forest_module, "render_forest_patch", fails_on_the_third)
     with pytest.raises(MemoryError):
         generate_forest(out, count=6, size=32, seed=4, progress=False)
     assert folder_digest(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["forest"]
+
+
+def test_shift_label_moves_colour_labels_like_id_labels():
+    ids = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    colours = np.stack([ids, ids + 1, ids + 2], axis=-1)
+    moved = shift_label(colours, dx=2, dy=-1)
+    assert moved.shape == colours.shape
+    assert np.array_equal(moved[..., 0], shift_label(ids, dx=2, dy=-1))

@@ -323,3 +323,42 @@ def test_legends_sit_beside_the_axes():
     assert ax.get_legend()._loc == 2 and ax.get_legend().get_bbox_to_anchor().x0 > ax.bbox.x1  # upper left, outside
     curves = viz.plot_curves({"loss": [3.0, 2.0, 1.0]}, "step", "loss", "Loss").axes[0]
     assert curves.get_legend().get_bbox_to_anchor().x0 > curves.bbox.x1
+def test_review_browser_shows_another_data_sets_labels_in_its_class_colours():
+    from helpers.classes import ADE150
+
+    image = np.zeros((6, 8, 3), dtype=np.uint8)
+    values = np.zeros((6, 8), dtype=np.uint8)  # ADE20K values: 0 is "other" (ignored), 7 is road
+    values[:3] = 7
+    fig = viz.review_browser([("ade", image, values)], class_map=ADE150, interactive=False)
+    label_picture = fig.axes[1].get_images()[0].get_array()
+    assert tuple(label_picture[0, 0]) == ADE150.display_colours[6]  # road, not Cityscapes' labelId 7 colour
+    assert tuple(label_picture[5, 0]) == (255, 255, 255)  # ignored
+    assert "6 road" in legend_labels(fig.legends[0])
+
+
+def test_plots_of_a_map_of_many_classes_keep_to_the_classes_that_matter():
+    from helpers.classes import ADE150
+    from helpers.encoding import index_to_rgb
+
+    fig, ax = plt.subplots()
+    ax.imshow(index_to_rgb(np.array([[0, 6], [12, 6]]), ADE150))
+    legend = viz.add_legend(fig, ADE150)
+    assert legend_labels(legend) == ["0 wall", "6 road", "12 person"]
+    assert legend.get_title().get_text() == "classes shown (3 of 150)"
+    counts = np.zeros((150, 150), dtype=np.int64)
+    counts[np.arange(30), np.arange(30)] = np.arange(30, 0, -1)  # classes 0–29 present, 0 the most pixels
+    confusion = viz.plot_confusion(counts, ADE150)
+    assert confusion.axes[0].get_images()[0].get_array().shape == (20, 20)
+    assert "20 classes with the most pixels, of 150" in confusion.axes[0].get_title()
+    assert [t.get_text() for t in confusion.axes[0].get_yticklabels()][:2] == ["0 wall", "1 building"]
+    few = np.zeros((150, 150), dtype=np.int64)
+    few[[3, 7], [3, 9]] = 5  # two classes with pixels: only they are drawn
+    assert viz.plot_confusion(few, ADE150).axes[0].get_images()[0].get_array().shape == (3, 3)
+    iou = np.full(150, np.nan)
+    iou[[2, 6, 20]] = [0.5, 0.0, 0.1]  # present (road never right); the others absent
+    bars = viz.plot_per_class(iou, ADE150).axes[0]
+    assert [t.get_text() for t in bars.get_xticklabels()] == ["sky", "road", "car"]
+    shares = np.zeros(150)
+    shares[[0, 3]] = [0.7, 0.3]  # pixel shares: 0 = absent
+    assert [t.get_text() for t in viz.plot_per_class(shares, ADE150).axes[0].get_xticklabels()] == ["wall", "floor"]
+    plt.close("all")

@@ -194,6 +194,20 @@ def test_results_of_another_profile_or_data_set_are_not_used(tiny_data, tmp_path
     assert "replacing them" in capsys.readouterr().out
 
 
+def test_the_smoke_data_key_follows_every_module_of_the_generator(tmp_path, monkeypatch):
+    import shutil
+
+    from helpers import config
+
+    shutil.copytree(config.REPO_ROOT / "helpers" / "synthetic", tmp_path / "helpers" / "synthetic")
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    before = workbook.smoke_data_key()
+    assert workbook.smoke_data_key() == before
+    weather = tmp_path / "helpers" / "synthetic" / "weather.py"
+    weather.write_text(weather.read_text() + "\n# a change to the rain\n")
+    assert workbook.smoke_data_key() != before
+
+
 def test_the_session_says_once_which_split_it_uses(tmp_path, capsys):
     session = workbook.start("05_lr_range_test", profile="smoke", run_dir=tmp_path, device="cpu")
     capsys.readouterr()
