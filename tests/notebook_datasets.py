@@ -10,6 +10,7 @@ it used, the checks and split that apply, and the parts that say they do not app
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def run_checked(key: str, name: str, run_dir: Path, capfd) -> dict:
     if name != "00_getting_started":  # 00 also looks at the synthetic data sets it can generate
         expected = workbook_dataset_name(key)
         assert expected in stamp["datasets"], (name, stamp["datasets"])
-    CHECKS[name[:2]](key, results, run_dir)
+    CHECKS[name.split("_")[0]](key, results, run_dir)  # "04b" for 04b_training_that_works
     return results
 
 
@@ -136,6 +137,34 @@ def check_04(key, results, run_dir):
     assert results["nan_guard_stopped"] is True
 
 
+def check_04b(key, results, run_dir):
+    expected = EXPECTED[key]
+    assert results["classes"] == expected["classes"] and results["num_classes"] == expected["num_classes"]
+    # the losses leave out the class map's ignore label (ADE20K's and a folder's unlabelled 255), else the fill 255
+    assert results["ignore_index"] == (255 if key in ("ade20k", "folder") else None)
+    assert 0 < results["prior_loss"] < math.log(expected["num_classes"])
+    assert results["bottleneck_layer"] == 9 and len(results["init_stats"]) == 4
+    setup = results["setup"]
+    assert setup["steps"] == (24 if key == "ade20k" else 12)  # 150 classes: twice the steps, as in 04
+    assert len(results["sweep"]) == 2 * len(setup["sweep_lrs"])
+    if key != "ade20k":  # with batch norm some rate learns beyond the class prior
+        assert results["sweep_verdict"]["largest_learned"]["batch"] is not None
+    runs = results["regularisation"]
+    assert [row["setting"] for row in runs] == ["baseline", "Dropout2d", "Adam + L2", "AdamW", "rotation"]
+    assert all(0 <= row[name] <= 1 for row in runs for name in ("train_miou", "held_out_miou"))
+    assert all(verdict["verdict"].startswith("one seed per setting") for verdict in results["regularisation_verdicts"].values())
+    rotation = results["rotation"]
+    assert 0.02 < rotation["ignored_share"] < 0.4 and rotation["nearest_keeps_classes"] is True
+    assert rotation["linear_no_class"] > 0  # mixes of a class id with the border's 255
+    if key == "forest":  # two classes: no id between two others
+        assert "with two classes no id lies between two others" in _printed(run_dir, "04b_training_that_works")
+    else:
+        assert rotation["linear_invented"] > 0
+    library = results["skip_runs"]["none/F.cross_entropy"]
+    assert library["stopped"] == "" and library["skipped"] == 0 and library["weights_finite"] is True
+    assert [row["setting"] for row in results["loss_comparison"]] == ["baseline", "MSE on softmax"]
+
+
 def check_05(key, results, run_dir):
     assert results["suggested_lr"] > 0 and results["base_lr"] > 0
 
@@ -162,5 +191,5 @@ def check_09(key, results, run_dir):
     assert results["checkpoint_used"] is True  # the final model of 07, on this data set's classes
 
 
-CHECKS = {"00": check_00, "01": check_01, "02": check_02, "03": check_03, "04": check_04, "05": check_05,
+CHECKS = {"00": check_00, "01": check_01, "02": check_02, "03": check_03, "04": check_04, "04b": check_04b, "05": check_05,
           "06": check_06, "07": check_07, "08": check_08, "09": check_09}

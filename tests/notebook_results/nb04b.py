@@ -15,6 +15,7 @@ LEARNED_OUTCOMES = {"larger", "smaller", "same", "only_with_norm", "only_without
 
 
 def check(results: dict) -> None:
+    assert (results["classes"], results["num_classes"], results["ignore_index"]) == ("gta9", 9, None)  # the streets' map
     setup = results["setup"]
     steps, seeds = setup["steps"], setup["seeds"]
     assert steps >= 4 and len(seeds) >= 2 and setup["train_images"] >= 2
@@ -64,6 +65,7 @@ def check_sweep(results: dict, setup: dict) -> None:
                 else "only_without_norm" if with_norm is None else "larger" if with_norm > without_norm
                 else "smaller" if with_norm < without_norm else "same")
     assert verdict["outcome"] == expected and expected in LEARNED_OUTCOMES
+    assert isinstance(verdict["verdict"], str) and verdict["verdict"]  # the sweep's own words, not a later verdict
     # the lesson of the section: with batch norm the U-Net learns at some rate, and needs no smaller one
     assert with_norm is not None
     assert without_norm is None or without_norm <= with_norm
