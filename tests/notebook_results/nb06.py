@@ -4,8 +4,10 @@ and a forest table of mean ± std for 4 settings."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+from pathlib import Path
 
 from helpers.recipe import Recipe
 
@@ -26,6 +28,12 @@ def check(results: dict, run_dir=None) -> None:
         (o, s, seed) for o in OPTIMIZERS for s in SCHEDULERS for seed in seeds}
     lrs = setup["lrs"]
     assert lrs["sgd"] != lrs["adam"], "each optimizer trains at its own learning rate"
+    if run_dir is not None and (Path(run_dir) / "05_lr_range_test.json").exists():  # a fraction of 05's readings
+        range_test = json.loads((Path(run_dir) / "05_lr_range_test.json").read_text())
+        readings = {"adam": range_test["suggested_lr"], "sgd": range_test["suggested_lr_sgd"]}
+        assert setup["range_test_lrs"] == readings and 0 < setup["lr_fraction"] <= 1
+        for name, reading in readings.items():
+            assert math.isclose(lrs[name], setup["lr_fraction"] * reading, rel_tol=1e-12)
     for row in grid:
         assert unit(row["pixel_accuracy"]) and unit(row["miou"]), row
         assert row["seconds"] > 0 and math.isfinite(row["final_train_loss"])
