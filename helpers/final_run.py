@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 import time
@@ -196,6 +195,7 @@ def write_report(report: dict, out: str | Path, extra: dict | None = None, histo
     import matplotlib.pyplot as plt
 
     from helpers.viz import plot_confusion, plot_history, plot_per_class, show_samples
+    from helpers.workbook import to_jsonable
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,7 +235,7 @@ def write_report(report: dict, out: str | Path, extra: dict | None = None, histo
 
     path = out / REPORT_FILE
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(_json_safe(stored), indent=1))
+    temporary.write_text(json.dumps(to_jsonable(stored), indent=1))
     temporary.replace(path)
     return path
 
@@ -247,21 +247,6 @@ def _save_figure(fig, path: Path) -> None:
     fig.savefig(temporary, dpi=100)
     plt.close(fig)
     temporary.replace(path)
-
-
-def _json_safe(value):
-    """NaN and infinities as null, numpy values as plain ones (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 # ----------------------------------------------------------------------------- the command

@@ -304,7 +304,8 @@ def fit(
     if snapshots_from is not None:
         _remove_snapshots_after(run_dir, start_epoch)
     writer = None if finished_before or not distributed.is_main() else _tensorboard_writer(run_dir)
-    preview = _preview_batch(val_loader or train_loader, preview_frames) if writer is not None else None
+    shown = val_loader if val_loader is not None else train_loader
+    preview = _preview_batch(shown, preview_frames) if writer is not None else None
     writes = run_dir is not None and distributed.is_main()
     try:
         for epoch in range(start_epoch + 1, epochs + 1):
@@ -662,9 +663,19 @@ def _nan_advice(count: int, epoch: int, step: int, value: float, whole_epoch: bo
 
 
 def _float32_loss(model, loss_fn, images, targets) -> float:
-    """The loss of one batch without autocast and without gradients: tells whether AMP made it non-finite."""
-    with torch.no_grad():
-        return float(loss_fn(model(images), targets))
+    """The loss of one batch without autocast and without gradients: tells whether AMP made it non-finite.
+
+    The model stays in training mode (the same computation as the failed step); its batch-norm
+    statistics are put back afterwards, so this second look changes nothing.
+    """
+    buffers = [buffer.detach().clone() for buffer in model.buffers()]
+    try:
+        with torch.no_grad():
+            return float(loss_fn(model(images), targets))
+    finally:
+        with torch.no_grad():
+            for buffer, saved in zip(model.buffers(), buffers):
+                buffer.copy_(saved)
 
 
 def _loss_over_processes(batch_loss: torch.Tensor) -> tuple[float, bool]:
