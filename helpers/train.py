@@ -301,7 +301,7 @@ def fit(
                       "(num_workers=0 makes resume exact)", quiet)
 
     finished_before = start_epoch >= epochs or history.stopped_early
-    if snapshots_from is not None:
+    if snapshots_from is not None and distributed.is_main():
         _remove_snapshots_after(run_dir, start_epoch)
     writer = None if finished_before or not distributed.is_main() else _tensorboard_writer(run_dir)
     shown = val_loader if val_loader is not None else train_loader

@@ -13,7 +13,7 @@ from helpers import distributed
 from helpers.datasets import make_loader
 from helpers.models import UNet
 from helpers.optim import make_optimizer
-from helpers.train import _evaluate, fit, load_history
+from helpers.train import _evaluate, fit, load_history, load_model
 
 CLASSES = 3
 
@@ -24,7 +24,7 @@ def toy_data(count: int, seed: int) -> TensorDataset:
     return TensorDataset(images, images.argmax(dim=1))
 
 
-def toy_run(folder, epochs: int) -> None:
+def toy_run(folder, epochs: int):
     """A fresh model, optimizer and loaders (as after a restart) trained up to `epochs` in `folder`."""
     torch.manual_seed(0)
     model = UNet(num_classes=CLASSES, base=4, depth=1)
@@ -32,8 +32,8 @@ def toy_run(folder, epochs: int) -> None:
     train = make_loader(toy_data(16, 0), batch_size=4 // distributed.world_size(), shuffle=True, seed=0,
                         num_workers=0, shard=True)
     val = make_loader(toy_data(7, 1), batch_size=2, shuffle=False, num_workers=0, shard=True)
-    fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=epochs, run_dir=folder, progress=False,
-        num_classes=CLASSES, config={"toy": True})
+    return fit(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs=epochs, run_dir=folder, progress=False,
+               num_classes=CLASSES, config={"toy": True}, average_from=2, snapshots_from=2, keep_snapshots=2)
 
 
 def fixed_model_scores() -> dict:
@@ -95,6 +95,11 @@ def test_two_processes_score_and_resume_like_one(tmp_path):
     checkpoint = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     assert len(checkpoint["rng_by_process"]) == 1  # the second process's random states travel too
     assert not any(key.startswith("module.") for key in checkpoint["model"])  # the plain model's weights
+    averaged = [load_model(tmp_path / run / "averaged.pt").checkpoint_extra["averaged"]
+                for run in ("straight", "interrupted")]
+    assert averaged[0] == averaged[1] and averaged[0]["epochs_averaged"] == 2  # scored over both processes
+    assert sorted(path.name for path in (tmp_path / "straight" / "snapshots").iterdir()) == ["epoch_002.pt",
+                                                                                           "epoch_003.pt"]
 
     # a two-process checkpoint continues on one process, and that one on two processes again
     toy_run(tmp_path / "handed_over", 3)
