@@ -275,6 +275,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--resume", dest="fresh", action="store_false", help="continue last.pt (the default)")
     start.add_argument("--fresh", dest="fresh", action="store_true", help="delete the run's checkpoints first")
+    parser.set_defaults(fresh=False)
     parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
                         help="auto: bfloat16 (or float16) on a GPU, float32 on a CPU")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)

@@ -67,12 +67,14 @@ def test_the_command_trains_into_notebook_07s_folder_resumes_exactly_and_reports
     monkeypatch.setattr(final_run, "fit", stopping_fit)
     with pytest.raises(KeyboardInterrupt):
         final_run.main(command(tmp_path, streets_root, interrupted))
-    assert len(load_history(final_run.checkpoint_folder(interrupted, RECIPE, config)).epochs) == 1
+    first_part = load_history(final_run.checkpoint_folder(interrupted, RECIPE, config)).epochs
+    assert len(first_part) == 1
     monkeypatch.setattr(final_run, "fit", real_fit)
     assert final_run.main(command(tmp_path, streets_root, interrupted)) == 0
     resumed = pd.read_csv(final_run.checkpoint_folder(interrupted, RECIPE, config) / "history.csv")
     uninterrupted = pd.read_csv(folder / "history.csv")
     assert resumed["epoch"].tolist() == [1, 2]
+    assert resumed["seconds"][0] == pytest.approx(first_part[0]["seconds"])  # epoch 1 came from last.pt
     pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), uninterrupted.drop(columns="seconds"),
                                   check_exact=False, rtol=0, atol=1e-6)
 
@@ -87,6 +89,10 @@ def test_the_command_trains_into_notebook_07s_folder_resumes_exactly_and_reports
     accuracy = report["per_image_accuracy"]
     assert report["best_frames"][0] == max(accuracy, key=accuracy.get)
     assert report["worst_frames"][0] == min(accuracy, key=accuracy.get)
+    # --fresh trains again from the start (epoch 1 takes its own time now)
+    assert final_run.main(command(tmp_path, streets_root, interrupted, "--fresh")) == 0
+    again = pd.read_csv(final_run.checkpoint_folder(interrupted, RECIPE, config) / "history.csv")
+    assert again["seconds"][0] != pytest.approx(first_part[0]["seconds"])
     for figure in ("test_per_class.png", "test_per_image_accuracy.png", "test_best_worst_frames.png", "history.png"):
         assert (folder / "report" / figure).stat().st_size > 10_000, figure
 
