@@ -1,17 +1,28 @@
-"""Training and inference speed and peak memory of the U-Net at the workbook's two sizes.
+"""Training speed and peak memory of the workbook's training path against a plain PyTorch loop.
 
-    .venv/bin/python benchmarks/bench_train.py            # CPU, and CUDA when present
-    .venv/bin/python benchmarks/bench_train.py --only 16  # just base 16 at 160x120
+    .venv/bin/python benchmarks/bench_train.py                 # GPU when there is one, else a small CPU run
+    .venv/bin/python benchmarks/bench_train.py --cpu-compile   # also torch.compile on the CPU (minutes more)
 
-Each configuration runs in a fresh process so that its peak memory is its own: on the CPU the
-resident set before the model is built and its peak (resource.getrusage) after inference and
-after training; on CUDA torch.cuda.max_memory_allocated for inference and training separately.
-A training step is forward, cross-entropy, backward and an Adam step on random images.
+One table, one row per configuration: precision (float32, or AMP: bfloat16, float16 with a
+GradScaler where bfloat16 is missing), channels_last or not, torch.compile or not, at the full
+profile's 400×300 with U-Net base 64 and at 512×512. Each row trains twice on the same random
+batches from the same DataLoader:
+
+- "helpers": `helpers.train.fit` with `helpers.models.UNet` (everything a notebook run does per batch:
+  target checks, the NaN guard, the batch history, the schedule);
+- "plain": a U-Net and a training loop written here in plain PyTorch (the same layers and
+  parameter count), the reference: the ratio helpers / plain should be at least 0.95.
+
+Images per second are measured after a warm-up (cuDNN's algorithm search, compilation). Peak
+memory is torch.cuda.max_memory_allocated on a GPU, the process's peak resident set on the CPU;
+every measurement runs in a fresh process so that its peak is its own. Without a GPU the
+benchmark says so and runs small sizes for a few steps (a few minutes on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -20,30 +31,87 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers.models import UNet, count_parameters  # noqa: E402
-
-MODELS = {  # base: (image size W×H, CPU batch, CUDA batch)
-    16: ((160, 120), 4, 16),
-    64: ((400, 300), 1, 4),
-}
-
-
-def rss_mib() -> float:
-    """Current resident set size (Linux /proc; falls back to the peak elsewhere)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-        return pages * resource.getpagesize() / 2**20
-    except OSError:
-        return peak_rss_mib()
+CLASSES = 9
+GPU_SIZES = [  # (width, height, U-Net base, batch, timed steps)
+    (400, 300, 64, 8, 20),
+    (512, 512, 64, 8, 20),
+]
+CPU_SIZES = [(160, 120, 16, 4, 3), (128, 128, 16, 4, 3)]
 
 
-def peak_rss_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+# ----------------------------------------------------------------------------- the plain reference
+
+
+class PlainUNet(nn.Module):
+    """The original U-Net in plain PyTorch: the same layers as helpers.models.UNet (transposed up-sampling)."""
+
+    def __init__(self, classes: int = CLASSES, base: int = 64, depth: int = 4):
+        super().__init__()
+        widths = [base * 2**level for level in range(depth + 1)]
+        self.first = self.double_conv(3, widths[0])
+        self.downs = nn.ModuleList(self.double_conv(widths[i], widths[i + 1]) for i in range(depth))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
+        self.up_convs = nn.ModuleList(self.double_conv(widths[i + 1], widths[i]) for i in reversed(range(depth)))
+        self.head = nn.Conv2d(widths[0], classes, 1)
+
+    @staticmethod
+    def double_conv(inputs: int, outputs: int) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False), nn.BatchNorm2d(outputs),
+                             nn.ReLU(inplace=True), nn.Conv2d(outputs, outputs, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(outputs), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.first(x)]
+        for down in self.downs:
+            skips.append(down(F.max_pool2d(skips[-1], 2)))
+        x = skips.pop()
+        for up, conv in zip(self.ups, self.up_convs):
+            skip = skips.pop()
+            x = up(x)
+            dy, dx = skip.shape[-2] - x.shape[-2], skip.shape[-1] - x.shape[-1]
+            x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+            x = conv(torch.cat([skip, x], dim=1))
+        return self.head(x)
+
+
+def plain_training(model, loader, device, dtype, channels_last, compile_model, epochs: int) -> list[float]:
+    """The reference loop: seconds per epoch, nothing but forward, loss, backward and an Adam step."""
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if compile_model else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    seconds = []
+    for _ in range(epochs):
+        synchronize(device)
+        started = time.perf_counter()
+        for images, targets in loader:
+            images = images.to(device, non_blocking=True)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            targets = targets.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = F.cross_entropy(net(images), targets)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+        synchronize(device)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+# ----------------------------------------------------------------------------- one measurement
 
 
 def synchronize(device: torch.device) -> None:
@@ -51,131 +119,110 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(base: int, device_name: str, amp: bool, channels_last: bool, iters: int) -> dict:
-    """Images/s for training and inference, and peak memory, for one configuration."""
-    (width, height), cpu_batch, cuda_batch = MODELS[base]
-    device = torch.device(device_name)
-    batch = cuda_batch if device.type == "cuda" else cpu_batch
-    before = rss_mib()
+def peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def measure(path: str, width: int, height: int, base: int, batch: int, steps: int, amp: bool, channels_last: bool,
+            compile_model: bool) -> dict:
+    """Images per second (the second epoch of `steps` batches) and peak memory of one path and configuration."""
+    from helpers.config import pick_device
+    from helpers.models import UNet, count_parameters
+    from helpers.optim import make_optimizer
+    from helpers.train import autocast_dtype, fit
+
+    device = pick_device("auto")
     torch.manual_seed(0)
-    model = UNet(num_classes=9, base=base).to(device)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    images = torch.rand(batch, 3, height, width, device=device).contiguous(memory_format=memory_format)
-    targets = torch.randint(0, 9, (batch, height, width), device=device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    dtype = None
-    if amp and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-
-    def autocast():
-        return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-    def train_step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            loss = loss_fn(model(images), targets)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-
-    def peak() -> float:
-        return torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mib()
-
-    # inference first: on the CPU the peak RSS only grows, so this order gives both peaks
-    model.eval()
-    with torch.no_grad():
-        with autocast():
-            model(images)  # warm-up: allocations, cuDNN algorithm choice
-        synchronize(device)
-        started = time.perf_counter()
-        for _ in range(iters):
-            with autocast():
-                model(images)
-        synchronize(device)
-    infer_rate = iters * batch / (time.perf_counter() - started)
-    infer_peak = peak()
-
+    torch.backends.cudnn.benchmark = True
+    dtype = autocast_dtype(amp, device)
+    images = torch.rand(steps * batch, 3, height, width)
+    targets = torch.randint(0, CLASSES, (steps * batch, height, width))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, targets), batch_size=batch,
+                                         pin_memory=device.type == "cuda")
     if device.type == "cuda":
-        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    model.train()
-    train_step()
-    synchronize(device)
-    started = time.perf_counter()
-    for _ in range(iters):
-        train_step()
-    synchronize(device)
-    train_rate = iters * batch / (time.perf_counter() - started)
-    train_peak = peak()
-    return {
-        "model": f"UNet base {base}", "size": f"{width}x{height}", "params_M": count_parameters(model) / 1e6,
-        "device": device.type, "amp": str(dtype).replace("torch.", "") if dtype else "off",
-        "channels_last": channels_last, "batch": batch, "train_img_s": train_rate, "infer_img_s": infer_rate,
-        "train_peak_MiB": train_peak, "infer_peak_MiB": infer_peak,
-        "before_MiB": before if device.type == "cpu" else 0.0,
-    }
+    if path == "helpers":
+        model = UNet(num_classes=CLASSES, base=base)
+        history = fit(model, loader, None, nn.CrossEntropyLoss(), make_optimizer("adam", model, lr=1e-4), epochs=2,
+                      device=device, amp=amp, channels_last=channels_last, compile=compile_model, progress=False)
+        seconds = [row["seconds"] for row in history.epochs]
+    else:
+        model = PlainUNet(CLASSES, base)
+        seconds = plain_training(model, loader, device, dtype, channels_last, compile_model, epochs=2)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mib()
+    return {"path": path, "size": f"{width}x{height}", "base": base, "batch": batch,
+            "precision": str(dtype or torch.float32).replace("torch.", ""), "channels_last": channels_last,
+            "compile": compile_model, "img_s": steps * batch / seconds[-1], "peak_MiB": peak,
+            "params_M": count_parameters(model) / 1e6, "device": device.type}
 
 
-def configurations(only: int | None, device: str) -> list[dict]:
-    bases = [only] if only else list(MODELS)
-    cases = []
-    if device in ("all", "cpu"):
-        cases += [{"base": base, "device_name": "cpu", "amp": False, "channels_last": False,
-                   "iters": 3 if base == 16 else 2} for base in bases]
-    if device in ("all", "cuda") and torch.cuda.is_available():
-        cases += [{"base": base, "device_name": "cuda", "amp": amp, "channels_last": channels_last, "iters": 20}
-                  for base in bases for amp in (False, True) for channels_last in (False, True)]
-    return cases
-
-
-def run_in_fresh_process(case: dict) -> dict:
-    completed = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True,
-                               text=True, check=False)
+def in_fresh_process(case: dict) -> dict:
+    completed = subprocess.run([sys.executable, __file__, "--case", json.dumps(case)], capture_output=True, text=True,
+                               check=False)
     if completed.returncode != 0:
-        return {"model": f"UNet base {case['base']}", "device": case["device_name"], "error":
-                completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed"}
+        lines = completed.stderr.strip().splitlines()
+        return {**case, "error": lines[-1] if lines else f"exit code {completed.returncode}"}
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def print_table(rows: list[dict]) -> None:
-    header = (f"{'model':<13} {'size':>8} {'params':>7} {'device':>6} {'amp':>8} {'ch.last':>7} {'batch':>5} "
-              f"{'train img/s':>11} {'infer img/s':>11} {'before':>8} {'infer peak':>10} {'train peak':>10}")
+# ----------------------------------------------------------------------------- the table
+
+
+def cases(on_gpu: bool, amp_on_cpu: bool, compile_on_cpu: bool) -> list[dict]:
+    sizes = GPU_SIZES if on_gpu else CPU_SIZES
+    precisions = [False, True] if on_gpu or amp_on_cpu else [False]
+    compiles = [False, True] if on_gpu or compile_on_cpu else [False]
+    return [{"width": w, "height": h, "base": base, "batch": batch, "steps": steps, "amp": amp,
+             "channels_last": channels_last, "compile_model": compiled}
+            for (w, h, base, batch, steps), amp, channels_last, compiled
+            in itertools.product(sizes, precisions, (False, True), compiles)]
+
+
+def print_table(rows: list[tuple[dict, dict]]) -> None:
+    header = (f"{'size':>8} {'base':>4} {'batch':>5} {'precision':>9} {'ch.last':>7} {'compile':>7} "
+              f"{'helpers img/s':>13} {'plain img/s':>11} {'ratio':>5} {'helpers peak':>12} {'plain peak':>10}")
     print(header)
     print("-" * len(header))
-    for row in rows:
-        if "error" in row:
-            print(f"{row['model']:<13} {'':>8} {'':>7} {row['device']:>6}  error: {row['error']}")
+    for ours, plain in rows:
+        error = ours.get("error") or plain.get("error")
+        if error:
+            print(f"{ours['width']}x{ours['height']:<4} error: {error}")
             continue
-        print(f"{row['model']:<13} {row['size']:>8} {row['params_M']:>6.2f}M {row['device']:>6} {row['amp']:>8} "
-              f"{'yes' if row['channels_last'] else 'no':>7} {row['batch']:>5} {row['train_img_s']:>11.2f} "
-              f"{row['infer_img_s']:>11.2f} {row['before_MiB']:>8.0f} {row['infer_peak_MiB']:>10.0f} "
-              f"{row['train_peak_MiB']:>10.0f}")
-    print("\nMemory in MiB. CPU: the process's resident set before the model was built and its peak after "
-          "inference and after training (torch included). CUDA: torch.cuda.max_memory_allocated during "
-          "inference and during training.")
+        print(f"{ours['size']:>8} {ours['base']:>4} {ours['batch']:>5} {ours['precision']:>9} "
+              f"{'yes' if ours['channels_last'] else 'no':>7} {'yes' if ours['compile'] else 'no':>7} "
+              f"{ours['img_s']:>13.2f} {plain['img_s']:>11.2f} {ours['img_s'] / plain['img_s']:>5.2f} "
+              f"{ours['peak_MiB']:>12.0f} {plain['peak_MiB']:>10.0f}")
+    good = [(ours, plain) for ours, plain in rows if "error" not in ours and "error" not in plain]
+    if good:
+        params = {f"{row['params_M']:.2f}M" for pair in good for row in pair}
+        worst = min(ours["img_s"] / plain["img_s"] for ours, plain in good)
+        print(f"\nparameters, helpers and plain U-Net: {', '.join(sorted(params))}; lowest ratio helpers / plain: "
+              f"{worst:.2f} (target ≥ 0.95)")
+    print("img/s: training images per second in the second epoch. Peak memory in MiB: "
+          + ("torch.cuda.max_memory_allocated." if good and good[0][0]["device"] == "cuda" else
+             "the process's peak resident set (torch and the data included)."))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", type=int, choices=sorted(MODELS), help="just one U-Net width")
-    parser.add_argument("--device", choices=["all", "cpu", "cuda"], default="all")
+    parser.add_argument("--cpu-compile", action="store_true", help="also torch.compile on the CPU (slow to compile)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(measure(**json.loads(args.case))))
+        case = json.loads(args.case)
+        print(json.dumps(measure(**case)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
-          f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}\n")
+    from helpers.train import cpu_has_bf16
+
+    on_gpu = torch.cuda.is_available()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+          + (f"GPU: {torch.cuda.get_device_name()}" if on_gpu else
+             "no GPU found: a small CPU run (sizes 160x120 and 128x128, base 16, 3 steps; AMP only where the CPU "
+             "computes bfloat16 natively, compile only with --cpu-compile)") + "\n")
     rows = []
-    for case in configurations(args.only, args.device):
-        rows.append(run_in_fresh_process(case))
+    for case in cases(on_gpu, cpu_has_bf16(), args.cpu_compile):
+        rows.append((in_fresh_process({"path": "helpers", **case}), in_fresh_process({"path": "plain", **case})))
     print_table(rows)
 
 

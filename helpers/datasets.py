@@ -43,7 +43,14 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import (
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 from tqdm.auto import tqdm
 
 from .classes import ClassMap, get_class_map
@@ -671,17 +678,26 @@ class SeededSampler(Sampler):
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int | None = None,
-                device: str | torch.device | None = None, drop_last: bool = False) -> DataLoader:
+                device: str | torch.device | None = None, drop_last: bool = False, shard: bool = False) -> DataLoader:
     """A DataLoader whose order and augmentation depend only on `seed`; workers fitted to the machine.
 
     pin_memory when the target device is CUDA; persistent workers when there are workers;
-    `seed_worker` seeds numpy and random in each worker.
+    `seed_worker` seeds numpy and random in each worker. `shard=True` under torchrun gives this
+    process its share of the frames (`helpers.distributed`): a DistributedSampler when shuffled
+    (augmentation seeded per process), every frame exactly once over the processes when not.
     """
+    from helpers import distributed
+
     num_workers = fit_num_workers(dataset) if num_workers is None else int(num_workers)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator = make_generator(seed)
-    order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+    shard = shard and distributed.is_distributed()
+    generator = make_generator(seed + distributed.rank() if shard else seed)
+    if shard:
+        order = (DistributedSampler(dataset, shuffle=True, seed=seed) if shuffle
+                 else distributed.ShardSampler(dataset))
+    else:
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     if isinstance(dataset, SegmentationDataset):
         order = SeededSampler(order, generator)
     return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=num_workers,

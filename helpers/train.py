@@ -36,6 +36,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 from tqdm.auto import tqdm
 
+from helpers import distributed
 from helpers.classes import ClassMap, classes_of, get_class_map
 from helpers.config import is_quiet, pick_device
 from helpers.metrics import ConfusionMatrix
@@ -198,6 +199,8 @@ def fit(
     average_from: int | None = None,
     snapshots_from: int | None = None,
     keep_snapshots: int | None = None,
+    compile: bool = False,
+    preview_frames: int = 3,
 ) -> History:
     """Train `model` for `epochs` epochs, validating after each; return the History.
 
@@ -224,6 +227,13 @@ def fit(
     whose averaged predictions vary less from epoch to epoch than any single one.
     `keep_snapshots=n` keeps only the newest n of them (a rolling window: with early stopping the
     last n epochs that were run, wherever the run stops).
+    `compile=True` trains through `torch.compile(model)` (faster on GPUs after a first slow epoch);
+    the files hold the plain model's weights either way.
+    Under torchrun (`helpers.distributed`) the model trains wrapped in DistributedDataParallel:
+    give it loaders built with `make_loader(..., shard=True)`; losses and metrics are summed over
+    the processes (every process holds the same history) and only the main process writes files.
+    With tensorboard installed, `run_dir/tensorboard` receives the scalars of every epoch and the
+    predictions on the first `preview_frames` validation frames, in the class map's colours.
     Called again on a finished run (all epochs done, or stopped early), `fit` trains nothing and
     returns the stored history, the averaged weights' scores included.
     The classes come from the training data set's class map (`train_loader.dataset.class_map`), or
@@ -242,7 +252,7 @@ def fit(
         raise ValueError(f"keep_snapshots must be >= 1 and goes with snapshots_from, got {keep_snapshots}")
     device = pick_device(device) if isinstance(device, str) else torch.device(device)
     schedule = as_schedule(scheduler)
-    quiet = is_quiet() if progress is None else not progress
+    quiet = (is_quiet() if progress is None else not progress) or not distributed.is_main()
     class_map, num_classes, ignore_index = resolve_classes(class_map, num_classes, ignore_index, train_loader)
     remember_data(model, class_map, train_loader)
     monitor = _check_monitor(monitor, val_loader, quiet)
@@ -254,6 +264,7 @@ def fit(
     if isinstance(loss, nn.Module):
         loss.to(device)
     amp_dtype = _amp_dtype(amp, device)
+    net = _training_module(model, device, compile)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     averaged = AveragedModel(model) if average_from is not None else None
 
@@ -282,7 +293,7 @@ def fit(
                 averaged.load_state_dict(checkpoint["averaged"])
             counters = _Counters(**checkpoint["counters"])
             start_epoch = int(checkpoint["epoch"])
-            set_rng_state(checkpoint["rng"], train_loader)
+            set_rng_state(_rng_of_this_process(checkpoint), train_loader)
             _note(f"resuming from {last} after epoch {start_epoch}", quiet)
             if getattr(train_loader, "persistent_workers", False) and train_loader.num_workers > 0:
                 _note("note: persistent DataLoader workers keep random states that a checkpoint cannot hold, "
@@ -290,38 +301,46 @@ def fit(
                       "(num_workers=0 makes resume exact)", quiet)
 
     finished_before = start_epoch >= epochs or history.stopped_early
-    if snapshots_from is not None:
+    if snapshots_from is not None and distributed.is_main():
         _remove_snapshots_after(run_dir, start_epoch)
-    writer = None if finished_before else _tensorboard_writer(run_dir)
+    writer = None if finished_before or not distributed.is_main() else _tensorboard_writer(run_dir)
+    shown = val_loader if val_loader is not None else train_loader
+    preview = _preview_batch(shown, preview_frames) if writer is not None else None
+    writes = run_dir is not None and distributed.is_main()
     try:
         for epoch in range(start_epoch + 1, epochs + 1):
             if history.stopped_early:
                 break
             started = time.perf_counter()
+            distributed.set_epoch(train_loader, epoch)
             record = _train_one_epoch(
-                model, train_loader, loss, optimizer, schedule, scaler, amp_dtype, device,
-                channels_last, grad_clip, max_bad_batches, history, counters, epoch, quiet,
+                net, train_loader, loss, optimizer, schedule, scaler, amp_dtype, device,
+                channels_last, grad_clip, max_bad_batches, history, counters, epoch, quiet, model,
             )
             _check_divergence(record, history)  # before anything is saved from this epoch
+            distributed.share_buffers(model)  # every process evaluates and saves the main one's statistics
             if val_loader is not None:
                 metrics = _evaluate(model, val_loader, num_classes, device, loss, ignore_index, amp_dtype, channels_last)
                 record.update(val_loss=metrics["loss"], pixel_accuracy=metrics["pixel_accuracy"], miou=metrics["miou"])
             record["seconds"] = time.perf_counter() - started
             history.epochs.append(_plain(record))
             schedule.step("epoch", metric=record.get(schedule.monitor) if schedule.monitor else None)
-            _update_best(model, history, counters, record, monitor, early_stopping, run_dir, config)
+            _update_best(model, history, counters, record, monitor, early_stopping, run_dir if writes else None,
+                         config)
             if averaged is not None and epoch >= average_from:
                 averaged.update_parameters(model)
-            if snapshots_from is not None and epoch >= snapshots_from:
+            if snapshots_from is not None and epoch >= snapshots_from and writes:
                 save_model(model, snapshot_path(run_dir, epoch), epoch=epoch, config=_plain(config),
                            **{key: record[key] for key in ("val_loss", "pixel_accuracy", "miou") if key in record})
                 if keep_snapshots is not None:
                     _remove_snapshots_before(run_dir, epoch - keep_snapshots + 1)
-            if run_dir is not None:
+            states = distributed.gather_objects(rng_state(train_loader)) if run_dir is not None else None
+            if writes:
                 _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch,
-                                 setup, config, train_loader, averaged)
+                                 setup, config, train_loader, averaged, states)
                 history.save_csv(run_dir / "history.csv")
-            _log_tensorboard(writer, record)
+            _log_tensorboard(writer, record, model, preview, class_map, device, channels_last)
+            distributed.barrier()  # the files of this epoch are written before any process goes on
             _note(_epoch_summary(record, epochs), quiet)
     finally:
         if writer is not None:
@@ -359,8 +378,9 @@ def _finish_average(averaged, average_from, train_loader, val_loader, loss_fn, n
         metrics = _evaluate(averaged.module, val_loader, num_classes, device, loss_fn, ignore_index, None,
                             channels_last)
         summary.update(val_loss=metrics["loss"], pixel_accuracy=metrics["pixel_accuracy"], miou=metrics["miou"])
-    if run_dir is not None:
+    if run_dir is not None and distributed.is_main():
         save_model(averaged.module, run_dir / "averaged.pt", averaged=_plain(summary), config=_plain(config))
+    distributed.barrier()
     return summary
 
 
@@ -410,11 +430,17 @@ def load_snapshots(run_dir: str | Path, epochs: Sequence[int] | None = None,
 
 def _train_one_epoch(
     model, loader, loss_fn, optimizer, schedule, scaler, amp_dtype, device, channels_last,
-    grad_clip, max_bad_batches, history, counters, epoch, quiet,
+    grad_clip, max_bad_batches, history, counters, epoch, quiet, plain_model=None,
 ) -> dict:
-    """One pass over the training loader; returns the epoch's record (train_loss, lr, skipped)."""
+    """One pass over the training loader; returns the epoch's record (train_loss, lr, skipped).
+
+    `model` is what trains (maybe compiled or wrapped in DistributedDataParallel), `plain_model`
+    the module itself. Under torchrun every batch's loss is the mean over the processes, and a
+    batch is skipped on every process when its loss is not finite on one.
+    """
+    plain_model = model if plain_model is None else plain_model
     model.train()
-    total, count, skipped = 0.0, 0, 0
+    total, count, skipped, float32_loss = 0.0, 0, 0, None
     record = {"epoch": epoch, "train_loss": math.nan, "val_loss": math.nan, "pixel_accuracy": math.nan,
               "miou": math.nan, "lr": current_lr(optimizer)}
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=quiet)
@@ -427,28 +453,33 @@ def _train_one_epoch(
                 logits = model(images)
                 check_targets(targets, max(2, logits.shape[1]), loader, loss_fn)
                 batch_loss = loss_fn(logits, targets)
-            finite = bool(torch.isfinite(batch_loss.detach()))
+            value, finite = _loss_over_processes(batch_loss)
             if finite:
                 finite = _backward_and_step(model, batch_loss, optimizer, scaler, grad_clip)
-        value = float(batch_loss.detach())
         history.batches.append({"step": len(history.batches) + 1, "epoch": epoch, "loss": value, "lr": lr})
         if not finite:
             optimizer.zero_grad(set_to_none=True)
             skipped += 1
             history.skipped_batches += 1
             counters.bad_in_row += 1
+            if amp_dtype is not None:
+                float32_loss = _float32_loss(plain_model, loss_fn, images, targets)
             if counters.bad_in_row >= max_bad_batches:
-                raise RuntimeError(_nan_advice(counters.bad_in_row, epoch, len(history.batches), value))
+                raise RuntimeError(_nan_advice(counters.bad_in_row, epoch, len(history.batches), value,
+                                               amp_dtype=amp_dtype, float32_loss=float32_loss))
             continue
         counters.bad_in_row = 0
-        total += value * images.shape[0]
+        total += float(batch_loss.detach()) * images.shape[0]
         count += images.shape[0]
         schedule.step("batch")
         bar.set_postfix(loss=f"{total / count:.4f}")
     if not count:  # nothing was learnt in this epoch: its scores would be those of the weights before it
         if not skipped:
             raise ValueError("the training loader gave no batch: check the split, max_images and drop_last")
-        raise RuntimeError(_nan_advice(skipped, epoch, len(history.batches), value, whole_epoch=True))
+        raise RuntimeError(_nan_advice(skipped, epoch, len(history.batches), value, whole_epoch=True,
+                                       amp_dtype=amp_dtype, float32_loss=float32_loss))
+    total, count = (float(v) for v in distributed.sum_over_processes(torch.tensor([total, float(count)],
+                                                                                      dtype=torch.float64)))
     record["train_loss"] = total / count
     record["skipped"] = skipped
     return record
@@ -616,10 +647,49 @@ _ADVICE = ("Try: a lower learning rate (10x smaller), gradient clipping (grad_cl
            "mixed precision is on.")
 
 
-def _nan_advice(count: int, epoch: int, step: int, value: float, whole_epoch: bool = False) -> str:
+def _nan_advice(count: int, epoch: int, step: int, value: float, whole_epoch: bool = False,
+               amp_dtype: torch.dtype | None = None, float32_loss: float | None = None) -> str:
     where = (f"in every one of the {count} batches of epoch {epoch}" if whole_epoch
              else f"for {count} batches in a row (epoch {epoch}, step {step})")
-    return f"training stopped: the loss was {value} (not finite) {where}. {_ADVICE}"
+    cause = ""
+    if amp_dtype is not None and float32_loss is not None:
+        precision = str(amp_dtype).replace("torch.", "")
+        cause = (f" The last of these batches, run again in float32, gives a finite loss ({float32_loss:.4g}): mixed "
+                 f"precision ({precision}) is the cause. Train with amp=False (--amp off), or keep AMP with a lower "
+                 f"learning rate or grad_clip=1.0." if math.isfinite(float32_loss) else
+                 f" The last of these batches gives a non-finite loss in float32 too: mixed precision ({precision}) "
+                 f"is not the cause.")
+    return f"training stopped: the loss was {value} (not finite) {where}.{cause} {_ADVICE}"
+
+
+def _float32_loss(model, loss_fn, images, targets) -> float:
+    """The loss of one batch without autocast and without gradients: tells whether AMP made it non-finite.
+
+    The model stays in training mode (the same computation as the failed step); its batch-norm
+    statistics are put back afterwards, so this second look changes nothing.
+    """
+    buffers = [buffer.detach().clone() for buffer in model.buffers()]
+    try:
+        with torch.no_grad():
+            return float(loss_fn(model(images), targets))
+    finally:
+        with torch.no_grad():
+            for buffer, saved in zip(model.buffers(), buffers):
+                buffer.copy_(saved)
+
+
+def _loss_over_processes(batch_loss: torch.Tensor) -> tuple[float, bool]:
+    """(the batch loss, finite?): alone its own value; under torchrun the mean over the processes, and
+    finite only when it is finite on every one (so that all of them step, or all skip)."""
+    value = batch_loss.detach().float()
+    if not distributed.is_distributed():
+        return float(value), bool(torch.isfinite(value))
+    finite = torch.isfinite(value)
+    both = torch.stack([torch.where(finite, value, torch.zeros_like(value)), (~finite).float()])
+    both = distributed.sum_over_processes(both)
+    if float(both[1]) > 0:
+        return math.nan, False
+    return float(both[0]) / distributed.world_size(), True
 
 
 @contextlib.contextmanager
@@ -756,12 +826,26 @@ def _evaluate(model, loader, num_classes, device, loss_fn, ignore_index, amp_dty
                 matrix.update(logits_to_classes(logits), targets_to_classes(targets))
     finally:
         model.train(was_training)
+    if distributed.is_sharded(loader):  # each process saw its share of the frames: add them up
+        matrix, total, count = _sum_shares(matrix, total, count, num_classes, ignore_index, device)
     if matrix is None:
         raise ValueError("the evaluation loader is empty: check the split and max_images")
     result = matrix.compute()
     result["loss"] = total / count if loss_fn is not None else math.nan
     result["confusion"] = matrix.matrix.cpu().numpy()
     return result
+
+
+def _sum_shares(matrix, total, count, num_classes, ignore_index, device):
+    """The confusion matrix, loss total and frame count summed over the processes of a sharded evaluation."""
+    if matrix is None:  # this process got no frame (fewer frames than processes)
+        matrix = ConfusionMatrix(num_classes or 2, ignore_index=ignore_index)
+    counts = distributed.sum_over_processes(matrix.matrix)
+    total, count = (float(v) for v in distributed.sum_over_processes(torch.tensor([total, float(count)],
+                                                                                  dtype=torch.float64)))
+    summed = ConfusionMatrix.from_counts(counts.cpu())
+    summed.ignore_index = ignore_index
+    return (summed if count else None), total, int(count)
 
 
 @torch.no_grad()
@@ -951,7 +1035,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> nn
 
 
 def _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, counters, epoch, setup, config,
-                     train_loader, averaged=None) -> None:
+                     train_loader, averaged=None, states=None) -> None:
     config_of_model = getattr(model, "config", None)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
@@ -963,7 +1047,8 @@ def _save_checkpoint(run_dir, model, optimizer, schedule, scaler, history, count
         "scaler": scaler.state_dict() if scaler is not None else {},
         "history": history.to_dict(),
         "counters": asdict(counters),
-        "rng": rng_state(train_loader),
+        "rng": states[0] if states else rng_state(train_loader),
+        "rng_by_process": states[1:] if states and len(states) > 1 else [],
         "setup": setup,
         "config": _plain(config),
         "averaged": averaged.state_dict() if averaged is not None else None,
@@ -1165,9 +1250,78 @@ def _tensorboard_writer(run_dir: Path | None):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
-def _log_tensorboard(writer, record: dict) -> None:
+def _preview_batch(loader, frames: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The first `frames` (image, target) pairs of a loader's data set, for the predictions TensorBoard shows."""
+    dataset = getattr(loader, "dataset", None)
+    if dataset is None or frames < 1 or len(dataset) == 0:
+        return None
+    pairs = [dataset[index] for index in range(min(frames, len(dataset)))]
+    return torch.stack([pair[0] for pair in pairs]), torch.stack([torch.as_tensor(pair[1]) for pair in pairs])
+
+
+def preview_image(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, class_map: ClassMap | None,
+                  device: torch.device | str = "cpu", channels_last: bool = False) -> np.ndarray:
+    """One picture of frames stacked top to bottom, each as image | target | prediction (H×W×3 uint8).
+
+    Classes are painted in the class map's display colours (the plots' colours); ignored pixels white.
+    """
+    from helpers.encoding import index_to_rgb
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            shown, _ = move_batch((images, targets), torch.device(device), channels_last)
+            predictions = logits_to_classes(model(shown).float()).cpu().numpy()
+    finally:
+        model.train(was_training)
+    truths = targets_to_classes(targets).numpy()
+    photos = (images.permute(0, 2, 3, 1).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    scale = 255 // max(1, int(max(truths.max(), predictions.max())))
+
+    def paint(classes: np.ndarray) -> np.ndarray:
+        if class_map is None:  # classes without colours: grey levels
+            return np.repeat((np.clip(classes, 0, 255) * scale).astype(np.uint8)[..., None], 3, axis=-1)
+        return index_to_rgb(classes, class_map)
+
+    rows = [np.concatenate([photo, paint(truth), paint(prediction)], axis=1)
+            for photo, truth, prediction in zip(photos, truths, predictions)]
+    return np.concatenate(rows, axis=0)
+
+
+def _log_tensorboard(writer, record: dict, model=None, preview=None, class_map=None, device="cpu",
+                     channels_last: bool = False) -> None:
+    """The epoch's scalars and, with `preview` frames, the model's predictions on them."""
     if writer is None:
         return
     for key in ("train_loss", "val_loss", "pixel_accuracy", "miou", "lr"):
         if math.isfinite(record[key]):
             writer.add_scalar(key, record[key], record["epoch"])
+    if model is not None and preview is not None and preview[0].dim() == 4 and preview[0].shape[1] == 3:
+        picture = preview_image(model, *preview, class_map, device, channels_last)
+        writer.add_image("predictions (image | target | prediction)", picture, record["epoch"], dataformats="HWC")
+    writer.flush()
+
+
+def _training_module(model: nn.Module, device: torch.device, compile: bool) -> nn.Module:
+    """What trains: the model, wrapped in DistributedDataParallel under torchrun, compiled when asked."""
+    net = model
+    if distributed.is_distributed():
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    return torch.compile(net) if compile else net
+
+
+def _rng_of_this_process(checkpoint: dict) -> dict:
+    """The random states this process saved: its own when the run had as many processes, else the main one's."""
+    others = checkpoint.get("rng_by_process") or []
+    if distributed.is_distributed() and len(others) + 1 == distributed.world_size() and distributed.rank() > 0:
+        return others[distributed.rank() - 1]
+    return checkpoint["rng"]
+
+
+if __name__ == "__main__":  # python -m helpers.train …: notebook 07's final run as a command (helpers.final_run)
+    from helpers.final_run import main
+
+    raise SystemExit(main())

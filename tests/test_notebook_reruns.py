@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import workbook
+from helpers.final_run import main
 from helpers.recipe import Recipe
 
 pytestmark = pytest.mark.notebook
@@ -33,6 +34,17 @@ def test_final_training_runs_again_with_the_same_changed_and_newly_chosen_settin
     assert again["checkpoint_dir"] == first["checkpoint_dir"]
     assert again["epochs_found"] == again["epochs_run"] == first["epochs_run"]
     assert again["first_part_epochs"] is None and again["test_miou"] == first["test_miou"]
+
+    # the training command with notebook 07's recipe and folder finds the same finished run: nothing trained, the
+    # same final model and test score
+    last = Path(first["checkpoint_dir"]) / "last.pt"
+    written = last.stat().st_mtime_ns
+    assert main(["--recipe", str(tmp_path / f"{NOTEBOOK}.json"), "--profile", "smoke", "--out",
+                 str(tmp_path / NOTEBOOK)]) == 0
+    report = json.loads((Path(first["checkpoint_dir"]) / "report" / "test_report.json").read_text())
+    assert last.stat().st_mtime_ns == written and report["epochs_run"] == first["epochs_run"]
+    assert report["final_model"] == first["final_model"]
+    assert report["miou"] == pytest.approx(first["test_miou"], abs=1e-9)
 
     no_weights = run_07(tmp_path, RECIPE_CHANGES={"class_weights": None})  # a changed knob: a folder of its own
     assert no_weights["checkpoint_dir"] != first["checkpoint_dir"] and no_weights["epochs_found"] == 0

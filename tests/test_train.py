@@ -1,5 +1,6 @@
 """fit, evaluate, predict and model files on a toy problem: each pixel's class is its brightest channel."""
 
+import importlib.util
 import math
 
 import numpy as np
@@ -29,6 +30,7 @@ from helpers.train import (
 
 SIZE = 12
 CLASSES = 3
+HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None  # fit then also writes run_dir/tensorboard
 
 
 def toy_data(count: int = 16, seed: int = 0, inverted: bool = False) -> TensorDataset:
@@ -92,12 +94,14 @@ def test_checkpoint_files(tmp_path):
     history = fit(model, toy_loader(toy_data(8)), toy_loader(toy_data(4, seed=1), shuffle=False),
                   nn.CrossEntropyLoss(), optimizer, epochs=2, run_dir=tmp_path, progress=False,
                   config={"profile": "smoke", "lr": 0.05})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["batches.csv", "best.pt", "history.csv", "last.pt"]
+    expected = ["batches.csv", "best.pt", "history.csv", "last.pt"] + (["tensorboard"] if HAS_TENSORBOARD else [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected
     checkpoint = torch.load(tmp_path / "last.pt", weights_only=True)
     assert checkpoint["epoch"] == 2
     assert checkpoint["config"] == {"profile": "smoke", "lr": 0.05}
     assert checkpoint["model_config"]["arch"] == "unet"
     assert set(checkpoint["rng"]) == {"python", "numpy", "torch", "cuda", "loader"}
+    assert checkpoint["rng_by_process"] == []  # one process: no other random states
     assert len(checkpoint["rng"]["loader"]) == 1
     for key, value in model.state_dict().items():
         assert torch.equal(checkpoint["model"][key], value)

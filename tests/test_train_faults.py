@@ -91,3 +91,27 @@ def test_unreadable_checkpoints_never_advise_loading_unsafely(tmp_path):
         with pytest.raises(RuntimeError, match=f"could not read .*{name}: it holds|could not read .*{name}: it is") as error:
             load_model(tmp_path / name)
         assert reason in str(error.value) and "weights_only=False" not in str(error.value)
+
+
+class OverflowsInHalfPrecision(TinyNet):
+    """TinyNet whose logits become infinite under autocast, as a float16 or bfloat16 overflow would make them."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().forward(x)
+        return logits * float("inf") if torch.is_autocast_enabled("cpu") else logits
+
+
+@pytest.mark.parametrize("model_class, loss, message", [
+    (OverflowsInHalfPrecision, nn.CrossEntropyLoss, r"run again in float32, gives a finite loss \(\d.*\): mixed "
+                                                    r"precision \(bfloat16\) is the cause\. Train with amp=False"),
+    (TinyNet, lambda: NanOnCalls({"all"}), r"non-finite loss in float32 too: mixed precision \(bfloat16\) is not "
+                                           r"the cause"),
+])
+def test_a_non_finite_loss_under_amp_is_run_again_in_float32_to_name_the_cause(monkeypatch, model_class, loss,
+                                                                               message):
+    monkeypatch.setattr("helpers.train.cpu_has_bf16", lambda: True)  # amp=True then autocasts to bfloat16 here
+    torch.manual_seed(0)
+    model = model_class()
+    with pytest.raises(RuntimeError, match=message):
+        fit(model, toy_loader(toy_data(8)), None, loss(), make_optimizer("sgd", model, lr=0.1), epochs=1,
+            amp=True, max_bad_batches=2, progress=False)

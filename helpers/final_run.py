@@ -1,0 +1,373 @@
+"""Notebook 07's final run as functions, and the command that runs it where a notebook would take too long.
+
+    python -m helpers.train --recipe runs/full/06_scheduler_comparison.json --dataset gta5 \\
+        --profile full --out runs/full/07_final_training
+    torchrun --nproc_per_node=4 -m helpers.train …            # the same run on 4 GPUs
+
+Notebook 07 and the command build the run from the same pieces, so that they train the same frames
+into the same checkpoint folder (a run started by one is resumed by the other):
+
+- `read_recipe`: a recipe file (`Recipe.to_dict()`, or notebook 06's results with its `recipe`);
+- `final_splits`: train + val merged for training, pseudo-test to watch the run, test for the report;
+- `final_config` and `checkpoint_folder`: the settings that name the run's folder;
+- `ensemble_plan`: how many of the last epochs the final model averages;
+- `final_candidates`: best epoch, averaged weights, checkpoint ensemble (the last is the final model);
+- `final_report` and `write_report`: the test metrics as JSON, and their figures as PNG files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from helpers import distributed
+from helpers.classes import ClassMap
+from helpers.config import Profile, get_profile, seed_everything
+from helpers.recipe import Recipe
+from helpers.train import (
+    History,
+    autocast_dtype,
+    checkpoint_progress,
+    claim_run_dir,
+    config_digest,
+    evaluate,
+    fit,
+    load_model,
+    load_snapshots,
+    predict,
+)
+
+REPORT_FILE = "test_report.json"
+
+
+def read_recipe(path: str | Path) -> Recipe:
+    """The Recipe in a JSON file: `Recipe.to_dict()` itself, or results holding it under "recipe" (notebook 06's)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no recipe file at {path}: run notebook 06 (it writes RUN_DIR/"
+                                f"06_scheduler_comparison.json) or write Recipe(...).to_dict() to a JSON file")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"{path} is not JSON ({error}): write Recipe(...).to_dict() with json.dump") from error
+    if isinstance(data, dict) and "recipe" in data:
+        data = data["recipe"]
+    try:
+        return Recipe.from_dict(data)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path} holds no recipe: {error}") from error
+
+
+@dataclass
+class FinalSplits:
+    """The frames of the final run: `table` (the split manifest) and the three data sets built from it."""
+
+    table: pd.DataFrame
+    train_set: object
+    monitor_set: object
+    test_set: object
+
+
+def final_splits(dataset: str, profile: Profile, manifest: str | Path | pd.DataFrame | None = None,
+                 classes: str | ClassMap | None = None, train_images: int | None = None,
+                 augment: bool = False) -> FinalSplits:
+    """Train on train + val (at most `train_images`, default the profile's), watch pseudo-test, report on test.
+
+    `manifest` is notebook 01's clean split (a CSV path or table); None splits the whole data set by sequence.
+    """
+    from helpers.datasets import build_manifest, load_dataset, read_manifest, split_by_sequence
+
+    if isinstance(manifest, pd.DataFrame):
+        table = manifest.copy()
+    else:
+        table = read_manifest(manifest) if manifest is not None else split_by_sequence(build_manifest(dataset))
+    table["trained_on"] = table["split"].isin(["train", "val"])
+    final_table = table.assign(split=table["split"].replace({"val": "train"}))  # val joins train
+    train_set = load_dataset(dataset, classes=classes, profile=profile, split="train", manifest=final_table,
+                             max_images=train_images or profile.max_train_images, augment=augment)
+    monitor_set = load_dataset(dataset, classes=train_set.class_map, profile=profile, split="pseudo_test",
+                               manifest=table)
+    test_set = load_dataset(dataset, classes=train_set.class_map, profile=profile, split="test", manifest=table)
+    return FinalSplits(table, train_set, monitor_set, test_set)
+
+
+def ensemble_plan(recipe: Recipe, ensemble_size: int | None = None) -> tuple[int, int]:
+    """(ensemble size, first epoch averaged): the last quarter of the epochs unless `ensemble_size` says."""
+    size = int(ensemble_size or max(1, recipe.epochs // 4))
+    return size, max(1, recipe.epochs - size + 1)
+
+
+def final_config(dataset: str, train_set, recipe: Recipe, profile: Profile, seed: int, augment: bool,
+                 patience: int | None, ensemble_size: int, channels_last: bool, amp: bool | str,
+                 device: str | torch.device) -> dict:
+    """The settings of a final run (plain values): what `claim_run_dir` stores and the folder name hashes."""
+    from helpers.datasets import dataset_fingerprint
+
+    return {"dataset": dataset, "classes": train_set.class_map.name, "data_version": dataset_fingerprint(dataset),
+            "recipe": recipe.to_dict(), "base": profile.base, "image_size": list(profile.image_size), "seed": seed,
+            "augment": augment,
+            "train_frames": {"count": len(train_set), "fingerprint": config_digest({"frames": train_set.frames})},
+            "patience": patience, "ensemble_size": ensemble_size, "channels_last": channels_last,
+            "precision": str(autocast_dtype(amp, device) or torch.float32)}
+
+
+def checkpoint_folder(parent: str | Path, recipe: Recipe, config: dict) -> Path:
+    """One folder per configuration: `parent/run-<optimizer>-<schedule>-<digest of the config>`."""
+    return Path(parent).expanduser() / f"run-{recipe.optimizer}-{recipe.schedule}-{config_digest(config)}"
+
+
+def final_candidates(checkpoint_dir: str | Path, history: History, device: str | torch.device = "cpu") -> dict:
+    """The models a final run offers, by name: the best epoch, the averaged weights, the checkpoint ensemble.
+
+    The rule fixed in advance takes the last of them: the ensemble of the last epochs run.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    snapshots = sorted(int(path.stem.split("_")[1]) for path in (checkpoint_dir / "snapshots").glob("epoch_*.pt"))
+    candidates = {f"best single epoch ({history.best_epoch})": load_model(checkpoint_dir / "best.pt",
+                                                                          map_location=device)}
+    if history.averaged:
+        span = f"{history.averaged['from_epoch']}–{history.averaged['to_epoch']}"
+        candidates[f"weights averaged over epochs {span}"] = load_model(checkpoint_dir / "averaged.pt",
+                                                                        map_location=device)
+    if snapshots:
+        span = f"{snapshots[0]}–{snapshots[-1]}"
+        candidates[f"predictions averaged over epochs {span} (checkpoint ensemble)"] = load_snapshots(
+            checkpoint_dir, snapshots, map_location=device)
+    return candidates
+
+
+# ----------------------------------------------------------------------------- the test report
+
+
+def final_report(model: torch.nn.Module, test_set, batch_size: int, device: str | torch.device = "cpu") -> dict:
+    """Test metrics from one confusion matrix, each frame's pixel accuracy, and the best and worst frames.
+
+    Plain values only (NaN where a class is absent), ready for JSON; "predictions" holds the class
+    maps for the figures (and the class map) and is left out of the file.
+    """
+    from helpers.datasets import make_loader
+    from helpers.metrics import per_image_accuracy
+
+    class_map = test_set.class_map
+    metrics = evaluate(model, make_loader(test_set, batch_size=batch_size, shuffle=False, device=device),
+                       device=device)
+    images = torch.stack([test_set[i][0] for i in range(len(test_set))])
+    targets = torch.stack([test_set[i][1] for i in range(len(test_set))])
+    predictions = predict(model, images, device=device, batch_size=batch_size)
+    accuracy = per_image_accuracy(predictions, targets, class_map).numpy()
+    order = np.argsort(accuracy, kind="stable")
+    frames = [str(frame) for frame in test_set.frames]
+    names = list(class_map.class_names)
+    return {
+        "classes": class_map.name,
+        "test_frames": len(test_set),
+        "miou": float(metrics["miou"]),
+        "pixel_accuracy": float(metrics["pixel_accuracy"]),
+        "per_class_iou": dict(zip(names, map(float, metrics["iou"]))),
+        "per_class_dice": dict(zip(names, map(float, metrics["dice"]))),
+        "per_class_accuracy": dict(zip(names, map(float, metrics["class_accuracy"]))),
+        "confusion": metrics["confusion"].tolist(),
+        "per_image_accuracy": dict(zip(frames, map(float, accuracy))),
+        "best_frames": [frames[i] for i in order[-2:][::-1]],
+        "worst_frames": [frames[i] for i in order[:2]],
+        "predictions": (images, targets, predictions, order, class_map),
+    }
+
+
+def write_report(report: dict, out: str | Path, extra: dict | None = None, history: History | None = None) -> Path:
+    """Write `report` (and `extra` plain values) to `out/test_report.json` and its figures as PNG files.
+
+    Figures: per-class IoU and the confusion matrix, per-image accuracy, the best and worst frames,
+    and the training curves when `history` is given. NaN becomes null in the JSON.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from helpers.viz import plot_confusion, plot_history, plot_per_class, show_samples
+    from helpers.workbook import to_jsonable
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    images, targets, predictions, order, class_map = report["predictions"]
+    stored = {key: value for key, value in report.items() if key != "predictions"}
+    stored.update(extra or {})
+    iou = np.array(list(report["per_class_iou"].values()))
+
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5.2), layout="constrained", gridspec_kw={"width_ratios": [1.1, 1]})
+    plot_per_class(iou, class_map, title=f"Test IoU per class (mIoU {report['miou']:.3f})", ax=axes[0])
+    plot_confusion(np.array(report["confusion"]), class_map, normalize=True, ax=axes[1],
+                   title="Test confusion matrix (each row sums to 1)")
+    _save_figure(fig, out / "test_per_class.png")
+
+    accuracy = np.array(list(report["per_image_accuracy"].values()))
+    fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    ax.hist(accuracy, bins=20, range=(max(0.0, accuracy.min() - 0.02), 1.0), color="steelblue", edgecolor="white",
+            label=f"{len(accuracy)} test frames")
+    ax.axvline(report["pixel_accuracy"], color="black", linestyle="--",
+               label=f"pixel accuracy over all pixels ({report['pixel_accuracy']:.3f})")
+    ax.set(xlabel="pixel accuracy of one frame", ylabel="number of frames", title="Per-image accuracy on the test split")
+    ax.legend(fontsize="small")
+    _save_figure(fig, out / "test_per_image_accuracy.png")
+
+    chosen = [int(i) for i in (*order[-2:][::-1], *order[:2])]
+    frames = list(report["per_image_accuracy"])
+    titles = [f"{'best' if n < 2 else 'worst'}: frame {frames[i]}" for n, i in enumerate(chosen)]
+    fig = show_samples(images[chosen], targets[chosen], predictions[chosen], class_map, titles=titles,
+                       suptitle="Best and worst test frames: image, target, prediction, errors (red)")
+    _save_figure(fig, out / "test_best_worst_frames.png")
+
+    if history is not None and history.epochs:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), layout="constrained")
+        plot_history(history, ["train_loss", "val_loss"], ax=axes[0], title="Loss (val = pseudo-test)")
+        plot_history(history, ["pixel_accuracy", "miou"], ax=axes[1], title="Pseudo-test metrics", ylabel="score")
+        _save_figure(fig, out / "history.png")
+
+    path = out / REPORT_FILE
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(to_jsonable(stored), indent=1))
+    temporary.replace(path)
+    return path
+
+
+def _save_figure(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    temporary = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(temporary, dpi=100)
+    plt.close(fig)
+    temporary.replace(path)
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.train",
+        description="Train a recipe as notebook 07 does (train + val, pseudo-test monitor, checkpoint ensemble) and "
+                    "write its test report. Under torchrun --nproc_per_node=N it trains on N processes.")
+    parser.add_argument("--recipe", required=True, help="JSON file: Recipe.to_dict(), or notebook 06's results")
+    parser.add_argument("--dataset", default="synthetic-streets", help="a registered data set, or folder:PATH")
+    parser.add_argument("--profile", default="quick", help="smoke | quick | full (image size, model width, frames)")
+    parser.add_argument("--out", required=True, help="parent of the run's checkpoint folder (notebook 07 uses "
+                        "RUN_DIR/07_final_training)")
+    parser.add_argument("--classes", default=None, help="class map; default the data set's own")
+    parser.add_argument("--data-root", default=None, help="where the data sets are (default data/ or $WORKBOOK_DATA)")
+    parser.add_argument("--manifest", default=None, help="notebook 01's clean split (default: manifest.csv beside "
+                        "--out when it exists, else the whole data set split by sequence)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--train-images", type=int, default=None, help="default: the profile's")
+    parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--patience", type=int, default=None, help="early stopping; default off")
+    parser.add_argument("--ensemble-size", type=int, default=None, help="default: a quarter of the epochs")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", dest="fresh", action="store_false", help="continue last.pt (the default)")
+    start.add_argument("--fresh", dest="fresh", action="store_true", help="delete the run's checkpoints first")
+    parser.set_defaults(fresh=False)
+    parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
+                        help="auto: bfloat16 (or float16) on a GPU, float32 on a CPU")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--compile", action="store_true", help="train through torch.compile")
+    parser.add_argument("--workers", type=int, default=None, help="DataLoader worker processes")
+    parser.add_argument("--deterministic", action="store_true", help="cuDNN deterministic (no benchmark search)")
+    return parser.parse_args(argv)
+
+
+AMP_CHOICES = {"auto": "auto", "on": True, "off": False}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line of `python -m helpers.train`: train, choose the final model, write the report."""
+    import os
+
+    from helpers.datasets import class_counts, make_loader
+    from helpers.models import UNet
+
+    args = parse_args(argv)
+    if args.data_root:
+        os.environ["WORKBOOK_DATA"] = str(args.data_root)
+    recipe, profile, amp = read_recipe(args.recipe), get_profile(args.profile), AMP_CHOICES[args.amp]
+    device = distributed.start(args.device)
+    try:
+        seed_everything(args.seed, deterministic=args.deterministic or device.type != "cuda")
+        out = Path(args.out).expanduser()
+        manifest = Path(args.manifest) if args.manifest else out.parent / "manifest.csv"
+        if args.manifest is None and not manifest.exists():
+            manifest = None
+        say(f"data: {args.dataset} ({'split of ' + str(manifest) if manifest else 'whole data set, split by sequence'})"
+            f"; profile {profile.name}; {distributed.world_size()} process(es) on {device}")
+        splits = final_splits(args.dataset, profile, manifest, args.classes, args.train_images, args.augment)
+        class_map = splits.train_set.class_map
+        ensemble_size, average_from = ensemble_plan(recipe, args.ensemble_size)
+        config = final_config(args.dataset, splits.train_set, recipe, profile, args.seed, args.augment, args.patience,
+                              ensemble_size, args.channels_last, amp, device)
+        folder = checkpoint_folder(out, recipe, config)
+        if distributed.is_main():
+            if args.fresh:
+                shutil.rmtree(folder, ignore_errors=True)
+            claim_run_dir(folder, config, advice="pass --fresh to replace that run, or another --out")
+        distributed.barrier()
+        say(f"recipe: {recipe.describe()}\ncheckpoints: {folder} ({checkpoint_progress(folder)[0]} epoch(s) there)")
+
+        batch = per_process_batch(recipe.batch_size)
+        loaders = [make_loader(data, batch_size=batch, shuffle=shuffle, seed=args.seed, num_workers=args.workers,
+                               device=device, shard=True)
+                   for data, shuffle in ((splits.train_set, True), (splits.monitor_set, False))]
+        torch.manual_seed(args.seed)  # the same initial weights in every process, as in the notebook
+        model = UNet(num_classes=class_map.num_classes, base=profile.base)
+        optimizer, schedule = recipe.build(model, steps_per_epoch=len(loaders[0]))
+        loss = recipe.make_loss(class_map, class_counts(splits.train_set))
+        started = time.perf_counter()
+        history = fit(model, loaders[0], loaders[1], loss, optimizer, schedule, epochs=recipe.epochs, device=device,
+                      run_dir=folder, early_stopping=args.patience, monitor="miou", config=config,
+                      channels_last=args.channels_last, amp=amp, average_from=average_from,
+                      snapshots_from=1 if args.patience else average_from, keep_snapshots=ensemble_size,
+                      compile=args.compile)
+        train_seconds = time.perf_counter() - started
+        if distributed.is_main():
+            candidates = final_candidates(folder, history, device)
+            chosen = list(candidates)[-1]
+            report = final_report(candidates[chosen], splits.test_set, recipe.batch_size, device)
+            path = write_report(report, folder / "report", history=history, extra={
+                "dataset": args.dataset, "profile": profile.name, "recipe": recipe.to_dict(), "final_model": chosen,
+                "checkpoint_dir": str(folder), "epochs_run": len(history.epochs), "best_epoch": history.best_epoch,
+                "stopped_early": history.stopped_early, "train_frames": len(splits.train_set),
+                "processes": distributed.world_size(), "precision": config["precision"],
+                "train_seconds": train_seconds})
+            say(f"final model: {chosen}\ntest: mIoU {report['miou']:.3f}, pixel accuracy "
+                f"{report['pixel_accuracy']:.3f}\nreport: {path} (and the figures beside it)")
+        distributed.barrier()
+    finally:
+        distributed.stop()
+    return 0
+
+
+def per_process_batch(batch_size: int) -> int:
+    """The recipe's batch shared out over the processes (its learning rate was chosen for that batch)."""
+    processes = distributed.world_size()
+    if batch_size % processes:
+        raise ValueError(f"the recipe's batch of {batch_size} images does not divide over {processes} processes: "
+                         f"start a number of processes that divides it, or change batch_size in the recipe file")
+    return batch_size // processes
+
+
+def say(message: str) -> None:
+    """Print in the main process only (every process runs the same command)."""
+    if distributed.is_main():
+        print(message, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""python -m helpers.train: notebook 07's final run as a command, its folder, exact resume and test report."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from helpers import final_run
+from helpers.config import REPO_ROOT, get_profile
+from helpers.recipe import Recipe
+from helpers.train import load_history
+
+RECIPE = Recipe(optimizer="adam", lr=3e-3, schedule="onecycle", loss="ce", batch_size=4, epochs=2)
+ARGS = ["--profile", "smoke", "--train-images", "8", "--workers", "0", "--seed", "0"]
+
+
+def command(tmp_path, streets_root, out, *extra):
+    return ["--recipe", str(tmp_path / "recipe.json"), "--out", str(out),
+            "--data-root", str(streets_root.parent), *ARGS, *extra]
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({"best_schedule": "onecycle", "recipe": RECIPE.to_dict()}))  # notebook 06's results
+    return path
+
+
+def test_read_recipe_takes_a_recipe_or_notebook_06_results(tmp_path, recipe_file):
+    assert final_run.read_recipe(recipe_file) == RECIPE
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(RECIPE.to_dict()))
+    assert final_run.read_recipe(plain) == RECIPE
+    with pytest.raises(FileNotFoundError, match="notebook 06"):
+        final_run.read_recipe(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text(json.dumps({"optimiser": "adam"}))
+    with pytest.raises(ValueError, match=r"bad.json holds no recipe: unknown recipe field\(s\) \['optimiser'\]"):
+        final_run.read_recipe(tmp_path / "bad.json")
+
+
+def test_the_command_trains_into_notebook_07s_folder_resumes_exactly_and_reports(tmp_path, streets_root,
+                                                                                 recipe_file, monkeypatch):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    assert final_run.main(command(tmp_path, streets_root, straight)) == 0
+
+    # the folder is the one notebook 07 names for these settings
+    profile = get_profile("smoke")
+    monkeypatch.setenv("WORKBOOK_DATA", str(streets_root.parent))
+    splits = final_run.final_splits("synthetic-streets", profile, train_images=8)
+    size, _ = final_run.ensemble_plan(RECIPE)
+    config = final_run.final_config("synthetic-streets", splits.train_set, RECIPE, profile, 0, False, None, size,
+                                    True, "auto", "cpu")
+    folder = final_run.checkpoint_folder(straight, RECIPE, config)
+    assert sorted(path.name for path in straight.iterdir()) == [folder.name]
+    assert json.loads((folder / "run.json").read_text())["recipe"] == RECIPE.to_dict()
+
+    # interrupted after epoch 1 (fit stops there), then the same command again: the same history
+    real_fit = final_run.fit
+
+    def stopping_fit(*args, **kwargs):
+        real_fit(*args, **{**kwargs, "epochs": 1})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(final_run, "fit", stopping_fit)
+    with pytest.raises(KeyboardInterrupt):
+        final_run.main(command(tmp_path, streets_root, interrupted))
+    first_part = load_history(final_run.checkpoint_folder(interrupted, RECIPE, config)).epochs
+    assert len(first_part) == 1
+    monkeypatch.setattr(final_run, "fit", real_fit)
+    assert final_run.main(command(tmp_path, streets_root, interrupted)) == 0
+    resumed = pd.read_csv(final_run.checkpoint_folder(interrupted, RECIPE, config) / "history.csv")
+    uninterrupted = pd.read_csv(folder / "history.csv")
+    assert resumed["epoch"].tolist() == [1, 2]
+    assert resumed["seconds"][0] == pytest.approx(first_part[0]["seconds"])  # epoch 1 came from last.pt
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), uninterrupted.drop(columns="seconds"),
+                                  check_exact=False, rtol=0, atol=1e-6)
+
+    report = json.loads((folder / "report" / "test_report.json").read_text())
+    assert report["final_model"] == "predictions averaged over epochs 2–2 (checkpoint ensemble)"
+    assert report["recipe"] == RECIPE.to_dict() and report["epochs_run"] == 2 and report["processes"] == 1
+    assert report["test_frames"] == len(splits.test_set) == len(report["per_image_accuracy"])
+    confusion = torch.tensor(report["confusion"])
+    assert confusion.shape == (9, 9) and int(confusion.sum()) > 0
+    assert report["pixel_accuracy"] == pytest.approx(float(confusion.diag().sum() / confusion.sum()))
+    assert list(report["per_class_iou"]) == list(splits.test_set.class_map.class_names)
+    accuracy = report["per_image_accuracy"]
+    assert report["best_frames"][0] == max(accuracy, key=accuracy.get)
+    assert report["worst_frames"][0] == min(accuracy, key=accuracy.get)
+    # --fresh trains again from the start (epoch 1 takes its own time now)
+    assert final_run.main(command(tmp_path, streets_root, interrupted, "--fresh")) == 0
+    again = pd.read_csv(final_run.checkpoint_folder(interrupted, RECIPE, config) / "history.csv")
+    assert again["seconds"][0] != pytest.approx(first_part[0]["seconds"])
+    for figure in ("test_per_class.png", "test_per_image_accuracy.png", "test_best_worst_frames.png", "history.png"):
+        assert (folder / "report" / figure).stat().st_size > 10_000, figure
+
+
+def test_python_m_helpers_train_runs_the_command(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "helpers.train", "--help"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--recipe" in result.stdout and "torchrun" in result.stdout and "--compile" in result.stdout
