@@ -60,7 +60,7 @@ test-ui: $(BIN)/.installed
 # (it must change none of them), then the test tools and the notebooks in the smoke profile.
 .venv-colab/.installed: tests/envs/colab.txt requirements.txt requirements-test.txt
 	test -x .venv-colab/bin/python || $(COLAB_PYTHON) -m venv .venv-colab
-	.venv-colab/bin/python -m pip install -q -c tests/envs/colab.txt pip
+	.venv-colab/bin/python -m pip install -q -c tests/envs/colab.txt pip packaging
 	.venv-colab/bin/python -m pip install -q -c tests/envs/colab.txt $$(.venv-colab/bin/python tests/envs/colab_shipped.py)
 	.venv-colab/bin/python tests/envs/check_bootstrap.py tests/envs/colab.txt
 	.venv-colab/bin/python -m pip install -q -c tests/envs/colab.txt -r requirements-test.txt
