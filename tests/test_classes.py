@@ -84,3 +84,14 @@ def test_display_colours_leave_label_colours_alone():
     assert CITYSCAPES.display_colours == CITYSCAPES.class_colours  # the benchmark's own colours
     np.testing.assert_array_equal(GTA9.colour_array("label"), np.array(GTA9.class_colours, np.uint8))
     np.testing.assert_array_equal(GTA9.colour_array(), np.array(GTA9.display_colours, np.uint8))
+
+
+def test_a_hue_for_tram_would_sit_closer_than_the_grey():
+    """The third grey is the best choice: every unused Okabe–Ito or Tol colour brings some reader's closest pair nearer."""
+    readers = (None, "deuteranomaly", "protanomaly", "tritanomaly")
+    worst_with_grey = min(smallest_colour_distance(GTA9.display_colours, reader) for reader in readers)
+    unused = [(230, 159, 0), (0, 158, 115), (204, 121, 167), (240, 228, 66), (68, 119, 170), (102, 204, 238),
+              (34, 136, 51), (238, 102, 119), (170, 51, 119), (68, 170, 153), (153, 153, 51), (136, 34, 85)]
+    for hue in unused:
+        palette = list(GTA9.display_colours[:8]) + [hue]
+        assert min(smallest_colour_distance(palette, reader) for reader in readers) < worst_with_grey, hue
