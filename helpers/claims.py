@@ -78,7 +78,7 @@ METHOD_CONSTANTS: dict[str, dict[str, str]] = {
                                 "0.02": "a questionnaire example"},
     "07_final_training": {"0.60": "the target mIoU, set in advance", "1e-10": "the ADE20K report's epsilon",
                           "0.4": "an IoU of a questionnaire example"},
-    "08_skip_connection_ablation": {"2.3": "ΔE a person just notices (CIE76)"},
+    "08_skip_connection_ablation": {"2.3": "ΔE a person just notices (CIE76)", "95 %": "the bootstrap interval's level"},
     "09_gaussian_sobel_bonus": {
         "99.7 %": "the weight of a Gaussian within 3σ", "0.5": "the central-difference weights",
         "8 ×": "Sobel = 8 × (binomial blur ⊗ central difference)", "8×": "the same factor",

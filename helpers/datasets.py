@@ -238,13 +238,29 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
+def add_haze(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Fade the image toward a light grey, more at the top (far away) than at the bottom: fog without depth.
+
+    The fade is a random fraction of `strength` at the top row and 30 % of that at the bottom row,
+    toward a random light grey; the label stays as it is, since fog hides nothing's class.
+    """
+    height = image.shape[0]
+    fade = rng.uniform(0.0, strength) * np.linspace(1.0, 0.3, height, dtype=np.float32)
+    grey = rng.uniform(150, 230) + rng.uniform(-10, 10, 3)
+    pixels = image.astype(np.float32)
+    pixels += fade[:, None, None] * (grey.astype(np.float32) - pixels)
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class Augment:
-    """The training augmentation: flip with probability `flip`, rotation in ±`degrees`, colour jitter."""
+    """The training augmentation: flip with probability `flip`, rotation in ±`degrees`, colour jitter,
+    and haze up to `haze` (on half the frames) so that foggy frames are not a surprise at test time."""
 
     flip: float = 0.5
     degrees: float = 10.0
     jitter: float = 0.2
+    haze: float = 0.0
 
     def __call__(self, image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
                  label_fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +268,8 @@ class Augment:
             image, label = hflip_pair(image, label)
         if self.degrees > 0:
             image, label = rotate_pair(image, label, rng.uniform(-self.degrees, self.degrees), label_fill)
+        if self.haze > 0 and rng.random() < 0.5:
+            image = add_haze(image, rng, self.haze)
         if self.jitter > 0:
             image = colour_jitter(image, rng, self.jitter, self.jitter, self.jitter)
         return image, label

@@ -150,3 +150,45 @@ def boundary_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int | Cl
     confusion.update(pred[band], target[band])
     result = confusion.compute()
     return {"miou": result["miou"], "iou": result["iou"]}
+
+
+def _miou_of_counts(counts: np.ndarray) -> np.ndarray:
+    """mIoU of each of a stack of C×C confusion matrices (…×C×C): the IoU of present classes, averaged."""
+    true_positive = np.diagonal(counts, axis1=-2, axis2=-1).astype(np.float64)
+    union = counts.sum(axis=-1) + counts.sum(axis=-2) - true_positive
+    iou = _safe_divide(true_positive, union)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        return np.nanmean(iou, axis=-1)
+
+
+def bootstrap_miou_difference(pred_a: torch.Tensor, pred_b: torch.Tensor, target: torch.Tensor,
+                              num_classes: int | ClassMap | str, groups=None, rounds: int = 2000,
+                              seed: int = 0, ignore_index: int | None = None) -> dict:
+    """How much an mIoU difference between two models moves with the frames scored: a paired bootstrap.
+
+    `pred_a`, `pred_b` and `target` are N×H×W class indices of the same N frames; `groups` gives each
+    frame's group (its sequence: neighbouring frames are near copies, so whole sequences are
+    resampled), None = each frame its own. Returns the difference mIoU(a) − mIoU(b) of all frames
+    and the 2.5 % and 97.5 % quantiles of `rounds` resampled differences. It measures only which
+    frames were scored, not what another training seed would give.
+    """
+    num_classes, ignore_index = classes_of(num_classes, ignore_index)
+    groups = np.arange(len(target)) if groups is None else np.asarray(groups)
+    if not len(pred_a) == len(pred_b) == len(target) == len(groups):
+        raise ValueError(f"pred_a, pred_b, target and groups must hold the same frames: got {len(pred_a)}, "
+                         f"{len(pred_b)}, {len(target)} and {len(groups)}")
+    names, group_of_frame = np.unique(groups, return_inverse=True)
+    per_group = np.zeros((2, len(names), num_classes, num_classes), np.int64)
+    for frame, group in enumerate(group_of_frame):
+        for model, pred in enumerate((pred_a, pred_b)):
+            matrix = ConfusionMatrix(num_classes, ignore_index)
+            matrix.update(pred[frame], target[frame])
+            per_group[model, group] += matrix.matrix.numpy()
+    draws = np.random.default_rng(seed).integers(0, len(names), (rounds, len(names)))
+    weights = np.stack([np.bincount(row, minlength=len(names)) for row in draws])  # rounds × groups
+    resampled = np.einsum("rg,mgij->mrij", weights, per_group)
+    differences = _miou_of_counts(resampled[0]) - _miou_of_counts(resampled[1])
+    observed = float(_miou_of_counts(per_group[0].sum(0)) - _miou_of_counts(per_group[1].sum(0)))
+    low, high = np.quantile(differences, [0.025, 0.975])
+    return {"difference": observed, "low": float(low), "high": float(high), "groups": len(names), "rounds": rounds}

@@ -695,3 +695,19 @@ def test_a_data_set_without_its_meta_csv_is_refused_with_the_command(streets_cop
     with pytest.raises(DatasetMissingError, match="(?s)not a complete 'synthetic-streets' data set: it has no "
                                                   "meta.csv.*make_synthetic_streets.py --out"):
         build_manifest("synthetic-streets", streets_copy)
+
+
+def test_haze_fades_toward_grey_more_at_the_top_and_leaves_labels_alone(streets_root):
+    image = np.zeros((40, 30, 3), np.uint8)  # black: any fade shows as brightness
+    hazed = datasets.add_haze(image, np.random.default_rng(3), strength=0.8)
+    rows = hazed.astype(float).mean(axis=(1, 2))
+    assert rows[0] > rows[-1] > 0 and np.all(np.diff(rows) <= 0.5)  # thicker at the top, never zero
+    assert rows[0] <= 0.8 * 240 and abs(rows[-1] / rows[0] - 0.3) < 0.05
+    assert np.array_equal(datasets.add_haze(image, np.random.default_rng(3), 0.0), image)
+    haze_only = datasets.Augment(flip=0.0, degrees=0.0, jitter=0.0, haze=0.8)
+    plain, hazy = streets_dataset(streets_root), streets_dataset(streets_root, augment=haze_only)
+    hazed_frames = 0
+    for index in range(8):
+        assert torch.equal(hazy[index, index][1], plain[index][1])
+        hazed_frames += int(not torch.equal(hazy[index, index][0], plain[index][0]))
+    assert 1 <= hazed_frames <= 7  # about half of them

@@ -159,3 +159,26 @@ def test_confusion_matrix_from_counts_scores_a_sum_of_frames():
     np.testing.assert_allclose(pooled["iou"], both.compute()["iou"])
     with pytest.raises(ValueError, match="square"):
         ConfusionMatrix.from_counts(np.zeros((2, 3)))
+
+
+def test_bootstrap_miou_difference_brackets_the_observed_gap_and_widens_with_fewer_groups():
+    from helpers.metrics import bootstrap_miou_difference
+
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 3, (24, 8, 8), generator=generator)
+    good = torch.where(torch.rand(24, 8, 8, generator=generator) < 0.9, target, (target + 1) % 3)
+    noisy = torch.where(torch.rand(24, 8, 8, generator=generator) < 0.6, target, (target + 1) % 3)
+    by_frame = bootstrap_miou_difference(good, noisy, target, 3, rounds=500)
+    exact = ConfusionMatrix(3)
+    exact.update(good, target)
+    other = ConfusionMatrix(3)
+    other.update(noisy, target)
+    assert by_frame["difference"] == pytest.approx(exact.compute()["miou"] - other.compute()["miou"])
+    assert 0 < by_frame["low"] < by_frame["difference"] < by_frame["high"]  # a real gap: the interval excludes 0
+    same = bootstrap_miou_difference(good, good, target, 3, rounds=200)
+    assert same["difference"] == same["low"] == same["high"] == 0.0
+    one_sequence = bootstrap_miou_difference(good, noisy, target, 3, groups=np.zeros(24), rounds=200)
+    assert one_sequence["groups"] == 1  # whole groups are drawn: one group can only be drawn whole
+    assert one_sequence["low"] == pytest.approx(by_frame["difference"]) == one_sequence["high"]
+    with pytest.raises(ValueError, match="same frames"):
+        bootstrap_miou_difference(good, noisy[:3], target, 3)

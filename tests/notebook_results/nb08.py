@@ -33,3 +33,10 @@ def check(results: dict) -> None:
         assert results["pretrained_miou"] is None and len(results["models"]) == 3
     # output stride is not receptive field: FCN-32s sees 435 px around each score, 32 px apart
     assert results["architecture_receptive_field"] == {"U-Net": 200, "U-Net without skips": 200, "FCN-32s": 435}
+    # one seed per model: each mIoU gap comes with a bootstrap interval over the validation sequences
+    intervals = results["miou_intervals"]
+    assert set(intervals) == {"U-Net − U-Net without skips", "U-Net − FCN-32s (ResNet-18, random init)"}
+    for name, gap in intervals.items():
+        first, second = name.split(" − ")
+        assert abs(gap["difference"] - (results["miou"][first] - results["miou"][second])) < 1e-3, name
+        assert gap["low"] <= gap["high"] and gap["groups"] >= 1, (name, gap)
