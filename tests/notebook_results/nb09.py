@@ -21,3 +21,8 @@ def check(results: dict) -> None:
         assert results["cosine_chance_level"] <= results["cosine_chance_95"] <= 1.0
     # on a straight edge Sobel responds 8× the central difference: 4 on each side against ½
     assert results["sobel_to_central_on_edge"] == 8
+    # a trained layer is compared with its own start (rebuilt from the seed): it moved, by less than it is large
+    if results["checkpoint_used"]:
+        assert 0.0 < results["first_layer_moved"] < 10.0, results["first_layer_moved"]
+    else:
+        assert results["first_layer_moved"] == 0.0
