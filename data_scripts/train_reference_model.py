@@ -4,16 +4,17 @@
     python data_scripts/train_reference_model.py --epochs 100 --out models/reference-unet-quick.pt
 
 It runs notebook 01's cleaning checks and sequence split (seed 0), then trains the quick profile's
-U-Net on the same frames as notebook 07 (train + val, the profile's cap) for many more epochs than
-a notebook can afford on a CPU, with Adam and a OneCycle schedule, cross-entropy plus soft Dice
-with median-frequency class weights. The last epoch's weights are stored in half precision (about
+U-Net on the same frames as notebook 07 (train + val, the profile's cap, 07's augmentation) for
+many more epochs than a notebook can afford on a CPU, with Adam and a OneCycle schedule,
+cross-entropy plus soft Dice with median-frequency class weights. The last epoch's weights are stored in half precision (about
 4 MB) together with the recipe, the data it saw and its scores on the pseudo-test and test splits,
-so that `helpers.train.load_model` rebuilds it anywhere.
+so that `helpers.train.load_model` rebuilds it anywhere; `helpers.reference` reads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,10 +30,10 @@ from helpers.datasets import (  # noqa: E402
     class_counts,
     dataset_dir,
     get_spec,
-    load_dataset,
     make_loader,
     split_by_sequence,
 )
+from helpers.final_run import final_splits  # noqa: E402
 from helpers.models import UNet  # noqa: E402
 from helpers.recipe import Recipe  # noqa: E402
 from helpers.train import evaluate, fit, save_model  # noqa: E402
@@ -54,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     profile = get_profile(args.profile)
+    if args.data:
+        os.environ["WORKBOOK_DATA"] = str(args.data)  # final_splits reads the data root from there
     root = args.data or data_root()
     folder = dataset_dir(args.dataset, root)
     report = run_checks(folder, build_manifest(args.dataset, root), dataset=args.dataset)
     table = split_by_sequence(clean_manifest(report), seed=0, keep_test=not get_spec(args.dataset).sequences)
-    training = table.assign(split=table["split"].replace({"val": "train"}))
-    train_set = load_dataset(args.dataset, root, profile=profile, split="train", manifest=training)
-    monitor_set = load_dataset(args.dataset, root, profile=profile, split="pseudo_test", manifest=table)
-    test_set = load_dataset(args.dataset, root, profile=profile, split="test", manifest=table)
+    splits = final_splits(args.dataset, profile, table, augment=True)  # what notebook 07 trains on, augmented
+    train_set, monitor_set, test_set = splits.train_set, splits.monitor_set, splits.test_set
     class_map = train_set.class_map
     recipe = Recipe(optimizer="adam", lr=args.lr, schedule="onecycle", loss="ce+dice",
                     class_weights="median_frequency", batch_size=profile.batch_size, epochs=args.epochs)
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, args.out, recipe=recipe.to_dict(), dataset=args.dataset, profile=profile.name,
                image_size=list(profile.image_size), class_names=list(class_map.class_names),
-               train_frames=len(train_set), epochs=recipe.epochs, seed=args.seed,
+               train_frames=len(train_set), epochs=recipe.epochs, seed=args.seed, augment="FINAL_AUGMENT",
+               train_sequences=sorted({str(v) for v in train_set.manifest["sequence"]}),
                test_miou=scores["test"]["miou"], pseudo_test_miou=scores["pseudo_test"]["miou"],
                trained_on=time.strftime("%Y-%m-%d"), seconds=round(time.perf_counter() - started))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB): test mIoU {scores['test']['miou']:.3f}, "

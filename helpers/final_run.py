@@ -18,6 +18,7 @@ into the same checkpoint folder (a run started by one is resumed by the other):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -32,6 +33,7 @@ import torch
 from helpers import distributed
 from helpers.classes import ClassMap
 from helpers.config import Profile, get_profile, seed_everything
+from helpers.datasets import Augment
 from helpers.recipe import Recipe
 from helpers.train import (
     History,
@@ -67,6 +69,22 @@ def read_recipe(path: str | Path) -> Recipe:
         raise ValueError(f"{path} holds no recipe: {error}") from error
 
 
+FINAL_AUGMENT = Augment(flip=0.5, degrees=0.0, jitter=0.2, haze=0.85)
+"""The final run's augmentation (`augment=True`): mirror, colour jitter and haze on the training frames, so
+that fog in a test sequence is not new; no rotation, since a street camera stays level."""
+
+
+def resolve_augment(augment: bool | Augment | None) -> Augment | None:
+    """The `Augment` a final run uses: True → FINAL_AUGMENT, False or None → none, an `Augment` as given."""
+    if augment is True:
+        return FINAL_AUGMENT
+    if not augment:
+        return None
+    if not isinstance(augment, Augment):
+        raise TypeError(f"augment must be True, False or a helpers.datasets.Augment, not {augment!r}")
+    return augment
+
+
 @dataclass
 class FinalSplits:
     """The frames of the final run: `table` (the split manifest) and the three data sets built from it."""
@@ -79,7 +97,7 @@ class FinalSplits:
 
 def final_splits(dataset: str, profile: Profile, manifest: str | Path | pd.DataFrame | None = None,
                  classes: str | ClassMap | None = None, train_images: int | None = None,
-                 augment: bool = False) -> FinalSplits:
+                 augment: bool | Augment = False) -> FinalSplits:
     """Train on train + val (at most `train_images`, default the profile's), watch pseudo-test, report on test.
 
     `manifest` is notebook 01's clean split (a CSV path or table); None splits the whole data set by sequence.
@@ -93,7 +111,8 @@ def final_splits(dataset: str, profile: Profile, manifest: str | Path | pd.DataF
     table["trained_on"] = table["split"].isin(["train", "val"])
     final_table = table.assign(split=table["split"].replace({"val": "train"}))  # val joins train
     train_set = load_dataset(dataset, classes=classes, profile=profile, split="train", manifest=final_table,
-                             max_images=train_images or profile.max_train_images, augment=augment)
+                             max_images=train_images or profile.max_train_images,
+                             augment=resolve_augment(augment) or False)
     monitor_set = load_dataset(dataset, classes=train_set.class_map, profile=profile, split="pseudo_test",
                                manifest=table)
     test_set = load_dataset(dataset, classes=train_set.class_map, profile=profile, split="test", manifest=table)
@@ -106,7 +125,7 @@ def ensemble_plan(recipe: Recipe, ensemble_size: int | None = None) -> tuple[int
     return size, max(1, recipe.epochs - size + 1)
 
 
-def final_config(dataset: str, train_set, recipe: Recipe, profile: Profile, seed: int, augment: bool,
+def final_config(dataset: str, train_set, recipe: Recipe, profile: Profile, seed: int, augment: bool | Augment,
                  patience: int | None, ensemble_size: int, channels_last: bool, amp: bool | str,
                  device: str | torch.device) -> dict:
     """The settings of a final run (plain values): what `claim_run_dir` stores and the folder name hashes."""
@@ -114,7 +133,7 @@ def final_config(dataset: str, train_set, recipe: Recipe, profile: Profile, seed
 
     return {"dataset": dataset, "classes": train_set.class_map.name, "data_version": dataset_fingerprint(dataset),
             "recipe": recipe.to_dict(), "base": profile.base, "image_size": list(profile.image_size), "seed": seed,
-            "augment": augment,
+            "augment": dataclasses.asdict(resolve_augment(augment)) if augment else False,
             "train_frames": {"count": len(train_set), "fingerprint": config_digest({"frames": train_set.frames})},
             "patience": patience, "ensemble_size": ensemble_size, "channels_last": channels_last,
             "precision": str(autocast_dtype(amp, device) or torch.float32)}
@@ -269,7 +288,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--train-images", type=int, default=None, help="default: the profile's")
-    parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="mirror, colour jitter and haze on the training frames, as notebook 07 (default on)")
     parser.add_argument("--patience", type=int, default=None, help="early stopping; default off")
     parser.add_argument("--ensemble-size", type=int, default=None, help="default: a quarter of the epochs")
     start = parser.add_mutually_exclusive_group()

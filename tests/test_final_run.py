@@ -49,10 +49,10 @@ def test_the_command_trains_into_notebook_07s_folder_resumes_exactly_and_reports
     # the folder is the one notebook 07 names for these settings
     profile = get_profile("smoke")
     monkeypatch.setenv("WORKBOOK_DATA", str(streets_root.parent))
-    splits = final_run.final_splits("synthetic-streets", profile, train_images=8)
+    splits = final_run.final_splits("synthetic-streets", profile, train_images=8, augment=True)
     size, _ = final_run.ensemble_plan(RECIPE)
-    config = final_run.final_config("synthetic-streets", splits.train_set, RECIPE, profile, 0, False, None, size,
-                                    True, "auto", "cpu")
+    config = final_run.final_config("synthetic-streets", splits.train_set, RECIPE, profile, 0, True, None, size,
+                                    True, "auto", "cpu")  # augmentation on: the command's default, as in 07
     folder = final_run.checkpoint_folder(straight, RECIPE, config)
     assert sorted(path.name for path in straight.iterdir()) == [folder.name]
     assert json.loads((folder / "run.json").read_text())["recipe"] == RECIPE.to_dict()
@@ -102,3 +102,27 @@ def test_python_m_helpers_train_runs_the_command(tmp_path):
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "--recipe" in result.stdout and "torchrun" in result.stdout and "--compile" in result.stdout
+
+
+def test_the_final_augmentation_is_recorded_whole_and_true_means_mirror_jitter_and_haze(streets_root, monkeypatch):
+    from helpers.datasets import Augment
+
+    assert final_run.resolve_augment(True) == final_run.FINAL_AUGMENT
+    assert final_run.FINAL_AUGMENT.haze > 0 and final_run.FINAL_AUGMENT.degrees == 0  # fog yes, rotation no
+    assert final_run.resolve_augment(False) is None and final_run.resolve_augment(None) is None
+    own = Augment(flip=0.0, degrees=5.0, jitter=0.0)
+    assert final_run.resolve_augment(own) is own
+    with pytest.raises(TypeError, match="augment must be True, False or a helpers.datasets.Augment"):
+        final_run.resolve_augment("yes")
+    monkeypatch.setenv("WORKBOOK_DATA", str(streets_root.parent))
+    profile = get_profile("smoke")
+    splits = final_run.final_splits("synthetic-streets", profile, train_images=8, augment=True)
+    assert splits.train_set.augment == final_run.FINAL_AUGMENT and splits.monitor_set.augment is None
+    configs = [final_run.final_config("synthetic-streets", splits.train_set, RECIPE, profile, 0, augment, None, 1,
+                                      True, "auto", "cpu") for augment in (True, False, own)]
+    assert configs[0]["augment"] == {"flip": 0.5, "degrees": 0.0, "jitter": 0.2, "haze": 0.85}
+    assert configs[1]["augment"] is False and configs[2]["augment"]["degrees"] == 5.0
+    folders = {final_run.checkpoint_folder("runs", RECIPE, config).name for config in configs}
+    assert len(folders) == 3  # another augmentation trains in another folder
+    assert final_run.parse_args(["--recipe", "r.json", "--out", "o"]).augment is True
+    assert final_run.parse_args(["--recipe", "r.json", "--out", "o", "--no-augment"]).augment is False

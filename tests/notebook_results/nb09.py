@@ -26,3 +26,9 @@ def check(results: dict) -> None:
         assert 0.0 < results["first_layer_moved"] < 10.0, results["first_layer_moved"]
     else:
         assert results["first_layer_moved"] == 0.0
+    # the shipped reference model's first layer, where it applies (quick profile, the streets' classes)
+    reference = results["reference_first_layer"]
+    if results["_stamp"]["profile"] != "quick":
+        assert reference is None
+    elif reference is not None:
+        assert reference["epochs"] > 40 and 0.0 < reference["moved"] and 0.0 < reference["best_cosine"] <= 1.0 + 1e-9
