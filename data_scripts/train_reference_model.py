@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     optimizer, schedule = recipe.build(model, steps_per_epoch=len(loader))
     loss = recipe.make_loss(class_map, class_counts(train_set))
     work = args.work or REPO_ROOT / "runs" / "reference"
-    fit(model, loader, monitor, loss, optimizer, schedule, epochs=recipe.epochs, run_dir=work, channels_last=True,
-        config={"recipe": recipe.to_dict(), "seed": args.seed})
+    history = fit(model, loader, monitor, loss, optimizer, schedule, epochs=recipe.epochs, run_dir=work, channels_last=True,
+                  config={"recipe": recipe.to_dict(), "seed": args.seed})
     model = model.to(memory_format=torch.contiguous_format).eval()
     scores = {name: evaluate(model, make_loader(split, recipe.batch_size, shuffle=False))
               for name, split in (("pseudo_test", monitor_set), ("test", test_set))}
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                train_frames=len(train_set), epochs=recipe.epochs, seed=args.seed, augment="FINAL_AUGMENT",
                train_sequences=sorted({str(v) for v in train_set.manifest["sequence"]}),
                test_miou=scores["test"]["miou"], pseudo_test_miou=scores["pseudo_test"]["miou"],
-               trained_on=time.strftime("%Y-%m-%d"), seconds=round(time.perf_counter() - started))
+               trained_on=time.strftime("%Y-%m-%d"),
+               seconds=round(sum(epoch["seconds"] for epoch in history.epochs)))  # all epochs, resumed or not
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB): test mIoU {scores['test']['miou']:.3f}, "
           f"pseudo-test mIoU {scores['pseudo_test']['miou']:.3f}, {time.perf_counter() - started:.0f} s")
     return 0

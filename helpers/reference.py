@@ -18,7 +18,7 @@ import torch
 from helpers.config import REPO_ROOT, Profile
 
 REFERENCE_PATH = REPO_ROOT / "models" / "reference-unet-quick.pt"
-"""The shipped reference model (about 1 MB, weights in half precision)."""
+"""The shipped reference model (about 4 MB, weights in half precision)."""
 
 
 def load_reference(dataset: str, profile: Profile, class_names: Sequence[str] | None = None,
@@ -44,7 +44,7 @@ def load_reference(dataset: str, profile: Profile, class_names: Sequence[str] | 
     if class_names is not None and list(class_names) != list(info.get("class_names") or []):
         return None, "the reference model predicts other classes than this run's class map: not comparable"
     return model, (f"reference model: {info['epochs']} epochs on {info['train_frames']} frames ({info['recipe']['optimizer']}"
-                   f" + {info['recipe']['schedule']}), trained {info.get('trained_on', '?')} in {info.get('seconds', 0) / 60:.0f} min")
+                   f" + {info['recipe']['schedule']}, seed {info['seed']}), trained {info.get('trained_on', '?')}")
 
 
 def unseen_indices(dataset, model: torch.nn.Module) -> np.ndarray:

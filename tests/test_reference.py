@@ -1,0 +1,66 @@
+"""The shipped reference model: it loads, says where it applies, and segments new streets far better than chance."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.classes import GTA9
+from helpers.config import get_profile
+from helpers.datasets import load_dataset
+from helpers.metrics import ConfusionMatrix
+from helpers.models import UNet
+from helpers.reference import REFERENCE_PATH, load_reference, unseen_indices
+from helpers.train import predict
+
+QUICK = get_profile("quick")
+
+
+@pytest.fixture(scope="module")
+def new_streets(tmp_path_factory):
+    """Four sequences the reference never saw (another seed of the generator), at the data set's own size."""
+    from helpers.synthetic import generate_streets
+
+    root = tmp_path_factory.mktemp("reference") / "synthetic-streets"
+    generate_streets(root, sequences=4, frames_per_sequence=3, seed=11, defect_rate=0.0, weather_rate=0.0,
+                     progress=False)
+    return root
+
+
+def test_the_reference_model_ships_with_what_it_was_trained_on():
+    assert REFERENCE_PATH.is_file() and REFERENCE_PATH.stat().st_size < 5e6
+    model, line = load_reference("synthetic-streets", QUICK, GTA9.class_names)
+    assert model is not None, line
+    info = model.checkpoint_extra
+    assert info["epochs"] > QUICK.epochs and info["recipe"]["optimizer"] == "adam" and info["seed"] == 0
+    assert tuple(info["image_size"]) == QUICK.image_size and model.config["base"] == QUICK.base
+    assert info["test_miou"] > 0.6 and len(info["train_sequences"]) >= 20
+    assert f"{info['epochs']} epochs" in line
+
+
+def test_the_reference_model_applies_only_where_it_compares_like_with_like(tmp_path):
+    for profile, names in ((get_profile("smoke"), GTA9.class_names), (QUICK, [*GTA9.class_names[:-1], "train"])):
+        model, line = load_reference("synthetic-streets", profile, names)
+        assert model is None and "not comparable" in line
+    model, line = load_reference("synthetic-forest", QUICK)
+    assert model is None and "synthetic-forest" in line
+    model, line = load_reference("synthetic-streets", QUICK, path=tmp_path / "missing.pt")
+    assert model is None and "python data_scripts/train_reference_model.py" in line
+
+
+def test_the_reference_model_segments_streets_it_never_saw(new_streets):
+    model, _ = load_reference("synthetic-streets", QUICK, GTA9.class_names)
+    data = load_dataset("synthetic-streets", new_streets.parent, profile=QUICK, split=None, cache=False,
+                        progress=False)
+    model.checkpoint_extra["train_sequences"] = ["0"]  # pretend it trained on sequence 0 of this set
+    unseen = unseen_indices(data, model)
+    assert len(unseen) == len(data) - 3 and not any(data.manifest["sequence"].astype(str).iloc[unseen] == "0")
+    images = torch.stack([data[int(i)][0] for i in unseen])
+    targets = torch.stack([data[int(i)][1] for i in unseen])
+    torch.manual_seed(0)
+    scores = {}
+    for name, net in (("reference", model), ("untrained", UNet(num_classes=9, base=QUICK.base).eval())):
+        matrix = ConfusionMatrix(GTA9)
+        matrix.update(predict(net, images), targets)
+        scores[name] = matrix.compute()["miou"]
+    assert scores["reference"] > 0.45 and scores["reference"] > scores["untrained"] + 0.3, scores
+    assert np.isfinite(list(scores.values())).all()
