@@ -85,7 +85,7 @@ class ConfusionMatrix:
         true_positive = np.diag(matrix)
         target_total = matrix.sum(axis=1)
         pred_total = matrix.sum(axis=0)
-        iou = _safe_divide(true_positive, target_total + pred_total - true_positive)
+        iou = _iou_of_counts(matrix)
         all_pixels = matrix.sum()
         return {
             "pixel_accuracy": float(true_positive.sum() / all_pixels) if all_pixels else float("nan"),
@@ -152,14 +152,17 @@ def boundary_iou(pred: torch.Tensor, target: torch.Tensor, num_classes: int | Cl
     return {"miou": result["miou"], "iou": result["iou"]}
 
 
-def _miou_of_counts(counts: np.ndarray) -> np.ndarray:
-    """mIoU of each of a stack of C×C confusion matrices (…×C×C): the IoU of present classes, averaged."""
+def _iou_of_counts(counts: np.ndarray) -> np.ndarray:
+    """Per-class IoU of a C×C confusion matrix, or of each in a stack (…×C×C); NaN for an absent class."""
     true_positive = np.diagonal(counts, axis1=-2, axis2=-1).astype(np.float64)
-    union = counts.sum(axis=-1) + counts.sum(axis=-2) - true_positive
-    iou = _safe_divide(true_positive, union)
+    return _safe_divide(true_positive, counts.sum(axis=-1) + counts.sum(axis=-2) - true_positive)
+
+
+def _miou_of_counts(counts: np.ndarray) -> np.ndarray:
+    """mIoU of each of a stack of C×C confusion matrices: the IoU of the present classes, averaged."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=RuntimeWarning)
-        return np.nanmean(iou, axis=-1)
+        return np.nanmean(_iou_of_counts(counts), axis=-1)
 
 
 def bootstrap_miou_difference(pred_a: torch.Tensor, pred_b: torch.Tensor, target: torch.Tensor,
@@ -179,12 +182,16 @@ def bootstrap_miou_difference(pred_a: torch.Tensor, pred_b: torch.Tensor, target
         raise ValueError(f"pred_a, pred_b, target and groups must hold the same frames: got {len(pred_a)}, "
                          f"{len(pred_b)}, {len(target)} and {len(groups)}")
     names, group_of_frame = np.unique(groups, return_inverse=True)
-    per_group = np.zeros((2, len(names), num_classes, num_classes), np.int64)
-    for frame, group in enumerate(group_of_frame):
-        for model, pred in enumerate((pred_a, pred_b)):
-            matrix = ConfusionMatrix(num_classes, ignore_index)
-            matrix.update(pred[frame], target[frame])
-            per_group[model, group] += matrix.matrix.numpy()
+    target = torch.as_tensor(target).long()
+    pixel_group = torch.as_tensor(group_of_frame).view(-1, *[1] * (target.ndim - 1)).expand_as(target)
+    keep = (target >= 0) & (target < num_classes)
+    if ignore_index is not None:
+        keep &= target != ignore_index
+    cells = len(names) * num_classes * num_classes
+    per_group = np.stack([  # one confusion matrix per group and model, from one bincount each
+        torch.bincount(((pixel_group * num_classes + target) * num_classes + torch.as_tensor(pred).long())[keep],
+                       minlength=cells).reshape(len(names), num_classes, num_classes).numpy()
+        for pred in (pred_a, pred_b)])
     draws = np.random.default_rng(seed).integers(0, len(names), (rounds, len(names)))
     weights = np.stack([np.bincount(row, minlength=len(names)) for row in draws])  # rounds × groups
     resampled = np.einsum("rg,mgij->mrij", weights, per_group)
