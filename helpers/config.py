@@ -53,7 +53,7 @@ def check_image_size(size, name: str = "image_size") -> tuple[int, int]:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", (64, 48), 8, 24, 16, 8, 2, 2, 60, 20, 2),
-    "quick": Profile("quick", (160, 120), 16, 480, 96, 8, 40, 6, 150, 100, 3),
+    "quick": Profile("quick", (160, 120), 16, 480, 96, 8, 50, 6, 150, 100, 3),
     "full": Profile("full", (400, 300), 64, None, None, 4, 40, 10, 300, 300, 3),
 }
 

@@ -241,26 +241,49 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float
 def add_haze(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Fade the image toward a light grey, more at the top (far away) than at the bottom: fog without depth.
 
-    The fade is a random fraction of `strength` at the top row and 30 % of that at the bottom row,
-    toward a random light grey; the label stays as it is, since fog hides nothing's class.
+    The fade is between half of `strength` and all of it at the top row, and 30 % of that at the
+    bottom row, toward a random light grey; the label stays as it is, since fog hides nothing's class.
     """
     height = image.shape[0]
-    fade = rng.uniform(0.0, strength) * np.linspace(1.0, 0.3, height, dtype=np.float32)
+    fade = rng.uniform(0.5, 1.0) * strength * np.linspace(1.0, 0.3, height, dtype=np.float32)
     grey = rng.uniform(150, 230) + rng.uniform(-10, 10, 3)
     pixels = image.astype(np.float32)
     pixels += fade[:, None, None] * (grey.astype(np.float32) - pixels)
     return np.clip(pixels, 0, 255).astype(np.uint8)
 
 
+def add_rain(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Darker, greyer and streaked: rain without a wet road.
+
+    The colours move 30 % toward grey and darken by up to `strength`; one short, thin, slanted
+    bright streak per 400 pixels is drawn on top. The label stays as it is.
+    """
+    height, width = image.shape[:2]
+    pixels = image.astype(np.float32)
+    grey = pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    pixels = (1.0 - rng.uniform(0.0, strength)) * (0.7 * pixels + 0.3 * grey[..., None])
+    count = width * height // 400
+    starts = rng.uniform([0, 0], [width, height], (count, 2))
+    lengths = rng.uniform(0.02, 0.06, (count, 1)) * height
+    ends = starts + lengths * np.array([rng.uniform(-0.25, 0.05), 1.0])
+    streaks = np.zeros((height, width), np.uint8)
+    cv2.polylines(streaks, list(np.stack([starts, ends], 1).astype(np.int32)), False, 255, 1)
+    pixels += 0.18 * streaks[..., None].astype(np.float32)
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
 @dataclass(frozen=True)
 class Augment:
     """The training augmentation: flip with probability `flip`, rotation in ±`degrees`, colour jitter,
-    and haze up to `haze` (on half the frames) so that foggy frames are not a surprise at test time."""
+    and weather — haze up to `haze`, rain darkening up to `rain` — so that foggy or rainy frames are not
+    a surprise at test time. With one kind of weather switched on, half of the frames get it; with both,
+    a third of them get each."""
 
     flip: float = 0.5
     degrees: float = 10.0
     jitter: float = 0.2
     haze: float = 0.0
+    rain: float = 0.0
 
     def __call__(self, image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
                  label_fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -268,11 +291,20 @@ class Augment:
             image, label = hflip_pair(image, label)
         if self.degrees > 0:
             image, label = rotate_pair(image, label, rng.uniform(-self.degrees, self.degrees), label_fill)
-        if self.haze > 0 and rng.random() < 0.5:
-            image = add_haze(image, rng, self.haze)
+        image = self.add_weather(image, rng)
         if self.jitter > 0:
             image = colour_jitter(image, rng, self.jitter, self.jitter, self.jitter)
         return image, label
+
+    def add_weather(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Clear, fog or rain, each as likely as the others among those switched on."""
+        weathers = [(add, strength) for add, strength in ((add_haze, self.haze), (add_rain, self.rain))
+                    if strength > 0]
+        choice = int(rng.integers(len(weathers) + 1)) if weathers else 0
+        if choice == 0:
+            return image
+        add, strength = weathers[choice - 1]
+        return add(image, rng, strength)
 
 
 # --------------------------------------------------------------------------------------------

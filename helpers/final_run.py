@@ -69,9 +69,9 @@ def read_recipe(path: str | Path) -> Recipe:
         raise ValueError(f"{path} holds no recipe: {error}") from error
 
 
-FINAL_AUGMENT = Augment(flip=0.5, degrees=0.0, jitter=0.2, haze=0.85)
-"""The final run's augmentation (`augment=True`): mirror, colour jitter and haze on the training frames, so
-that fog in a test sequence is not new; no rotation, since a street camera stays level."""
+FINAL_AUGMENT = Augment(flip=0.5, degrees=0.0, jitter=0.2, haze=0.85, rain=0.3)
+"""The final run's augmentation (`augment=True`): mirror, colour jitter, and haze or rain on the training
+frames, so that fog or rain in a test sequence is not new; no rotation, since a street camera stays level."""
 
 
 def resolve_augment(augment: bool | Augment | None) -> Augment | None:
@@ -289,7 +289,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--train-images", type=int, default=None, help="default: the profile's")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                        help="mirror, colour jitter and haze on the training frames, as notebook 07 (default on)")
+                        help="mirror, colour jitter, haze and rain on the training frames, as notebook 07 (default on)")
     parser.add_argument("--patience", type=int, default=None, help="early stopping; default off")
     parser.add_argument("--ensemble-size", type=int, default=None, help="default: a quarter of the epochs")
     start = parser.add_mutually_exclusive_group()

@@ -104,11 +104,12 @@ def test_python_m_helpers_train_runs_the_command(tmp_path):
     assert "--recipe" in result.stdout and "torchrun" in result.stdout and "--compile" in result.stdout
 
 
-def test_the_final_augmentation_is_recorded_whole_and_true_means_mirror_jitter_and_haze(streets_root, monkeypatch):
+def test_the_final_augmentation_is_recorded_whole_and_true_means_mirror_jitter_haze_and_rain(streets_root, monkeypatch):
     from helpers.datasets import Augment
 
     assert final_run.resolve_augment(True) == final_run.FINAL_AUGMENT
-    assert final_run.FINAL_AUGMENT.haze > 0 and final_run.FINAL_AUGMENT.degrees == 0  # fog yes, rotation no
+    assert final_run.FINAL_AUGMENT.haze > 0 and final_run.FINAL_AUGMENT.rain > 0  # fog and rain yes
+    assert final_run.FINAL_AUGMENT.degrees == 0  # rotation no
     assert final_run.resolve_augment(False) is None and final_run.resolve_augment(None) is None
     own = Augment(flip=0.0, degrees=5.0, jitter=0.0)
     assert final_run.resolve_augment(own) is own
@@ -120,7 +121,7 @@ def test_the_final_augmentation_is_recorded_whole_and_true_means_mirror_jitter_a
     assert splits.train_set.augment == final_run.FINAL_AUGMENT and splits.monitor_set.augment is None
     configs = [final_run.final_config("synthetic-streets", splits.train_set, RECIPE, profile, 0, augment, None, 1,
                                       True, "auto", "cpu") for augment in (True, False, own)]
-    assert configs[0]["augment"] == {"flip": 0.5, "degrees": 0.0, "jitter": 0.2, "haze": 0.85}
+    assert configs[0]["augment"] == {"flip": 0.5, "degrees": 0.0, "jitter": 0.2, "haze": 0.85, "rain": 0.3}
     assert configs[1]["augment"] is False and configs[2]["augment"]["degrees"] == 5.0
     folders = {final_run.checkpoint_folder("runs", RECIPE, config).name for config in configs}
     assert len(folders) == 3  # another augmentation trains in another folder
