@@ -202,6 +202,49 @@ def final_report(model: torch.nn.Module, test_set, batch_size: int, device: str 
     }
 
 
+def per_frame_report(model: torch.nn.Module, dataset, batch_size: int,
+                     device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over `dataset`: each frame's C×C confusion matrix (rows = true class), and its plain
+    cross-entropy summed over the pixels it gets right and over those it gets wrong.
+
+    Per-frame matrices let any subset of frames (a scene, a weather, one image) be scored without a
+    second pass; the two loss sums show which pixels the loss is made of.
+    """
+    from helpers.datasets import make_loader
+
+    class_map = dataset.class_map
+    num_classes, ignore = class_map.num_classes, class_map.ignore_index
+    matrices, loss_right, loss_wrong = [], [], []
+    model.eval()
+    with torch.no_grad():
+        for images, targets in make_loader(dataset, batch_size=batch_size, shuffle=False):
+            logits = model(images.to(device)).float().cpu()
+            valid = torch.ones_like(targets, dtype=torch.bool) if ignore is None else targets != ignore
+            pixel_loss = torch.nn.functional.cross_entropy(
+                logits, targets, reduction="none", ignore_index=-100 if ignore is None else ignore)
+            right = (logits.argmax(dim=1) == targets) & valid
+            for pred, target, keep in zip(logits.argmax(dim=1), targets, valid):
+                codes = target[keep] * num_classes + pred[keep]
+                matrices.append(torch.bincount(codes, minlength=num_classes**2).view(num_classes, num_classes))
+            loss_right.append((pixel_loss * right).flatten(1).sum(1))
+            loss_wrong.append((pixel_loss * (valid & ~right)).flatten(1).sum(1))
+    return torch.stack(matrices).numpy(), torch.cat(loss_right).numpy(), torch.cat(loss_wrong).numpy()
+
+
+def weather_groups(frames: pd.DataFrame) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """Which frames are fog, rain or neither, and where that was read: notebook 01's flags when the
+    manifest carries them, else the data set's recorded weather; (None, None) when it has neither."""
+    if {"fog", "rain"} <= set(frames.columns):
+        flags, source = frames[["fog", "rain"]].astype(bool), "notebook 01's flags"
+    elif "weather" in frames:
+        flags = pd.DataFrame({name: frames["weather"] == name for name in ("fog", "rain")})
+        source = "meta.csv's weather column (notebook 01 has not run here)"
+    else:
+        return None, None
+    fog, rain = flags["fog"].to_numpy(), flags["rain"].to_numpy()
+    return {"fog": fog, "rain": rain, "neither": ~(fog | rain)}, source
+
+
 def write_report(report: dict, out: str | Path, extra: dict | None = None, history: History | None = None) -> Path:
     """Write `report` (and `extra` plain values) to `out/test_report.json` and its figures as PNG files.
 

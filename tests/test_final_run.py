@@ -127,3 +127,42 @@ def test_the_final_augmentation_is_recorded_whole_and_true_means_mirror_jitter_h
     assert len(folders) == 3  # another augmentation trains in another folder
     assert final_run.parse_args(["--recipe", "r.json", "--out", "o"]).augment is True
     assert final_run.parse_args(["--recipe", "r.json", "--out", "o", "--no-augment"]).augment is False
+
+
+def test_per_frame_report_sums_to_the_whole_confusion_matrix_and_the_whole_loss(streets_root, monkeypatch):
+    import torch.nn.functional as F
+
+    from helpers.datasets import load_dataset
+    from helpers.metrics import ConfusionMatrix
+    from helpers.models import UNet
+
+    monkeypatch.setenv("WORKBOOK_DATA", str(streets_root.parent))
+    frames = load_dataset("synthetic-streets", profile=get_profile("smoke"), split="train", max_images=6,
+                          progress=False)
+    torch.manual_seed(0)
+    model = UNet(num_classes=frames.class_map.num_classes, base=4, depth=2).eval()
+    matrices, loss_right, loss_wrong = final_run.per_frame_report(model, frames, batch_size=4)
+    images = torch.stack([frames[i][0] for i in range(len(frames))])
+    targets = torch.stack([frames[i][1] for i in range(len(frames))])
+    with torch.no_grad():
+        logits = model(images)
+    whole = ConfusionMatrix(frames.class_map)
+    whole.update(logits.argmax(1), targets)
+    assert matrices.shape == (6, 9, 9) and (matrices.sum(axis=0) == whole.matrix.numpy()).all()
+    assert matrices[2].sum() == targets[2].numel()  # one matrix per frame, each with that frame's pixels
+    total = F.cross_entropy(logits, targets, reduction="sum").item()
+    assert abs(loss_right.sum() + loss_wrong.sum() - total) < 1e-3 * total
+    wrong = (logits.argmax(1) != targets).flatten(1).any(1).numpy()
+    assert ((loss_wrong > 0) == wrong).all()  # a frame's wrong-pixel loss is 0 exactly when it has no wrong pixel
+
+
+def test_weather_groups_prefer_notebook_01s_flags_and_else_read_the_recorded_weather():
+    flagged = pd.DataFrame({"fog": [True, False, False], "rain": [False, True, False], "weather": ["clear"] * 3})
+    groups, source = final_run.weather_groups(flagged)
+    assert source == "notebook 01's flags"
+    assert groups["fog"].tolist() == [True, False, False] and groups["neither"].tolist() == [False, False, True]
+    recorded = pd.DataFrame({"weather": ["fog", "rain", "clear", "fog"]})
+    groups, source = final_run.weather_groups(recorded)
+    assert "meta.csv" in source and groups["fog"].tolist() == [True, False, False, True]
+    assert groups["rain"].tolist() == [False, True, False, False] and groups["neither"].sum() == 1
+    assert final_run.weather_groups(pd.DataFrame({"frame": [1, 2]})) == (None, None)
