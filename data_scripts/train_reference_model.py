@@ -4,8 +4,8 @@
     python data_scripts/train_reference_model.py --epochs 100 --out models/reference-unet-quick.pt
 
 It runs notebook 01's cleaning checks and sequence split (seed 0), then trains the quick profile's
-U-Net on the same frames as notebook 07 (train + val, the profile's cap, 07's augmentation) for
-many more epochs than a notebook can afford on a CPU, with Adam and a OneCycle schedule,
+U-Net on the same frames as notebook 07 (train + val, the profile's cap, 07's augmentation, which
+the model records field by field) for many more epochs than a notebook can afford on a CPU, with Adam and a OneCycle schedule,
 cross-entropy plus soft Dice with median-frequency class weights. The last epoch's weights are
 stored in half precision (about 4 MB) together with the recipe, the sequences it trained on and its
 scores on the pseudo-test and test splits, so that `helpers.train.load_model` rebuilds it anywhere;
@@ -15,6 +15,7 @@ scores on the pseudo-test and test splits, so that `helpers.train.load_model` re
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -34,7 +35,7 @@ from helpers.datasets import (  # noqa: E402
     make_loader,
     split_by_sequence,
 )
-from helpers.final_run import final_splits  # noqa: E402
+from helpers.final_run import FINAL_AUGMENT, final_splits  # noqa: E402
 from helpers.models import UNet  # noqa: E402
 from helpers.recipe import Recipe  # noqa: E402
 from helpers.train import evaluate, fit, save_model  # noqa: E402
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_model(model, args.out, recipe=recipe.to_dict(), dataset=args.dataset, profile=profile.name,
                image_size=list(profile.image_size), class_names=list(class_map.class_names),
-               train_frames=len(train_set), epochs=recipe.epochs, seed=args.seed, augment="FINAL_AUGMENT",
+               train_frames=len(train_set), epochs=recipe.epochs, seed=args.seed, augment=dataclasses.asdict(FINAL_AUGMENT),
                train_sequences=sorted({str(v) for v in train_set.manifest["sequence"]}),
                test_miou=scores["test"]["miou"], pseudo_test_miou=scores["pseudo_test"]["miou"],
                trained_on=time.strftime("%Y-%m-%d"),

@@ -1,7 +1,7 @@
 """The reference model that ships with the workbook: a converged U-Net beside the reader's own short run.
 
 `data_scripts/train_reference_model.py` trains it on the synthetic streets at the quick profile's
-size (notebook 01's seed-0 split, train + val, notebook 07's augmentation) for many more epochs
+size (notebook 01's seed-0 split, train + val, notebook 07's mirror, jitter and haze) for many more epochs
 than a CPU notebook can afford. Notebooks 07 and 09 show it next to the reader's model; it is
 scored only on test frames of sequences it never trained on, since the reader's split (another
 SEED) may put its training sequences into test.
