@@ -5,6 +5,8 @@ layer to layer with one initialisation or another (`activation_stats`), which le
 network survives (`train_steps`, which stops at the first non-finite loss instead of skipping it
 as `helpers.train.fit` does), and which loss a run must beat to have learned more than the class
 frequencies (`class_prior_loss`).
+Notebook 04 measures with `other_labels_floor` and `other_labels_majority` what a network trained
+on the labels of other images can reach at best.
 
     rows = activation_stats(UNet(norm="none", init="default"), images)   # one row per convolution
     losses = train_steps(model, loader, F.cross_entropy, optimizer, steps=30)
@@ -19,6 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
@@ -119,3 +122,41 @@ def class_prior_loss(counts: Sequence[float] | np.ndarray | torch.Tensor) -> flo
         raise ValueError(f"counts must be a 1-D list of non-negative pixel counts with a positive sum, got {counts}")
     frequencies = counts[counts > 0] / counts.sum()
     return float(-(frequencies * np.log(frequencies)).sum())
+
+
+def other_label_counts(targets: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """(N, C, H, W): at each pixel of image i, how many of the *other* images' labels hold each class.
+
+    The labels an image can meet when it is trained on the label of a random other image of the batch.
+    """
+    if targets.ndim != 3 or len(targets) < 2:
+        raise ValueError(f"targets must be (N, H, W) with N ≥ 2, got shape {tuple(targets.shape)}")
+    valid = targets != ignore_index if ignore_index is not None else torch.ones_like(targets, dtype=torch.bool)
+    one_hot = F.one_hot(torch.where(valid, targets, 0).long(), num_classes).movedim(-1, 1) * valid[:, None]
+    return one_hot.sum(dim=0, keepdim=True) - one_hot
+
+
+def other_labels_floor(targets: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> float:
+    """The lowest expected cross-entropy of training each image on a random other image's label.
+
+    At each pixel the best a network can do is predict how often each class occurs there in the
+    other labels; the loss of that prediction is their entropy, averaged over the labelled pixels.
+    A network that learns what is in each image goes below it; one trained on the wrong labels cannot.
+    """
+    counts = other_label_counts(targets, num_classes, ignore_index).double()
+    shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
+    pixel_loss = -(counts * torch.log(shares.clamp(min=1e-300))).sum(dim=1)  # summed over the labels met there
+    return float(pixel_loss.sum() / counts.sum())
+
+
+def other_labels_majority(targets: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """(N, H, W): for each image, the most frequent class of the other labels at each pixel: the average street."""
+    return other_label_counts(targets, num_classes, ignore_index).argmax(dim=1)
+
+
+def agreement(prediction: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None) -> float:
+    """The share of labelled pixels on which `prediction` equals `target` (pixel accuracy)."""
+    prediction, target = prediction.cpu(), target.cpu()
+    labelled = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+    return float((prediction == target)[labelled].float().mean())
+

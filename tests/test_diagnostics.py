@@ -11,7 +11,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers.diagnostics import activation_stats, class_prior_loss, conv_layers, loss_summary, train_steps
+from helpers.diagnostics import (
+    activation_stats,
+    agreement,
+    class_prior_loss,
+    conv_layers,
+    loss_summary,
+    other_label_counts,
+    other_labels_floor,
+    other_labels_majority,
+    train_steps,
+)
 from helpers.models import UNet
 
 
@@ -124,3 +134,43 @@ def test_class_prior_loss_is_the_cross_entropy_of_predicting_the_frequencies():
     assert class_prior_loss(counts) == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-6)
     with pytest.raises(ValueError, match="non-negative"):
         class_prior_loss([0, 0])
+
+
+def labels(*rows: list[int]) -> torch.Tensor:
+    """Images of one row of pixels each, from their class ids."""
+    return torch.tensor([[row] for row in rows])
+
+
+def test_other_labels_floor_is_the_entropy_of_the_other_labels():
+    targets = labels([0, 0], [0, 1], [1, 1])
+    # image 0 meets {0, 1} and {1, 1}; image 1 {0, 1} twice; image 2 {0, 0} and {0, 1}: four pixels of ln 2 in six
+    assert other_labels_floor(targets, 2) == pytest.approx(4 * math.log(2) / 6)
+    # ignored pixels are labels no one is trained on: image 1's second pixel leaves 10 labels met, 6 of them ln 2
+    targets[1, 0, 1] = 255
+    assert other_labels_floor(targets, 2, ignore_index=255) == pytest.approx(6 * math.log(2) / 10)
+
+
+def test_other_labels_floor_is_the_lowest_loss_a_network_blind_to_its_image_reaches():
+    generator = torch.Generator().manual_seed(0)
+    targets = torch.randint(0, 3, (4, 5, 6), generator=generator)
+    shares = other_label_counts(targets, 3).float() / 3  # the best prediction: the other labels' frequencies
+    losses = [F.nll_loss(shares.clamp(min=1e-12).log(), targets[(torch.arange(4) + shift) % 4]) for shift in (1, 2, 3)]
+    assert float(torch.stack(losses).mean()) == pytest.approx(other_labels_floor(targets, 3), rel=1e-5)
+    # with two images each is always paired with the other: nothing is uncertain, the floor is 0
+    assert other_labels_floor(targets[:2], 3) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        other_labels_floor(targets[:1], 3)
+
+
+def test_other_labels_majority_leaves_each_image_its_own_label_out():
+    # two images of class 0, two of class 1: each image's other labels hold more of the other class
+    assert other_labels_majority(labels([0], [0], [1], [1]), 2)[:, 0, 0].tolist() == [1, 1, 0, 0]
+    street = other_labels_majority(labels([0, 2], [0, 2], [0, 1], [3, 2]), 4)
+    assert street[:, 0].tolist() == [[0, 2], [0, 2], [0, 2], [0, 2]]
+
+
+def test_agreement_counts_the_labelled_pixels_only():
+    prediction, target = torch.tensor([[0, 1, 2, 3]]), torch.tensor([[0, 1, 0, 255]])
+    assert agreement(prediction, target) == pytest.approx(0.5)
+    assert agreement(prediction, target, ignore_index=255) == pytest.approx(2 / 3)
+
