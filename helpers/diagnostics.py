@@ -4,7 +4,10 @@ Notebook 04b uses these to ask why a network trains at all: how the signal's siz
 layer to layer with one initialisation or another (`activation_stats`), which learning rates a
 network survives (`train_steps`, which stops at the first non-finite loss instead of skipping it
 as `helpers.train.fit` does), and which loss a run must beat to have learned more than the class
-frequencies (`class_prior_loss`).
+frequencies (`class_prior_loss`); then the measurements and figures of its experiments (the
+learning-rate sweep, rotated labels, short runs scored on held-out frames, what `fit` reports).
+Notebook 04 measures with `other_labels_floor` and `other_labels_majority` what a network trained
+on the labels of other images can reach at best.
 
     rows = activation_stats(UNet(norm="none", init="default"), images)   # one row per convolution
     losses = train_steps(model, loader, F.cross_entropy, optimizer, steps=30)
@@ -16,9 +19,11 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
@@ -119,3 +124,212 @@ def class_prior_loss(counts: Sequence[float] | np.ndarray | torch.Tensor) -> flo
         raise ValueError(f"counts must be a 1-D list of non-negative pixel counts with a positive sum, got {counts}")
     frequencies = counts[counts > 0] / counts.sum()
     return float(-(frequencies * np.log(frequencies)).sum())
+
+
+def other_label_counts(targets: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """(N, C, H, W): at each pixel of image i, how many of the *other* images' labels hold each class.
+
+    The labels an image can meet when it is trained on the label of a random other image of the batch.
+    """
+    if targets.ndim != 3 or len(targets) < 2:
+        raise ValueError(f"targets must be (N, H, W) with N ≥ 2, got shape {tuple(targets.shape)}")
+    valid = targets != ignore_index if ignore_index is not None else torch.ones_like(targets, dtype=torch.bool)
+    one_hot = F.one_hot(torch.where(valid, targets, 0).long(), num_classes).movedim(-1, 1) * valid[:, None]
+    return one_hot.sum(dim=0, keepdim=True) - one_hot
+
+
+def other_labels_floor(targets: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> float:
+    """The lowest expected cross-entropy of training each image on a random other image's label.
+
+    At each pixel the best a network can do is predict how often each class occurs there in the
+    other labels; the loss of that prediction is their entropy, averaged over the labelled pixels.
+    A network that learns what is in each image goes below it; one trained on the wrong labels cannot.
+    """
+    counts = other_label_counts(targets, num_classes, ignore_index).double()
+    shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
+    pixel_loss = -(counts * torch.log(shares.clamp(min=1e-300))).sum(dim=1)  # summed over the labels met there
+    return float(pixel_loss.sum() / counts.sum())
+
+
+def other_labels_majority(targets: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> torch.Tensor:
+    """(N, H, W): for each image, the most frequent class of the other labels at each pixel: the average street."""
+    return other_label_counts(targets, num_classes, ignore_index).argmax(dim=1)
+
+
+def agreement(prediction: torch.Tensor, target: torch.Tensor, ignore_index: int | None = None) -> float:
+    """The share of labelled pixels on which `prediction` equals `target` (pixel accuracy)."""
+    prediction, target = prediction.cpu(), target.cpu()
+    labelled = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+    return float((prediction == target)[labelled].float().mean())
+
+
+# ---- notebook 04b: the learning-rate sweep with and without batch norm ----
+
+NORM_NAMES = {"batch": "with batch norm", "none": "without batch norm"}
+NORM_COLOURS = {"batch": "tab:blue", "none": "tab:red"}
+
+
+def sweep_verdict(sweep: pd.DataFrame) -> dict:
+    """Largest rate that learned / stayed finite, lowest final loss, and the outcome, with and without batch norm.
+
+    `sweep` has one row per run: norm ("batch" or "none"), lr, final, finite, learned. The outcome
+    compares the largest rate that learned: "larger" (with batch norm), "smaller", "same",
+    "only_with_norm", "only_without_norm" or "none".
+    """
+    def largest(norm: str, column: str) -> float | None:
+        rates = sweep.loc[(sweep["norm"] == norm) & sweep[column].astype(bool), "lr"]
+        return float(rates.max()) if len(rates) else None
+
+    def lowest(norm: str) -> tuple[float | None, float]:
+        rows = sweep[(sweep["norm"] == norm) & sweep["finite"].astype(bool)]
+        return (None, math.nan) if rows.empty else (float(rows.loc[rows["final"].idxmin(), "lr"]), float(rows["final"].min()))
+
+    learned = {norm: largest(norm, "learned") for norm in NORM_NAMES}
+    with_norm, without_norm = learned["batch"], learned["none"]
+    outcome = ("none" if with_norm is None and without_norm is None else "only_with_norm" if without_norm is None
+               else "only_without_norm" if with_norm is None else "larger" if with_norm > without_norm
+               else "smaller" if with_norm < without_norm else "same")
+    best = {norm: lowest(norm) for norm in NORM_NAMES}
+    return {"largest_learned": learned, "largest_finite": {norm: largest(norm, "finite") for norm in NORM_NAMES},
+            "best_lr": {norm: best[norm][0] for norm in NORM_NAMES},
+            "best_final": {norm: best[norm][1] for norm in NORM_NAMES}, "outcome": outcome}
+
+
+def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_loss: float,
+                  optimizer_name: str, steps: int) -> plt.Figure:
+    """The sweep in three panels: final loss against the rate, then every loss curve with and without batch norm."""
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.4), layout="constrained")
+    ceiling = 1.15 * float(sweep["first"].max())
+    for norm, rows in sweep.groupby("norm", sort=False):
+        colour, name = NORM_COLOURS[norm], NORM_NAMES[norm]
+        axes[0].plot(rows["lr"], rows["final"], marker="o", color=colour, label=f"{name}: final loss")
+        broken = rows[~rows["finite"].astype(bool)]
+        if len(broken):
+            axes[0].scatter(broken["lr"], np.full(len(broken), ceiling), marker="x", s=90, color=colour,
+                            label=f"{name}: NaN or inf (drawn at the top)")
+        axes[0].axhline(rows["first"].iloc[0], color=colour, linestyle=":", label=f"{name}: loss at step 1")
+    axes[0].set(xscale="log", xlabel=f"learning rate ({optimizer_name})", ylabel=f"mean loss of the last steps of {steps}",
+                title="Final training loss against the learning rate")
+    rates = sorted(sweep["lr"].unique())
+    rate_colours = dict(zip(rates, plt.cm.viridis(np.linspace(0, 0.9, len(rates)))))
+    for ax, norm in zip(axes[1:], NORM_NAMES):
+        for index, row in sweep[sweep["norm"] == norm].iterrows():
+            curve = np.asarray(curves[index], dtype=float)
+            ended = "" if row["finite"] else f", NaN/inf at step {len(curve)}"
+            ax.plot(np.arange(1, len(curve) + 1), np.where(np.isfinite(curve), curve, np.nan),
+                    color=rate_colours[row["lr"]], label=f"lr {row['lr']:g}{ended}")
+        ax.set(yscale="log", xlabel="step", ylabel="training loss (log scale)", title=f"Loss curves {NORM_NAMES[norm]}")
+    for ax in axes:
+        ax.axhline(prior_loss, color="black", linestyle="--", label="class-prior loss")
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3, which="both")
+    return fig
+
+
+# ---- notebook 04b: rotating a label ----
+
+def label_interpolation_errors(nearest: np.ndarray, linear: np.ndarray, num_classes: int, ignore_index: int) -> dict:
+    """Where a linearly interpolated label differs from the nearest-neighbour one, and what it invented.
+
+    `changed`: labelled pixels whose id differs; `invented`: those whose new id is a class none of
+    the 3×3 neighbours has in the right label; `no_class`: ids that are no class at all (a mix with
+    the border's `ignore_index`). Masks, their counts, and the class id invented most often (or None).
+    """
+    height, width = nearest.shape
+    changed = (nearest != ignore_index) & (linear != nearest)
+    padded = np.pad(nearest, 1, mode="edge")
+    neighbours = np.stack([padded[dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)])
+    invented = changed & (linear < num_classes) & ~(neighbours == linear).any(axis=0)
+    no_class = (linear >= num_classes) & (linear != ignore_index)
+    ids, counts = np.unique(linear[invented], return_counts=True)
+    return {"changed": changed, "invented": invented, "no_class": no_class,
+            "linear_changed": int(changed.sum()), "linear_invented": int(invented.sum()),
+            "linear_no_class": int(no_class.sum()), "most_invented": int(ids[counts.argmax()]) if len(ids) else None}
+
+
+def plot_label_rotation(panels: Sequence[tuple[np.ndarray, str]], class_map, extra_handles: Sequence = (),
+                        title: str = "") -> plt.Figure:
+    """Pictures side by side (frame, rotated frame, labels), a title each, and the class legend below them."""
+    from .viz import add_legend
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.9), layout="constrained", squeeze=False)
+    for ax, (picture, name) in zip(axes[0], panels):
+        ax.imshow(picture, interpolation="nearest")
+        ax.set_title(name)
+        ax.set_axis_off()
+    add_legend(fig, class_map, extra_handles=list(extra_handles))
+    fig.suptitle(title)
+    return fig
+
+
+# ---- notebook 04b: short runs scored on held-out frames, and what fit reports ----
+
+def score_short_run(model: nn.Module, loader: torch.utils.data.DataLoader, loss_fn: Callable,
+                    optimizer: torch.optim.Optimizer, steps: int, eval_loaders: dict, class_map,
+                    device: str | torch.device = "cpu") -> dict:
+    """`steps` steps of `train_steps`, then the mIoU on each of `eval_loaders` ("train", "held_out") and their gap.
+
+    The gap, training mIoU − held-out mIoU, is what regularisation is meant to close.
+    """
+    from .train import evaluate
+
+    losses = train_steps(model, loader, loss_fn, optimizer, steps, device)
+    scores = {name: evaluate(model, eval_loader, class_map, device=device) for name, eval_loader in eval_loaders.items()}
+    return {"train_miou": scores["train"]["miou"], "held_out_miou": scores["held_out"]["miou"],
+            "gap": scores["train"]["miou"] - scores["held_out"]["miou"],
+            "held_out_accuracy": scores["held_out"]["pixel_accuracy"],
+            "final_loss": loss_summary(losses)["final"], "losses": losses}
+
+
+def fit_report(model: nn.Module, loader: torch.utils.data.DataLoader, loss_fn: Callable,
+               optimizer: torch.optim.Optimizer, epochs: int, device: str | torch.device = "cpu",
+               max_bad_batches: int = 5, **fit_options) -> dict:
+    """Train with `helpers.train.fit` and keep what it reports: skipped batches, batch and epoch losses, or why it stopped.
+
+    `stopped` is the first sentence of fit's error ("" when it finished); `weights_finite` tells
+    whether a NaN got into the weights. `fit_options` go to `fit` (e.g. grad_clip=1.0).
+    """
+    from .train import fit
+
+    try:
+        history = fit(model, loader, None, loss_fn, optimizer, epochs=epochs, device=device,
+                      max_bad_batches=max_bad_batches, **fit_options)
+    except RuntimeError as error:
+        stopped, history = str(error).split(". ")[0], None
+    else:
+        stopped = ""
+    run = {"stopped": stopped, "weights_finite": all(bool(torch.isfinite(p).all()) for p in model.parameters())}
+    if history is not None:
+        batch_losses = [batch["loss"] for batch in history.batches]
+        finite = [loss for loss in batch_losses if math.isfinite(loss)]
+        run.update(skipped=history.skipped_batches, batches=len(batch_losses), batch_losses=batch_losses,
+                   epoch_losses=[epoch["train_loss"] for epoch in history.epochs],
+                   largest_finite_batch_loss=max(finite) if finite else math.nan)
+    return run
+
+
+def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size: int, title: str) -> plt.Figure:
+    """Every batch loss of each `fit_report` run (skipped ones marked at the top), and the epoch means fit reports."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, 2, figsize=(15, 4), layout="constrained")
+    top = max(run["largest_finite_batch_loss"] for run in runs.values()) * 1.5
+    for name, run in runs.items():
+        values = np.asarray(run["batch_losses"], dtype=float)
+        numbers, finite = np.arange(1, len(values) + 1), np.isfinite(values)
+        axes[0].plot(numbers[finite], values[finite], "o-", markersize=3, color=colours[name], label=f"loss {name}")
+        if (~finite).any():
+            axes[0].scatter(numbers[~finite], np.full((~finite).sum(), top), marker="x", s=70, color=colours[name],
+                            label=f"loss {name}: not finite, batch skipped (drawn at the top)")
+        axes[1].plot(np.arange(1, len(run["epoch_losses"]) + 1), run["epoch_losses"], "o-", color=colours[name],
+                     label=f"loss {name}")
+    axes[0].set(xlabel=f"batch ({batch_size} frames each)", ylabel="batch loss (log scale)", title="Every batch")
+    axes[1].set(xlabel="epoch", ylabel="mean training loss of the epoch (log scale)",
+                title="What fit reports: the epoch's mean over the batches it kept")
+    axes[1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes:
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return fig

@@ -170,6 +170,22 @@ class SumOfLosses(nn.Module):
         return sum(part(logits, target) for part in self.losses)
 
 
+class LabelledPixels(nn.Module):
+    """A per-row loss `(logits M×C, target M) → scalar` applied to the labelled pixels of N×C×H×W logits.
+
+    Lets a hand-written loss on rows of logits (notebook 04b's cross-entropy on softmax) train a
+    segmentation network; `ignore_index` is also what `helpers.train.fit` reads to accept ignored targets.
+    """
+
+    def __init__(self, row_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], ignore_index: int | None = None):
+        super().__init__()
+        self.row_loss, self.ignore_index = row_loss, ignore_index
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        kept = _valid_mask(target, self.ignore_index)  # one row of logits per labelled pixel
+        return self.row_loss(logits.movedim(1, -1)[kept], target[kept])
+
+
 @dataclass(frozen=True)
 class LossSpec:
     """One loss: how to build it from (num_classes, class_weights, ignore_index), its aliases, what it does."""

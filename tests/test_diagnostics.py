@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers.diagnostics import activation_stats, class_prior_loss, conv_layers, loss_summary, train_steps
+from helpers.diagnostics import (
+    activation_stats,
+    agreement,
+    class_prior_loss,
+    conv_layers,
+    fit_report,
+    label_interpolation_errors,
+    loss_summary,
+    other_label_counts,
+    other_labels_floor,
+    other_labels_majority,
+    plot_batch_losses,
+    plot_label_rotation,
+    plot_lr_sweep,
+    score_short_run,
+    sweep_verdict,
+    train_steps,
+)
 from helpers.models import UNet
 
 
@@ -124,3 +143,170 @@ def test_class_prior_loss_is_the_cross_entropy_of_predicting_the_frequencies():
     assert class_prior_loss(counts) == pytest.approx(F.cross_entropy(logits, target).item(), rel=1e-6)
     with pytest.raises(ValueError, match="non-negative"):
         class_prior_loss([0, 0])
+
+
+def labels(*rows: list[int]) -> torch.Tensor:
+    """Images of one row of pixels each, from their class ids."""
+    return torch.tensor([[row] for row in rows])
+
+
+def test_other_labels_floor_is_the_entropy_of_the_other_labels():
+    targets = labels([0, 0], [0, 1], [1, 1])
+    # image 0 meets {0, 1} and {1, 1}; image 1 {0, 1} twice; image 2 {0, 0} and {0, 1}: four pixels of ln 2 in six
+    assert other_labels_floor(targets, 2) == pytest.approx(4 * math.log(2) / 6)
+    # ignored pixels are labels no one is trained on: image 1's second pixel leaves 10 labels met, 6 of them ln 2
+    targets[1, 0, 1] = 255
+    assert other_labels_floor(targets, 2, ignore_index=255) == pytest.approx(6 * math.log(2) / 10)
+
+
+def test_other_labels_floor_is_the_lowest_loss_a_network_blind_to_its_image_reaches():
+    generator = torch.Generator().manual_seed(0)
+    targets = torch.randint(0, 3, (4, 5, 6), generator=generator)
+    shares = other_label_counts(targets, 3).float() / 3  # the best prediction: the other labels' frequencies
+    losses = [F.nll_loss(shares.clamp(min=1e-12).log(), targets[(torch.arange(4) + shift) % 4]) for shift in (1, 2, 3)]
+    assert float(torch.stack(losses).mean()) == pytest.approx(other_labels_floor(targets, 3), rel=1e-5)
+    # with two images each is always paired with the other: nothing is uncertain, the floor is 0
+    assert other_labels_floor(targets[:2], 3) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        other_labels_floor(targets[:1], 3)
+
+
+def test_other_labels_majority_leaves_each_image_its_own_label_out():
+    # two images of class 0, two of class 1: each image's other labels hold more of the other class
+    assert other_labels_majority(labels([0], [0], [1], [1]), 2)[:, 0, 0].tolist() == [1, 1, 0, 0]
+    street = other_labels_majority(labels([0, 2], [0, 2], [0, 1], [3, 2]), 4)
+    assert street[:, 0].tolist() == [[0, 2], [0, 2], [0, 2], [0, 2]]
+
+
+def test_agreement_counts_the_labelled_pixels_only():
+    prediction, target = torch.tensor([[0, 1, 2, 3]]), torch.tensor([[0, 1, 0, 255]])
+    assert agreement(prediction, target) == pytest.approx(0.5)
+    assert agreement(prediction, target, ignore_index=255) == pytest.approx(2 / 3)
+
+
+def sweep_rows(learned: dict[str, list[float]], rates=(0.1, 1.0, 10.0)) -> pd.DataFrame:
+    """A sweep table in which the rates listed per norm learned and every other run stayed finite, above the prior."""
+    rows = [{"norm": norm, "lr": lr, "first": 2.0, "final": 1.0 - lr / 100 if lr in learned[norm] else 1.5,
+             "finite": True, "learned": lr in learned[norm]} for norm in ("batch", "none") for lr in rates]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("learned", "outcome"), [
+    ({"batch": [0.1, 1.0], "none": [0.1]}, "larger"),
+    ({"batch": [0.1], "none": [0.1, 1.0]}, "smaller"),
+    ({"batch": [1.0], "none": [0.1, 1.0]}, "same"),
+    ({"batch": [10.0], "none": []}, "only_with_norm"),
+    ({"batch": [], "none": [0.1]}, "only_without_norm"),
+    ({"batch": [], "none": []}, "none"),
+])
+def test_sweep_verdict_compares_the_largest_rate_that_learned(learned, outcome):
+    facts = sweep_verdict(sweep_rows(learned))
+    assert facts["outcome"] == outcome
+    for norm in ("batch", "none"):
+        assert facts["largest_learned"][norm] == (max(learned[norm]) if learned[norm] else None)
+        assert facts["largest_finite"][norm] == 10.0
+
+
+def test_sweep_verdict_best_rate_leaves_the_runs_that_blew_up_out():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": []})
+    sweep.loc[(sweep.norm == "batch") & (sweep.lr == 1.0), ["final", "finite", "learned"]] = [np.nan, False, False]
+    sweep.loc[sweep.norm == "none", ["final", "finite"]] = [np.nan, False]
+    facts = sweep_verdict(sweep)
+    assert facts["best_lr"] == {"batch": 0.1, "none": None} and facts["best_final"]["batch"] == pytest.approx(0.999)
+    assert math.isnan(facts["best_final"]["none"]) and facts["largest_finite"] == {"batch": 10.0, "none": None}
+
+
+def assert_readable(fig) -> None:
+    """Every panel with pictures of data has a title, both axis labels and a legend."""
+    for ax in fig.axes:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+
+
+def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})
+    sweep.loc[5, ["final", "finite", "learned"]] = [np.nan, False, False]  # none, lr 10
+    curves = [[2.0, 1.5, row.final] if row.finite else [2.0, np.inf] for row in sweep.itertuples()]
+    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=3)
+    assert len(fig.axes) == 3
+    assert_readable(fig)
+    finals = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].get_lines()}
+    assert finals["with batch norm: final loss"] == list(sweep.final[:3])
+    assert "without batch norm: NaN or inf (drawn at the top)" in [c.get_label() for c in fig.axes[0].collections]
+    labels = [line.get_label() for line in fig.axes[2].get_lines()]
+    assert "lr 10, NaN/inf at step 2" in labels and "class-prior loss" in labels
+    plt.close(fig)
+
+
+def test_label_interpolation_errors_tells_changed_invented_and_no_class_pixels_apart():
+    nearest = np.array([[2, 2, 6, 6, 255], [0, 0, 0, 0, 0]], dtype=np.uint8)
+    linear = np.array([[2, 6, 4, 6, 255], [0, 0, 0, 0, 128]], dtype=np.uint8)
+    errors = label_interpolation_errors(nearest, linear, num_classes=9, ignore_index=255)
+    # (0,1) became 6, a class next to it: changed; (0,2) became 4, which no neighbour has: invented; (1,4): no class
+    assert np.argwhere(errors["changed"]).tolist() == [[0, 1], [0, 2], [1, 4]]
+    assert np.argwhere(errors["invented"]).tolist() == [[0, 2]]
+    assert np.argwhere(errors["no_class"]).tolist() == [[1, 4]]
+    assert (errors["linear_changed"], errors["linear_invented"], errors["linear_no_class"]) == (3, 1, 1)
+    assert errors["most_invented"] == 4
+    assert label_interpolation_errors(nearest, nearest, 9, 255)["most_invented"] is None
+
+
+def test_plot_label_rotation_titles_every_panel_and_adds_the_class_legend():
+    picture = np.zeros((4, 5, 3), dtype=np.uint8)
+    fig = plot_label_rotation([(picture, "the frame"), (picture, "label")], "gta9", title="Rotating")
+    assert [ax.get_title() for ax in fig.axes] == ["the frame", "label"] and fig.get_suptitle() == "Rotating"
+    assert fig.legends and "road" in " ".join(text.get_text() for text in fig.legends[0].get_texts())
+    plt.close(fig)
+
+
+def tiny_loader(seed: int, count: int = 4) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(torch.rand(count, 3, 8, 8, generator=generator),
+                                    torch.randint(0, 3, (count, 8, 8), generator=generator)), batch_size=2)
+
+
+def test_score_short_run_trains_then_scores_train_and_held_out_frames():
+    from helpers.train import evaluate
+
+    torch.manual_seed(0)
+    model = UNet(3, 3, base=4, depth=2)
+    loaders = {"train": tiny_loader(0), "held_out": tiny_loader(1)}
+    run = score_short_run(model, tiny_loader(0), F.cross_entropy, torch.optim.Adam(model.parameters(), lr=1e-2), 6,
+                          loaders, 3)
+    assert len(run["losses"]) == 6 and run["final_loss"] == pytest.approx(np.mean(run["losses"][-5:]))
+    train, held_out = (evaluate(model, loaders[name], 3) for name in ("train", "held_out"))
+    assert run["train_miou"] == pytest.approx(train["miou"]) and run["held_out_miou"] == pytest.approx(held_out["miou"])
+    assert run["train_miou"] != pytest.approx(run["held_out_miou"])
+    assert run["gap"] == pytest.approx(train["miou"] - held_out["miou"])
+    assert run["held_out_accuracy"] == pytest.approx(held_out["pixel_accuracy"])
+
+
+class InfOnBatch(nn.Module):
+    """Cross-entropy, but infinite on the batches whose first target pixel is `marker`."""
+
+    def __init__(self, marker: int):
+        super().__init__()
+        self.marker = marker
+
+    def forward(self, logits, target):
+        loss = F.cross_entropy(logits, target)
+        return loss * math.inf if int(target[0, 0, 0]) == self.marker else loss
+
+
+def test_fit_report_counts_skipped_batches_and_reports_why_fit_stopped():
+    images, targets = torch.rand(6, 3, 8, 8), torch.ones(6, 8, 8, dtype=torch.long)
+    targets[2, 0, 0] = 2  # the second batch of two gives an infinite loss
+    loader = DataLoader(TensorDataset(images, targets), batch_size=2)
+    torch.manual_seed(0)
+    model = UNet(3, 3, base=4, depth=2)
+    run = fit_report(model, loader, InfOnBatch(2), torch.optim.Adam(model.parameters(), lr=1e-3), epochs=2)
+    assert (run["stopped"], run["skipped"], run["batches"], run["weights_finite"]) == ("", 2, 6, True)
+    assert [math.isfinite(loss) for loss in run["batch_losses"]] == [True, False, True] * 2
+    assert len(run["epoch_losses"]) == 2 and all(math.isfinite(loss) for loss in run["epoch_losses"])
+    assert run["largest_finite_batch_loss"] == max(run["batch_losses"][i] for i in (0, 2, 3, 5))
+    stopped = fit_report(model, loader, InfOnBatch(2), torch.optim.Adam(model.parameters(), lr=1e-3), epochs=2,
+                         max_bad_batches=1)
+    assert stopped["stopped"].startswith("training stopped") and "skipped" not in stopped
+    fig = plot_batch_losses({"inf": run}, {"inf": "tab:red"}, batch_size=2, title="skipped")
+    assert_readable(fig)
+    assert [c.get_label() for c in fig.axes[0].collections] == ["loss inf: not finite, batch skipped (drawn at the top)"]
+    plt.close(fig)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers.losses import class_weights, make_loss
+from helpers.losses import LabelledPixels, class_weights, make_loss
 
 IGNORE = 255
 
@@ -148,3 +148,16 @@ def test_weights_from_class_weights_plug_into_make_loss():
     logits = torch.zeros(1, 2, 2, 2)
     target = torch.tensor([[[0, 0], [0, 1]]])
     assert loss(logits, target).item() == pytest.approx(np.log(2), rel=1e-6)
+
+
+def test_labelled_pixels_applies_a_row_loss_to_the_labelled_pixels_only():
+    logits, target = random_batch()
+    loss = LabelledPixels(F.cross_entropy, ignore_index=IGNORE)
+    assert loss.ignore_index == IGNORE  # what fit reads to accept ignored targets
+    assert loss(logits, target).item() == pytest.approx(F.cross_entropy(logits, target, ignore_index=IGNORE).item(), rel=1e-6)
+    seen = []
+    LabelledPixels(lambda rows, labels: seen.append((rows, labels)) or rows.sum(), IGNORE)(logits, target)
+    rows, labels = seen[0]
+    assert rows.shape == (int((target != IGNORE).sum()), 4) and (labels != IGNORE).all()
+    # the rows are the logits of each labelled pixel, in order
+    assert torch.equal(rows[0], logits.movedim(1, -1)[target != IGNORE][0])

@@ -15,9 +15,16 @@ def check(results: dict) -> None:
     assert results["ten_images_pixel_accuracy"] > 0.4
     assert results["ten_images_size"][0] * 2 == results["one_image_size"][0]
 
-    # labels of other images: the loss stays above the healthy run's, and the true labels are not learned
-    assert results["shuffled_final_loss"] > results["healthy_loss_at_fail_steps"]
-    assert results["shuffled_accuracy_true_labels"] < results["healthy_accuracy_at_fail_steps"]
+    # labels of other images, as many steps as the healthy run: stuck above the floor the mixed labels allow,
+    # below the healthy run's accuracy, closer to the average street than to the true labels
+    assert results["shuffled_steps"] == results["ten_images_steps"]
+    assert 0 < results["other_labels_floor"] < results["shuffled_tail_loss"] < results["shuffled_first_loss"]
+    assert results["shuffled_tail_loss"] > 1.2 * results["healthy_tail_loss"]
+    assert results["shuffled_accuracy_true_labels"] < results["ten_images_pixel_accuracy"]
+    assert results["average_street_accuracy"] < results["ten_images_pixel_accuracy"]
+    assert results["shuffled_matches_average_street"] > results["shuffled_accuracy_true_labels"]
+    below = results["healthy_below_floor_step"]
+    assert below is None or 1 <= below <= results["ten_images_steps"]
     # a learning rate far too high: the loss explodes and stays above chance level
     assert results["high_lr_peak_loss"] > 100 * results["ten_images_first_loss"]
     assert results["high_lr_final_loss"] is None or results["high_lr_final_loss"] > math.log(9)
