@@ -793,3 +793,36 @@ def slider_widget(function: Callable[..., Any], interactive: bool | None = None,
     controls = {name: _make_control(name, spec) for name, spec in ranged.items()}
     box = widgets.VBox([widgets.HBox(list(controls.values())), widgets.interactive_output(draw, controls)])
     return _show_widget(box)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures of single notebooks (01: label fit; 03: an untrained network's output)
+
+
+def plot_alignment_fits(frames: Sequence[tuple[str, np.ndarray, np.ndarray, float]], thresholds: Any) -> Figure:
+    """Per frame (title, image, label, sharpness): edge strength with the label boundaries, and the fit map over shifts.
+
+    Shows what the misaligned and swapped checks of notebook 01 measure: a fitting label peaks
+    sharply at shift (0, 0), a misaligned one elsewhere, another image's label nowhere.
+    """
+    from .cleaning import STATIC_IDS, edge_strength, fit_map, label_boundaries
+
+    fig, axes = plt.subplots(2, len(frames), figsize=(5 * len(frames), 6.8), squeeze=False, layout="constrained")
+    for column, (title, image, label, sharpness) in enumerate(frames):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(np.clip(edge_strength(image), 0, 4), cmap="gray")
+        ys, xs = np.nonzero(label_boundaries(label, STATIC_IDS))
+        top.scatter(xs, ys, s=0.3, color="red", label="label boundaries")
+        top.set(title=title, xlabel="x (pixels)", ylabel="y (pixels)")
+        fit, reach = fit_map(image, label, thresholds)
+        picture = bottom.imshow(fit, cmap="viridis", extent=(-reach, reach, reach, -reach))
+        bottom.plot(0, 0, "+", color="red", markersize=14, markeredgewidth=2, label="shift (0, 0)")
+        bottom.set(title=f"fit map: sharpness at 0 = {sharpness:.2f}", xlabel="label moved by dx (pixels)",
+                   ylabel="label moved by dy (pixels)")
+        fig.colorbar(picture, ax=bottom, label="mean edge strength under boundaries")
+    handles = [plt.Line2D([], [], marker="o", markersize=5, color="red", linestyle="", label="label boundaries"),
+               axes[1, 0].lines[0]]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize="small")
+    fig.suptitle("Label boundaries against image edges")
+    return fig
+

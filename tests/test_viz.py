@@ -362,3 +362,23 @@ def test_plots_of_a_map_of_many_classes_keep_to_the_classes_that_matter():
     shares[[0, 3]] = [0.7, 0.3]  # pixel shares: 0 = absent
     assert [t.get_text() for t in viz.plot_per_class(shares, ADE150).axes[0].get_xticklabels()] == ["wall", "floor"]
     plt.close("all")
+
+
+def test_alignment_fit_figure_shows_the_check_statistics_with_labelled_axes():
+    from helpers.cleaning import STATIC_IDS, Thresholds, fit_map, label_boundaries
+
+    image = np.full((40, 60, 3), 40, np.uint8)
+    image[10:30, 20:45] = 220
+    label = np.full((40, 60), 7, np.uint8)
+    label[12:32, 20:45] = 26  # 2 px too low
+    thresholds = Thresholds(max_shift=4, search_width=60)
+    fig = viz.plot_alignment_fits([("frame a", image, label, 1.7), ("frame b", image, label, 0.9)], thresholds)
+    top, bottom = fig.axes[0], fig.axes[2]
+    assert fig.get_suptitle() == "Label boundaries against image edges"
+    assert [top.get_title(), bottom.get_title()] == ["frame a", "fit map: sharpness at 0 = 1.70"]
+    assert np.array_equal(bottom.get_images()[0].get_array(), fit_map(image, label, thresholds)[0])
+    ys, xs = np.nonzero(label_boundaries(label, STATIC_IDS))
+    assert len(xs) > 0 and np.array_equal(top.collections[0].get_offsets(), np.column_stack([xs, ys]))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["label boundaries", "shift (0, 0)"]
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes[:4])
+
