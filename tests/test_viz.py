@@ -382,3 +382,18 @@ def test_alignment_fit_figure_shows_the_check_statistics_with_labelled_axes():
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["label boundaries", "shift (0, 0)"]
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes[:4])
 
+
+def test_logits_figure_bars_are_the_pixels_logits_and_probabilities_with_a_class_legend():
+    logits = torch.randn(9, 12, 16, generator=torch.Generator().manual_seed(0))
+    image = torch.rand(3, 12, 16)
+    fig = viz.plot_logits_and_probabilities(image, logits, GTA9, pixel=(3, 5), title="untrained")
+    bars = fig.axes[3].patches
+    heights = np.array([bar.get_height() for bar in bars])
+    assert np.allclose(heights[:9], logits[:, 3, 5].numpy(), atol=1e-6)
+    assert np.allclose(heights[9:], logits[:, 3, 5].softmax(0).numpy(), atol=1e-6)
+    assert [to_rgb(bar.get_facecolor()) for bar in bars[:9]] == [to_rgb(np.array(c) / 255) for c in GTA9.display_colours]
+    class_legend = fig.legends[0]
+    assert [t.get_text() for t in class_legend.get_texts()] == [f"{i} {n}" for i, n in enumerate(GTA9.class_names)]
+    assert np.array_equal(fig.axes[1].get_images()[0].get_array(),
+                          viz.index_to_rgb(logits.argmax(0).numpy(), GTA9))
+    assert fig.get_suptitle() == "untrained" and all(ax.get_title() and ax.get_xlabel() for ax in fig.axes[:4])
