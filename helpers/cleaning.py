@@ -30,6 +30,7 @@ the label values that data set's class map lists.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -39,9 +40,11 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image
+from scipy.spatial.distance import cdist
 from tqdm.auto import tqdm
 
-from .classes import CITYSCAPES_LABELS, LABEL_ID
+from .classes import CITYSCAPES_LABELS, LABEL_ID, cityscapes_palette
 from .config import is_quiet
 from .encoding import pack_rgb
 from .readers import KNOWN_IDS, read_image, read_label_raw
@@ -223,6 +226,30 @@ def peak_sharpness(strength: np.ndarray, boundaries: np.ndarray, centre: tuple[i
     return (int(peak[0] + centre[0]), int(peak[1] + centre[1])), float(value / max(ring, 1e-6))
 
 
+def _search_copy(image: np.ndarray, label: np.ndarray,
+                 thresholds: Thresholds) -> tuple[np.ndarray, np.ndarray, float]:
+    """(image, label, scale) shrunk to at most `search_width` wide: the coarse shift search runs there, for speed."""
+    scale = min(1.0, thresholds.search_width / image.shape[1])
+    if scale < 1:
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
+    return image, label, scale
+
+
+def fit_map(image: np.ndarray, label: np.ndarray, thresholds: Thresholds,
+            static: Iterable[int] = STATIC_IDS) -> tuple[np.ndarray, float]:
+    """The alignment curve as a (2r+1)×(2r+1) map over shifts (dy rows, dx columns), and its reach r in full-size px.
+
+    Computed like the misaligned check (on the copy at most `search_width` wide, over ±`max_shift`
+    px), without the boundaries of `static` values, so a figure shows what the check measured.
+    """
+    small_image, small_label, scale = _search_copy(image, label, thresholds)
+    reach = max(1, round(thresholds.max_shift * scale))
+    curve = alignment_curve(edge_strength(small_image), label_boundaries(small_label, static), shift_grid(reach))
+    return curve.reshape(2 * reach + 1, 2 * reach + 1), (reach + 0.5) / scale
+
+
 def alignment_statistics(image: np.ndarray, label: np.ndarray, thresholds: Thresholds,
                          static: Iterable[int] = STATIC_IDS) -> dict[str, float]:
     """How well a label fits its image: the best shift, the gain there, and the sharpness of the fit.
@@ -232,12 +259,7 @@ def alignment_statistics(image: np.ndarray, label: np.ndarray, thresholds: Thres
     shift, refined to the pixel) are measured at full size without the boundaries of `static`
     label values (the bonnet is at the same place in every frame, so it fits any image).
     """
-    scale = min(1.0, thresholds.search_width / image.shape[1])
-    small_image, small_label = image, label
-    if scale < 1:
-        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-        small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        small_label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
+    small_image, small_label, scale = _search_copy(image, label, thresholds)
     shifts = shift_grid(max(1, round(thresholds.max_shift * scale)))
     curve = alignment_curve(edge_strength(small_image), label_boundaries(small_label), shifts)
     best = int(np.argmax(curve))
@@ -357,6 +379,32 @@ def check_frame(image_path: Path, label_path: Path, thresholds: Thresholds | Non
     return apply_thresholds(statistics, thresholds).iloc[0].to_dict()
 
 
+def write_toy_frame(folder: Path, name: str, image: np.ndarray, label: np.ndarray,
+                    keep_bytes: float = 1.0) -> tuple[Path, Path]:
+    """Write an RGB image and a Cityscapes-id label as PNGs, the image cut to `keep_bytes` of its bytes (a failed download)."""
+    data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
+    image_path, label_path = Path(folder) / f"{name}_image.png", Path(folder) / f"{name}_label.png"
+    image_path.write_bytes(data[: int(len(data) * keep_bytes)])
+    label_file = Image.fromarray(label, mode="P")
+    label_file.putpalette(cityscapes_palette())
+    label_file.save(label_path)
+    return image_path, label_path
+
+
+def toy_file_checks(toys: dict[str, tuple[np.ndarray, np.ndarray, float]],
+                    checks: Iterable[str] = FILE_CHECKS) -> pd.DataFrame:
+    """Run `check_frame` on toy frames {name: (image, label, share of image bytes kept)}: one row per toy, one column per check.
+
+    The toys are written to a temporary folder, so the checks read real files, as on a data set.
+    """
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for number, (name, (image, label, keep)) in enumerate(toys.items()):
+            result = check_frame(*write_toy_frame(Path(folder), f"toy{number}", image, label, keep))
+            rows[name] = {check: bool(result[check]) for check in checks}
+    return pd.DataFrame(rows).T
+
+
 def run_checks(root: str | Path, manifest: pd.DataFrame, thresholds: Thresholds | None = None,
                progress: bool = True, dataset=None) -> pd.DataFrame:
     """Check every frame of `manifest` (paths relative to `root`); one row per frame.
@@ -426,6 +474,28 @@ def flagged(report: pd.DataFrame, checks: Iterable[str] = DEFECT_CHECKS) -> pd.S
     return report[list(checks)].any(axis=1)
 
 
+def first_flagged(report: pd.DataFrame, check: str) -> pd.Series | None:
+    """The first report row that `check` flagged, or for check="ok" the first that no check flagged; None if none."""
+    chosen = ~report[list(CHECKS)].any(axis=1) if check == "ok" else report[check].astype(bool)
+    return report[chosen].iloc[0] if chosen.any() else None
+
+
+def read_frame(root: str | Path, row: dict | pd.Series) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(RGB image, raw label) of a manifest row (paths relative to `root`); None for a file that cannot be decoded.
+
+    A review shows broken frames too, so an unreadable file becomes None instead of an error.
+    """
+    try:
+        image = read_image(Path(root) / row["image"])
+    except OSError:
+        image = None
+    try:
+        label = read_label_raw(Path(root) / row["label"])[0]
+    except OSError:
+        label = None
+    return image, label
+
+
 def clean_manifest(manifest: pd.DataFrame, report: pd.DataFrame | None = None,
                    drop: Iterable[str] = DEFECT_CHECKS) -> pd.DataFrame:
     """The manifest without frames that fail a defect check; fog and rain stay, flagged in columns.
@@ -490,6 +560,39 @@ def frame_thumbnail(path: Path, size: tuple[int, int] = (48, 27)) -> np.ndarray 
         return None
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def frame_thumbnails(paths: Iterable[Path], size: tuple[int, int] = (48, 27)) -> np.ndarray:
+    """N × pixels array of the small grey copies (`frame_thumbnail`) of readable images, read in threads."""
+    paths = list(paths)
+    with ThreadPoolExecutor(max(1, min(8, os.cpu_count() or 1))) as pool:
+        thumbnails = list(pool.map(lambda path: frame_thumbnail(path, size), paths))
+    unreadable = [str(path) for path, thumb in zip(paths, thumbnails) if thumb is None]
+    if unreadable:
+        raise OSError(f"cannot read {len(unreadable)} image(s), e.g. {unreadable[0]}: clean the manifest first "
+                      "(helpers.cleaning.clean_manifest)")
+    return np.stack(thumbnails).reshape(len(thumbnails), -1) if thumbnails else np.zeros((0, size[0] * size[1]))
+
+
+def nearest_frames(thumbnails: np.ndarray, queries: np.ndarray,
+                   candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query row: the nearest candidate row and its distance (mean absolute difference of the thumbnails)."""
+    distance = cdist(thumbnails[queries], thumbnails[candidates], metric="cityblock") / thumbnails.shape[1]
+    return candidates[distance.argmin(axis=1)], distance.min(axis=1)
+
+
+def nearest_train(thumbnails: np.ndarray, split_manifest: pd.DataFrame) -> dict[str, np.ndarray]:
+    """For every test frame, its nearest training frame: how close the training set comes to each test frame.
+
+    Returns the test rows, their nearest train rows, the distances and whether that train frame
+    is of the test frame's own sequence (a near-duplicate neighbour: a leak).
+    """
+    splits = split_manifest["split"].to_numpy()
+    test_rows = np.flatnonzero(splits == "test")
+    nearest, distance = nearest_frames(thumbnails, test_rows, np.flatnonzero(splits == "train"))
+    sequences = split_manifest["sequence"].to_numpy()
+    return {"test_rows": test_rows, "nearest": nearest, "distance": distance,
+            "same_sequence": sequences[test_rows] == sequences[nearest]}
 
 
 def sequence_boundaries(root: str | Path, manifest: pd.DataFrame, jump: float = 2.8,

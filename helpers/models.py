@@ -205,6 +205,57 @@ class UNet(nn.Module):
         return self.outc(x)[..., :height, :width]
 
 
+class SkipProbe(nn.Module):
+    """Calls an Up block with a fixed skip tensor, so checks that feed one input can test it (notebook 03)."""
+
+    def __init__(self, up: nn.Module, skip: torch.Tensor):
+        super().__init__()
+        self.up = up
+        self.register_buffer("skip", skip)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(x, self.skip)
+
+
+def trace_shapes(model: nn.Module, images: torch.Tensor) -> tuple[list[tuple[str, str, str, str]], torch.Tensor]:
+    """Run a U-Net (inc, downs, ups, outc) step by step: rows (stage, operation, C×H×W, note) and the logits.
+
+    Marks the poolings that drop an odd row and the paddings that put it back; on the meta
+    device it costs nothing, so it traces the base-64 U-Net at any image size (notebook 03).
+    """
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(stage: str, operation: str, tensor: torch.Tensor, note: str = "") -> None:
+        rows.append((stage, operation, "×".join(map(str, tensor.shape[1:])), note))
+
+    add("input", "", images)
+    x = model.inc(images)
+    add("inc", "DoubleConv", x)
+    features = [x]
+    for level, down in enumerate(model.downs, start=1):
+        rows_before = x.shape[-2]
+        x = down(x)
+        add(f"down{level}", "max-pool, DoubleConv", x, f"{rows_before} is odd: its last row is dropped" if rows_before % 2 else "")
+        features.append(x)
+    x = features.pop()
+    for level, up in enumerate(model.ups, start=1):
+        skip = features.pop()
+        upsampled = up.up(x)
+        add(f"up{level}", "transposed conv ×2" if isinstance(up.up, nn.ConvTranspose2d) else "up-sample ×2", upsampled)
+        x = pad_to(upsampled, skip.shape[-2:])
+        if x.shape != upsampled.shape:
+            add("", "pad to the skip", x, f"+{x.shape[-2] - upsampled.shape[-2]} row of zeros "
+                f"({upsampled.shape[-2]} → {x.shape[-2]})")
+        if getattr(up, "use_skip", True):
+            x = torch.cat([skip, x], dim=1)
+            add("", "concatenate skip", x)
+        x = up.conv(x)
+        add("", "DoubleConv", x)
+    x = model.outc(x)
+    add("outc", "1×1 conv", x, "one logit per class, at the input's size")
+    return rows, x
+
+
 # ---------------------------------------------------------------------------------------------
 # FCN-32s on ResNet-18
 

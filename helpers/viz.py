@@ -793,3 +793,69 @@ def slider_widget(function: Callable[..., Any], interactive: bool | None = None,
     controls = {name: _make_control(name, spec) for name, spec in ranged.items()}
     box = widgets.VBox([widgets.HBox(list(controls.values())), widgets.interactive_output(draw, controls)])
     return _show_widget(box)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures of single notebooks (01: label fit; 03: an untrained network's output)
+
+
+def plot_alignment_fits(frames: Sequence[tuple[str, np.ndarray, np.ndarray, float]], thresholds: Any) -> Figure:
+    """Per frame (title, image, label, sharpness): edge strength with the label boundaries, and the fit map over shifts.
+
+    Shows what the misaligned and swapped checks of notebook 01 measure: a fitting label peaks
+    sharply at shift (0, 0), a misaligned one elsewhere, another image's label nowhere.
+    """
+    from .cleaning import STATIC_IDS, edge_strength, fit_map, label_boundaries
+
+    fig, axes = plt.subplots(2, len(frames), figsize=(5 * len(frames), 6.8), squeeze=False, layout="constrained")
+    for column, (title, image, label, sharpness) in enumerate(frames):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(np.clip(edge_strength(image), 0, 4), cmap="gray")
+        ys, xs = np.nonzero(label_boundaries(label, STATIC_IDS))
+        top.scatter(xs, ys, s=0.3, color="red", label="label boundaries")
+        top.set(title=title, xlabel="x (pixels)", ylabel="y (pixels)")
+        fit, reach = fit_map(image, label, thresholds)
+        picture = bottom.imshow(fit, cmap="viridis", extent=(-reach, reach, reach, -reach))
+        bottom.plot(0, 0, "+", color="red", markersize=14, markeredgewidth=2, label="shift (0, 0)")
+        bottom.set(title=f"fit map: sharpness at 0 = {sharpness:.2f}", xlabel="label moved by dx (pixels)",
+                   ylabel="label moved by dy (pixels)")
+        fig.colorbar(picture, ax=bottom, label="mean edge strength under boundaries")
+    handles = [plt.Line2D([], [], marker="o", markersize=5, color="red", linestyle="", label="label boundaries"),
+               axes[1, 0].lines[0]]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize="small")
+    fig.suptitle("Label boundaries against image edges")
+    return fig
+
+
+def plot_logits_and_probabilities(image: torch.Tensor, logits: torch.Tensor, class_map: ClassMap,
+                                  pixel: tuple[int, int] | None = None,
+                                  title: str = "A network's output: classes, confidence and one pixel") -> Figure:
+    """An image, the argmax of C×H×W `logits`, the top softmax probability, and one pixel's logits and probabilities.
+
+    Notebook 03 shows with it what an untrained network outputs: scattered classes, near-uniform probabilities.
+    """
+    row, col = pixel or (image.shape[1] // 2, image.shape[2] // 2)
+    probabilities = logits.softmax(dim=0)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.12)  # room between the colour bar and the bar chart's axis label
+    axes[0].imshow(to_uint8_rgb(image))
+    axes[0].plot(col, row, "+", color="red", markersize=14, markeredgewidth=2, label="pixel in the bar charts")
+    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), fontsize="small")
+    axes[1].imshow(index_to_rgb(logits.argmax(dim=0).numpy(), class_map))
+    shown = axes[2].imshow(probabilities.max(dim=0).values.numpy(), cmap="viridis", vmin=0, vmax=1)
+    fig.colorbar(shown, ax=axes[2], shrink=0.8, label="probability")
+    for ax, panel in zip(axes[:3], ("image", "argmax of the logits", "top softmax probability")):
+        ax.set(title=panel, xlabel="x (pixels)", ylabel="y (pixels)")
+    colours = [_unit_rgb(colour) for colour in class_map.display_colours]
+    positions = np.arange(class_map.num_classes)
+    axes[3].bar(positions - 0.2, logits[:, row, col].numpy(), width=0.4, color=colours, edgecolor="black", hatch="//")
+    axes[3].bar(positions + 0.2, probabilities[:, row, col].numpy(), width=0.4, color=colours, edgecolor="black")
+    axes[3].axhline(1 / class_map.num_classes, color="grey", linestyle="--")
+    axes[3].set_xticks(positions, [str(i) for i in positions])
+    axes[3].set(xlabel="class", ylabel="logit or probability", title="one pixel: logits (hatched) and probabilities")
+    legend_outside(axes[3], handles=[Patch(facecolor="white", edgecolor="black", hatch="//", label="logit"),
+                                     Patch(facecolor="white", edgecolor="black", label="probability"),
+                                     plt.Line2D([], [], color="grey", linestyle="--", label="uniform 1/C")])
+    add_legend(fig, class_map)
+    fig.suptitle(title)
+    return fig

@@ -20,12 +20,19 @@ from helpers.cleaning import (
     clean_manifest,
     detection_scores,
     edge_strength,
+    first_flagged,
+    fit_map,
     fit_thresholds,
+    frame_thumbnails,
     label_boundaries,
+    nearest_train,
     peak_sharpness,
+    read_frame,
     run_checks,
     sequence_boundaries,
     shift_grid,
+    toy_file_checks,
+    write_toy_frame,
 )
 from helpers.datasets import build_manifest
 
@@ -200,3 +207,73 @@ def test_forest_masks_get_only_the_checks_that_apply(forest_root):
     assert report["haze"].isna().all() and report["gain"].isna().all()  # street statistics not even measured
     assert clean_manifest(report)["frame"].tolist() == manifest["frame"].tolist()  # nothing dropped
     assert run_checks(forest_root, manifest, progress=False)["unknown_colours"].sum() >= 6  # read as Cityscapes ids
+
+
+# ---- the helpers behind notebook 01's figures and tables ----------------------------------------
+
+def box_frame() -> tuple[np.ndarray, np.ndarray]:
+    """A bright box on a dark image, with a label that fits it (car id 26 on road id 7)."""
+    image = np.full((60, 80, 3), 40, np.uint8)
+    image[20:40, 30:55] = 220
+    label = np.full((60, 80), 7, np.uint8)
+    label[20:40, 30:55] = 26
+    return image, label
+
+
+def test_each_toy_file_defect_trips_exactly_its_own_check():
+    image, label = box_frame()
+    unknown = label.copy()
+    unknown[:5, :5] = 200
+    table = toy_file_checks({"fine": (image, label, 1.0), "truncated": (image, label, 0.5),
+                             "too wide": (image, np.pad(label, ((0, 0), (0, 6)), mode="edge"), 1.0),
+                             "unknown": (image, unknown, 1.0), "empty": (image, np.zeros_like(label), 1.0)})
+    assert list(table.columns) == ["unreadable", "size_mismatch", "unknown_colours", "empty_label"]
+    assert table.to_numpy().tolist() == np.eye(5, 4, k=-1, dtype=bool).tolist()  # "fine" flags nothing
+
+
+def test_read_frame_gives_none_for_a_file_cut_short(tmp_path):
+    image, label = box_frame()
+    image_path, label_path = write_toy_frame(tmp_path, "cut", image, label, keep_bytes=0.5)
+    read_image, read_label = read_frame(tmp_path, {"image": image_path.name, "label": label_path.name})
+    assert read_image is None and np.array_equal(read_label, label)
+    write_toy_frame(tmp_path, "whole", image, label)
+    read_image, _ = read_frame(tmp_path, {"image": "whole_image.png", "label": "whole_label.png"})
+    assert np.array_equal(read_image, image)
+
+
+def test_fit_map_peaks_where_the_label_moves_back():
+    image, label = box_frame()
+    moved = np.roll(label, (3, -2), axis=(0, 1))  # drawn 3 px too low, 2 px too far left
+    fit, reach = fit_map(image, moved, Thresholds(max_shift=5, search_width=80))
+    assert fit.shape == (11, 11) and reach == 5.5
+    assert np.unravel_index(int(np.argmax(fit)), fit.shape) == (5 - 3, 5 + 2)  # row dy = -3, column dx = +2
+    small, small_reach = fit_map(image, label, Thresholds(max_shift=8, search_width=40))  # half size: 4 px reach
+    assert small.shape == (9, 9) and small_reach == 9.0
+    assert np.unravel_index(int(np.argmax(small)), small.shape) == (4, 4)
+
+
+def test_first_flagged_picks_the_first_flagged_row_or_the_first_clean_one():
+    report = pd.DataFrame({check: False for check in CHECKS}, index=range(4))
+    report.loc[2, "swapped"] = True
+    report.loc[0, "fog"] = True
+    assert first_flagged(report, "swapped").name == 2
+    assert first_flagged(report, "ok").name == 1
+    assert first_flagged(report, "misaligned") is None
+
+
+def test_nearest_train_finds_the_neighbour_of_each_test_frame():
+    thumbnails = np.array([[0.0, 0.0], [0.1, 0.1], [0.9, 0.9], [1.0, 0.8], [0.5, 0.5]])
+    split = pd.DataFrame({"split": ["train", "test", "train", "test", "val"], "sequence": ["a", "a", "b", "c", "c"]})
+    leak = nearest_train(thumbnails, split)
+    assert leak["test_rows"].tolist() == [1, 3] and leak["nearest"].tolist() == [0, 2]
+    assert np.allclose(leak["distance"], [0.1, 0.1])
+    assert leak["same_sequence"].tolist() == [True, False]
+
+
+def test_frame_thumbnails_refuses_an_unreadable_image(tmp_path):
+    image, label = box_frame()
+    good, _ = write_toy_frame(tmp_path, "good", image, label)
+    assert frame_thumbnails([good], size=(8, 6)).shape == (1, 48)
+    cut, _ = write_toy_frame(tmp_path, "cut", image, label, keep_bytes=0.3)
+    with pytest.raises(OSError, match="cut_image.png"):
+        frame_thumbnails([good, cut])

@@ -396,3 +396,35 @@ def test_a_damaged_imagenet_weights_file_is_named_without_unsafe_advice(monkeypa
     message = str(error.value)
     assert str(checkpoint) in message and reason in message and "weights=None" in message
     assert "weights_only=False" not in message
+
+
+def test_trace_shapes_marks_the_dropped_rows_and_the_paddings_at_400x300():
+    with torch.device("meta"):
+        model = models.UNet(3, 9, base=64)
+    rows, logits = models.trace_shapes(model, torch.empty(1, 3, 300, 400, device="meta"))
+    assert rows[0] == ("input", "", "3×300×400", "") and rows[-1][:3] == ("outc", "1×1 conv", "9×300×400")
+    assert logits.shape == (1, 9, 300, 400)
+    assert [(stage, shape) for stage, _, shape, _ in rows if stage.startswith("down")] == [
+        ("down1", "128×150×200"), ("down2", "256×75×100"), ("down3", "512×37×50"), ("down4", "1024×18×25")]
+    assert [row[3] for row in rows if row[0] == "down4"] == ["37 is odd: its last row is dropped"]
+    paddings = [(rows[i - 1][0], row[2], row[3]) for i, row in enumerate(rows) if row[1] == "pad to the skip"]
+    assert paddings == [("up1", "512×37×50", "+1 row of zeros (36 → 37)"), ("up2", "256×75×100", "+1 row of zeros (74 → 75)")]
+    assert sum(row[1] == "concatenate skip" for row in rows) == 4
+
+
+def test_trace_shapes_without_skips_concatenates_nothing_and_matches_forward():
+    model = models.UNet(3, 2, base=2, skips=False).eval()
+    images = torch.rand(1, 3, 20, 24)
+    rows, logits = models.trace_shapes(model, images)
+    assert not any(row[1] == "concatenate skip" for row in rows)
+    with torch.no_grad():
+        assert torch.equal(logits, model(images))
+
+
+def test_skip_probe_feeds_its_fixed_skip_to_the_up_block():
+    up = models.Up(8, 4).eval()
+    skip = torch.rand(1, 4, 9, 12)
+    x = torch.rand(1, 8, 4, 6)
+    with torch.no_grad():
+        assert torch.equal(models.SkipProbe(up, skip)(x), up(x, skip))
+    assert "skip" in dict(models.SkipProbe(up, skip).named_buffers())

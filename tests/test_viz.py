@@ -362,3 +362,38 @@ def test_plots_of_a_map_of_many_classes_keep_to_the_classes_that_matter():
     shares[[0, 3]] = [0.7, 0.3]  # pixel shares: 0 = absent
     assert [t.get_text() for t in viz.plot_per_class(shares, ADE150).axes[0].get_xticklabels()] == ["wall", "floor"]
     plt.close("all")
+
+
+def test_alignment_fit_figure_shows_the_check_statistics_with_labelled_axes():
+    from helpers.cleaning import STATIC_IDS, Thresholds, fit_map, label_boundaries
+
+    image = np.full((40, 60, 3), 40, np.uint8)
+    image[10:30, 20:45] = 220
+    label = np.full((40, 60), 7, np.uint8)
+    label[12:32, 20:45] = 26  # 2 px too low
+    thresholds = Thresholds(max_shift=4, search_width=60)
+    fig = viz.plot_alignment_fits([("frame a", image, label, 1.7), ("frame b", image, label, 0.9)], thresholds)
+    top, bottom = fig.axes[0], fig.axes[2]
+    assert fig.get_suptitle() == "Label boundaries against image edges"
+    assert [top.get_title(), bottom.get_title()] == ["frame a", "fit map: sharpness at 0 = 1.70"]
+    assert np.array_equal(bottom.get_images()[0].get_array(), fit_map(image, label, thresholds)[0])
+    ys, xs = np.nonzero(label_boundaries(label, STATIC_IDS))
+    assert len(xs) > 0 and np.array_equal(top.collections[0].get_offsets(), np.column_stack([xs, ys]))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["label boundaries", "shift (0, 0)"]
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes[:4])
+
+
+def test_logits_figure_bars_are_the_pixels_logits_and_probabilities_with_a_class_legend():
+    logits = torch.randn(9, 12, 16, generator=torch.Generator().manual_seed(0))
+    image = torch.rand(3, 12, 16)
+    fig = viz.plot_logits_and_probabilities(image, logits, GTA9, pixel=(3, 5), title="untrained")
+    bars = fig.axes[3].patches
+    heights = np.array([bar.get_height() for bar in bars])
+    assert np.allclose(heights[:9], logits[:, 3, 5].numpy(), atol=1e-6)
+    assert np.allclose(heights[9:], logits[:, 3, 5].softmax(0).numpy(), atol=1e-6)
+    assert [to_rgb(bar.get_facecolor()) for bar in bars[:9]] == [to_rgb(np.array(c) / 255) for c in GTA9.display_colours]
+    class_legend = fig.legends[0]
+    assert [t.get_text() for t in class_legend.get_texts()] == [f"{i} {n}" for i, n in enumerate(GTA9.class_names)]
+    assert np.array_equal(fig.axes[1].get_images()[0].get_array(),
+                          viz.index_to_rgb(logits.argmax(0).numpy(), GTA9))
+    assert fig.get_suptitle() == "untrained" and all(ax.get_title() and ax.get_xlabel() for ax in fig.axes[:4])
