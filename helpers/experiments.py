@@ -237,3 +237,14 @@ def plot_grid_bars(summary: pd.DataFrame, grid: pd.DataFrame, optimizers: Sequen
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
+
+def gap_text(gap: float) -> str:
+    """A signed difference of two scores in words: 'ahead (+0.012)', 'behind (-0.004)' or 'level (+0.000)'."""
+    return f"{'ahead' if gap > 0 else 'behind' if gap < 0 else 'level'} ({gap:+.3f})"
+
+
+def interval_text(gap: Mapping[str, Any]) -> str:
+    """A bootstrap 95 % interval of a difference (keys low, high, groups) and whether it excludes zero."""
+    shown = gap["low"] > 0 or gap["high"] < 0
+    return (f"95 % interval [{gap['low']:+.3f}, {gap['high']:+.3f}] over {gap['groups']} resampled sequences: "
+            + ("these frames show a difference" if shown else "not shown to be a difference by these frames"))

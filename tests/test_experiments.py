@@ -15,6 +15,8 @@ from helpers.experiments import (
     dash_line,
     failed_runs,
     format_mean_std,
+    gap_text,
+    interval_text,
     label_log_ticks,
     plateau_reductions,
     plot_grid_bars,
@@ -221,3 +223,11 @@ def test_grid_figure_has_bars_dots_title_axes_and_legend():
     assert ax.yaxis.get_minor_formatter()(0.3) == "0.3"  # less than a decade: the minor ticks are labelled
     assert ax.yaxis.get_major_formatter()(0.5) == "0.5"
     matplotlib.pyplot.close("all")
+
+
+def test_gap_and_interval_texts_follow_the_sign_and_zero():
+    assert gap_text(0.0123) == "ahead (+0.012)" and gap_text(-0.004) == "behind (-0.004)" and gap_text(0.0) == "level (+0.000)"
+    assert interval_text({"low": 0.01, "high": 0.05, "groups": 4}).endswith("these frames show a difference")
+    assert interval_text({"low": -0.05, "high": -0.01, "groups": 4}).endswith("these frames show a difference")
+    assert interval_text({"low": -0.01, "high": 0.05, "groups": 4}) == (
+        "95 % interval [-0.010, +0.050] over 4 resampled sequences: not shown to be a difference by these frames")
