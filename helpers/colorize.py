@@ -149,3 +149,32 @@ def grey_baseline_delta_e(images: torch.Tensor) -> float:
     """Mean ΔE of the trivial answer 'keep it grey' (R = G = B = luma): what a colorizer must beat."""
     grey = to_grey(images)
     return delta_e(grey.expand(-1, 3, -1, -1), images)
+
+
+def plot_colorization(candidates: dict[str, torch.Tensor], target: torch.Tensor, mean_errors: dict[str, float],
+                      losses: dict[str, list[float]], title: str):
+    """Each colorization of one frame beside the original, its ΔE map below and the training losses: where skips help.
+
+    `candidates` and `target` are 1×3×H×W RGB in [0, 1]; `mean_errors` (ΔE over all frames) go into the titles.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(candidates) + 1, figsize=(3.25 * (len(candidates) + 1), 5.8), layout="constrained")
+    for ax, (name, picture) in zip(axes[0], [*candidates.items(), ("original", target)]):
+        ax.imshow(picture[0].permute(1, 2, 0).cpu().numpy())
+        ax.set_title(name + (f" · ΔE {mean_errors[name]:.1f}" if name in mean_errors else ""), fontsize="small")
+    error_maps = {name: delta_e_map(picture, target)[0] for name, picture in candidates.items()}
+    top = max(float(error.max()) for error in error_maps.values())  # one colour scale for every map
+    for ax, (name, error) in zip(axes[1], error_maps.items()):
+        image = ax.imshow(error, cmap="magma", vmin=0, vmax=top)
+        ax.set_title(f"ΔE per pixel: {name}", fontsize="small")
+    fig.colorbar(image, ax=axes[1, :-1], label="ΔE (CIE76)", shrink=0.9)
+    for ax in [*axes[0], *axes[1, :-1]]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for name, values in losses.items():
+        axes[1, -1].plot(values, label=name)
+    axes[1, -1].set(xlabel="batch", ylabel="L1 loss on the RGB values", title="Colorization training")
+    axes[1, -1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(title)
+    return fig

@@ -166,3 +166,85 @@ def within_noise(summary: pd.DataFrame, metric: str, first: Hashable, second: Ha
         standard_error = math.nan
     return {"difference": difference, "standard_error": standard_error, "runs": runs,
             "within_noise": bool(math.isfinite(standard_error) and abs(difference) < 2 * standard_error)}
+
+
+def failed_runs(grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The grid without its `error` column, and the runs that failed with their message (a failure is shown, never hidden)."""
+    if "error" not in grid:
+        return grid, grid.iloc[:0].assign(error=pd.Series(dtype=str))
+    errors = grid["error"].fillna("")
+    return grid.drop(columns="error"), grid[errors != ""]
+
+
+def plateau_reductions(grid: pd.DataFrame, schedule: str = "plateau") -> dict[str, tuple[int, int]]:
+    """(runs whose rate was lowered, runs) per optimizer for `schedule`: a plateau that never fired equals no schedule."""
+    runs = grid[grid.scheduler == schedule]
+    return {name: (int((group.lr_last < group.lr_first).sum()), len(group))
+            for name, group in runs.groupby("optimizer", sort=False)}
+
+
+def curves_by_setting(grid: pd.DataFrame, by: Sequence[str], column: str) -> dict[str, np.ndarray]:
+    """Per-epoch curves of the finished runs, as a runs × epochs array per setting ("MSE + SGD"), for mean ± std plots."""
+    curves = {}
+    for key, runs in grid.groupby(list(by), sort=False):
+        finished = [values for values in runs[column] if isinstance(values, list)]
+        if finished:
+            name = " + ".join(str(part).upper() for part in (key if isinstance(key, tuple) else (key,)))
+            curves[name] = np.asarray(finished, dtype=float)
+    return curves
+
+
+def dash_line(ax, label: str = "plateau") -> None:
+    """Draw the curve named `label` dashed, so that a curve lying exactly on another stays visible."""
+    for line in ax.get_lines():
+        if line.get_label().startswith(label):
+            line.set_linestyle("--")
+    ax.legend(fontsize="small")
+
+
+def label_log_ticks(ax) -> None:
+    """Plain numbers on a log y axis, the minor ticks too when it spans less than a decade (else it shows no labels)."""
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    low, high = ax.get_ylim()
+    if high / low < 10:
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+
+
+def plot_grid_bars(summary: pd.DataFrame, grid: pd.DataFrame, optimizers: Sequence[str], schedulers: Sequence[str],
+                   title: str, metric: str = "miou", ax=None):
+    """Mean ± std of `metric` per optimizer × schedule as grouped bars, with every seed's run as a dot over its bar."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
+    width, positions = 0.8 / len(optimizers), np.arange(len(schedulers))
+    for offset, optimizer in enumerate(optimizers):
+        shift = (offset - (len(optimizers) - 1) / 2) * width
+        rows = [(optimizer, schedule) for schedule in schedulers]
+        stds = np.nan_to_num([summary.loc[row, f"{metric}_std"] for row in rows])  # one seed: no error bar
+        ax.bar(positions + shift, [summary.loc[row, f"{metric}_mean"] for row in rows], width, yerr=stds,
+               capsize=3, alpha=0.75, label=f"{optimizer.upper()} (mean ± std)")
+        for position, schedule in zip(positions, schedulers):
+            runs = grid[(grid.optimizer == optimizer) & (grid.scheduler == schedule)][metric]
+            ax.plot(np.full(len(runs), position + shift), runs, "o", color="black", markersize=3,
+                    label="one seed" if (offset, position) == (0, 0) else None)
+    ax.set_xticks(positions, schedulers)
+    ax.set(xlabel="learning-rate schedule", ylabel=f"{'mIoU' if metric == 'miou' else metric} on the pseudo-test split",
+           title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def gap_text(gap: float) -> str:
+    """A signed difference of two scores in words: 'ahead (+0.012)', 'behind (-0.004)' or 'level (+0.000)'."""
+    return f"{'ahead' if gap > 0 else 'behind' if gap < 0 else 'level'} ({gap:+.3f})"
+
+
+def interval_text(gap: Mapping[str, Any]) -> str:
+    """A bootstrap 95 % interval of a difference (keys low, high, groups) and whether it excludes zero."""
+    shown = gap["low"] > 0 or gap["high"] < 0
+    return (f"95 % interval [{gap['low']:+.3f}, {gap['high']:+.3f}] over {gap['groups']} resampled sequences: "
+            + ("these frames show a difference" if shown else "not shown to be a difference by these frames"))

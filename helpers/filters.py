@@ -169,3 +169,58 @@ def as_conv2d(kernel: np.ndarray, channels: int = 1, padding_mode: str = "reflec
         conv.weight.copy_(weight.repeat(channels, 1, 1).unsqueeze(1))
     conv.weight.requires_grad_(False)
     return conv
+
+
+def first_layer(net: torch.nn.Module) -> torch.nn.Conv2d:
+    """The first convolution of `net`: the layer that sees the pixels, where edge detectors would appear."""
+    return next(module for module in net.modules() if isinstance(module, torch.nn.Conv2d))
+
+
+def moved_share(weights: np.ndarray, start: np.ndarray) -> float | None:
+    """How far training moved `weights` from `start`, as a share of the start's size: ‖W − W₀‖ / ‖W₀‖ (None: shapes differ)."""
+    if weights.shape != start.shape:
+        return None
+    return float(np.linalg.norm(weights - start) / np.linalg.norm(start))
+
+
+def kernels_of(weights: np.ndarray) -> np.ndarray:
+    """The 3×3 kernels of a layer (out × in × 3 × 3) as rows of 9: each channel of each filter, then each filter's sum."""
+    return np.concatenate([weights.reshape(-1, 9), weights.sum(axis=1).reshape(-1, 9)])
+
+
+def kernel_names(out_channels: int, in_channels: int) -> list[str]:
+    """Names of the rows of `kernels_of`: "filter 0, R" … then "filter 0, sum over RGB" …"""
+    channel = (lambda c: "RGB"[c]) if in_channels == 3 else str
+    return ([f"filter {o}, {channel(c)}" for o in range(out_channels) for c in range(in_channels)]
+            + [f"filter {o}, sum over RGB" for o in range(out_channels)])
+
+
+def direction_picture(direction: np.ndarray, magnitude: np.ndarray, weakest: float = 0.1) -> np.ndarray:
+    """Gradient direction in degrees, NaN (drawn blank) where the magnitude is below `weakest`: noise has no direction."""
+    return np.where(magnitude >= weakest, np.degrees(direction), np.nan)
+
+
+def plot_gradient_rows(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], title: str,
+                       top: float | None = None, weakest: float = 0.1):
+    """One row per (label, grey picture, gradient magnitude, direction): the picture, its magnitude, its direction.
+
+    All magnitudes share one colour scale up to `top` (default: the 99th percentile of the first row's).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 3, figsize=(15, 3.5 * len(rows)), squeeze=False)
+    top = float(np.percentile(rows[0][2], 99)) if top is None else top
+    for row, (label, picture, magnitude, direction) in zip(axes, rows):
+        row[0].imshow(picture, cmap="gray", vmin=0, vmax=1)
+        row[0].set_title(f"noisy grey frame, {label}")
+        shown = row[1].imshow(magnitude, cmap="inferno", vmin=0, vmax=top)
+        row[1].set_title(f"gradient magnitude, {label}")
+        fig.colorbar(shown, ax=row[1], label="√(gx² + gy²)")
+        shown = row[2].imshow(direction_picture(direction, magnitude, weakest), cmap="hsv", vmin=-180, vmax=180)
+        row[2].set_title(f"direction where magnitude ≥ {weakest:g}, {label}")
+        fig.colorbar(shown, ax=row[2], label="atan2(gy, gx) in degrees")
+    for ax in axes.flat:
+        ax.set(xlabel="x (pixels)", ylabel="y (pixels)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

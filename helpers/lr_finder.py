@@ -108,6 +108,209 @@ class LRFinderResult:
         return ax
 
 
+def rate_text(value: float | None) -> str:
+    """A suggested learning rate as text, "no reading" for None or NaN (a gap in a table)."""
+    return "no reading" if value is None or value != value else f"{value:.2e}"
+
+
+def range_test_size(image_size: tuple[int, int], on_gpu: bool, override=None) -> tuple[int, int]:
+    """The (W, H) of a short experiment (range test, grid): `override`, the full size on a GPU, else half on a CPU.
+
+    Half, at least 64×48: the learning rate and the ranking of recipes depend on model, loss and batch far
+    more than on the pixel count (the loss is a mean), and a CPU gets four times the steps.
+    """
+    if override is not None:
+        return (int(override[0]), int(override[1]))
+    if on_gpu:
+        return tuple(image_size)
+    return (max(64, image_size[0] // 2), max(48, image_size[1] // 2))
+
+
+def resmooth(result: LRFinderResult, beta: float) -> LRFinderResult:
+    """Smooth the raw losses of a test again with `beta` and redo its suggestions (a short test forgets faster)."""
+    result.smoothed = smooth_losses(result.losses, beta)
+    result.suggestions, notes = suggest(result.lrs, result.smoothed)
+    result.notes = [note for note in result.notes if note.startswith("stopped")] + notes
+    return result
+
+
+def loss_turned(result: LRFinderResult, share: float = 0.1) -> bool:
+    """Whether the smoothed loss rose again inside the range: it exploded, or came back by more than `share` of its fall."""
+    return bool(result.diverged or result.rebound > share)
+
+
+def describe_rebound(result: LRFinderResult) -> str:
+    """How far the smoothed loss came back up after its lowest point, in words."""
+    if result.rebound > 1:
+        return (f"by the last rate it was back above its starting value "
+                f"({result.smoothed[-1]:.3f} > {result.smoothed[0]:.3f})")
+    return f"by the last rate it had come back up by {result.rebound:.0%} of its fall"
+
+
+def describe_turn(result: LRFinderResult) -> str:
+    """Whether the smoothed loss of a test turned inside its range: the condition for every reading past the fall."""
+    if result.diverged:
+        return f"the loss exploded: the test stopped at lr {result.lrs[-1]:.2e}"
+    if result.rebound != result.rebound:  # NaN: no fall to turn from
+        return "the smoothed loss never fell below its first value: the range starts too late, or nothing was learned"
+    if loss_turned(result):
+        lowest = result.lrs[int(np.argmin(result.smoothed))]
+        return f"the loss turned: lowest at lr {lowest:.2e}; {describe_rebound(result)}"
+    return "the loss was still falling at the last rate: the range ends too early to show where it stops"
+
+
+def describe_linear_test(result: LRFinderResult, dip: float = 0.05) -> list[str]:
+    """What the accuracy and loss curves of a linear test did, as lines computed from them (one branch per outcome)."""
+    accuracy, rates = np.asarray(result.val_accuracy), np.asarray(result.val_lrs)
+    top = int(np.argmax(accuracy))
+    lines = [f"validation accuracy: {accuracy[0]:.3f} at lr {rates[0]:.2e}, highest {accuracy[top]:.3f} at lr "
+             f"{rates[top]:.2e}, {accuracy[-1]:.3f} at the last rate {rates[-1]:.2e}"]
+    if top == 0:
+        lines.append("→ the accuracy never rose above its first value: there is no rise to read Smith's rule from, "
+                     "so suggest() read it off the fall of the loss instead (see the note)")
+    elif top == len(accuracy) - 1:
+        lines.append("→ the accuracy was at its highest at the last rate: it had not stopped rising, so the test "
+                     "found no maximum (no reading). The range did not reach a rate that is too large.")
+    else:
+        lines.append(f"→ it stopped rising inside the range: Smith's maximum {rate_text(result.suggestions['smith_max'])}")
+    dips = [(rates[i], accuracy[i]) for i in range(1, len(accuracy)) if accuracy[i] < accuracy[i - 1] - dip]
+    if dips:
+        lines.append(f"  dips along the way (more than {dip} below the point before): "
+                     + ", ".join(f"{value:.3f} at lr {lr:.2e}" for lr, value in dips))
+    if result.diverged:
+        lines.append(f"training loss: it exploded — the test stopped at lr {result.lrs[-1]:.2e}")
+    elif loss_turned(result):
+        lines.append(f"training loss: it turned — {describe_rebound(result)}")
+    elif result.rebound != result.rebound:
+        lines.append(f"training loss: {describe_turn(result)}")
+    else:
+        lines.append(f"training loss: still falling at the last rate ({result.smoothed[0]:.3f} → "
+                     f"{result.smoothed[-1]:.3f} smoothed): no rate of this sweep was too large for it")
+    return lines + [f"note: {note}" for note in result.notes]
+
+
+def plot_linear_test(result: LRFinderResult, title: str):
+    """Loss and validation accuracy of a linear test side by side, with Smith's two rates and the 10 % / 90 % levels."""
+    import matplotlib.pyplot as plt
+
+    fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(14, 4), layout="constrained")
+    loss_ax.plot(result.lrs, result.losses, color="0.7", linewidth=1, label="training loss (per batch)")
+    loss_ax.plot(result.lrs, result.smoothed, color="C0", linewidth=2, label="smoothed (β = 0.98)")
+    accuracy_ax.plot(result.val_lrs, result.val_accuracy, "o-", color="C2", label="validation pixel accuracy")
+    if result.val_accuracy:
+        low, high = result.val_accuracy[0], max(result.val_accuracy)
+        for share, style in ((RISE_START, ":"), (RISE_END, "--")):
+            accuracy_ax.axhline(low + share * (high - low), color="0.5", linestyle=style, linewidth=1,
+                                label=f"{share:.0%} of the rise")
+    for ax in (loss_ax, accuracy_ax):
+        for name, short, colour in (("smith_base", "base", "C4"), ("smith_max", "max", "C3")):
+            value = result.suggestions.get(name)
+            if value is None:  # named in the legend, without a line
+                ax.plot([], [], " ", label=f"{short} lr no reading")
+            else:
+                ax.axvline(value, color=colour, linewidth=1.5, label=f"{short} lr {rate_text(value)}")
+        ax.set_xlabel("learning rate (linear axis)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    loss_ax.set(ylabel="cross-entropy", title=f"{title}: training loss")
+    accuracy_ax.set(ylabel="pixel accuracy", title=f"{title}: validation accuracy")
+    return fig
+
+
+def relative_step_growth(relative_steps: list[tuple[float, float]]) -> dict[str, float]:
+    """How much the learning rate and the median relative step grew over a linear sweep (whole, and its second half).
+
+    Compares the last fifth of the sweep with the first fifth ("rate", "step") and with the middle fifth
+    ("late_rate", "late_step"); "last_step" is the median relative step over the last fifth.
+    """
+    rates, steps = (np.asarray(values, dtype=float) for values in zip(*relative_steps))
+    fifth = max(1, len(rates) // 5)
+    first, last = slice(0, fifth), slice(len(rates) - fifth, len(rates))
+    middle = slice(len(rates) // 2 - fifth // 2, len(rates) // 2 + fifth // 2 + 1)
+    return {
+        "rate": float(rates[last].mean() / rates[first].mean()),
+        "step": float(np.median(steps[last]) / np.median(steps[first])),
+        "late_rate": float(rates[last].mean() / rates[middle].mean()),
+        "late_step": float(np.median(steps[last]) / np.median(steps[middle])),
+        "last_step": float(np.median(steps[last])),
+    }
+
+
+def describe_step_growth(growth: dict[str, float], far: float = 3.0) -> str:
+    """Whether the step the network felt kept pace with the learning rate: far slower, slower, or as fast."""
+    if growth["step"] * far <= growth["rate"]:
+        return f"the step grew far more slowly than the rate (less than 1/{far:.0f} of its growth)"
+    if growth["step"] < growth["rate"]:
+        return f"the step grew more slowly than the rate, but by less than a factor of {far:.0f}"
+    return "the step grew as fast as the rate or faster: batch norm did not hold it back in this sweep"
+
+
+def plot_relative_steps(relative_steps: list[tuple[float, float]], ax=None):
+    """The median relative step ‖Δw‖ / ‖w‖ of the convolutions against the learning rate of a sweep."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+    rates, steps = zip(*relative_steps)
+    ax.plot(rates, steps, color="C1", label="median ‖Δw‖ / ‖w‖ per step")
+    ax.set(xlabel="learning rate (linear axis)", ylabel="relative step of the 3×3 convolutions",
+           title="SGD range test: the step the network feels, against the learning rate")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_smoothed_losses(results: dict, title: str, ax=None):
+    """Smoothed losses of several exponential tests on one log axis, each with its valley, to compare them."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    for name, result in results.items():
+        (line,) = ax.plot(result.lrs, result.smoothed, label=f"{name}: smoothed loss")
+        valley = result.suggestions.get("valley")
+        if valley is None:  # named in the legend, without a line
+            ax.plot([], [], " ", label=f"{name}: valley no reading")
+        else:
+            ax.axvline(valley, color=line.get_color(), linestyle="--", linewidth=1, label=f"{name}: valley {valley:.1e}")
+    lowest = min(min(result.smoothed) for result in results.values())
+    first = max(result.smoothed[0] for result in results.values())
+    ax.set_ylim(lowest * 0.9, first * 1.3)  # keep a divergence from squashing the falls
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate (log scale)", ylabel="smoothed training loss", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def compare_valleys(adam_valley: float | None, sgd_valley: float | None, far: float = 3.0) -> tuple[float | None, str]:
+    """SGD's valley ÷ Adam's, and a sentence saying whether SGD's sits far above, near or far below Adam's."""
+    if adam_valley is None or sgd_valley is None:
+        return None, "no ratio: one of the two tests gave no valley reading"
+    ratio = sgd_valley / adam_valley
+    if ratio >= far:
+        where = f"far above Adam's: SGD wants a learning rate {ratio:.1f}× larger"
+    elif ratio <= 1 / far:
+        where = f"far below Adam's: SGD wants a learning rate {1 / ratio:.1f}× smaller"
+    else:
+        where = f"within a factor of {far:.0f} of Adam's ({ratio:.2f}×): here the two useful ranges overlap"
+    return ratio, f"SGD's valley ({rate_text(sgd_valley)}) sits {where}"
+
+
+def describe_steadiest(spread) -> str:
+    """Which rule moved least over the seeds (smallest largest ÷ smallest), and how valley compares with it."""
+    steady = spread["largest ÷ smallest"].dropna()
+    if steady.empty:
+        return "no rule gave a reading for two seeds or more: nothing to compare"
+    steadiest = [rule for rule, value in steady.items() if np.isclose(value, steady.min())]
+    text = f"steadiest over the seeds in this run: {' and '.join(steadiest)} (largest ÷ smallest {steady.min():.2f})"
+    if "valley" in steadiest:
+        return text
+    if "valley" in steady:
+        return text + f"; valley's spread is {steady['valley']:.2f}×"
+    return text + "; valley gave fewer than two readings"
+
+
 def lr_schedule(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> np.ndarray:
     """The `num_iter` learning rates of the test: evenly spaced ("linear") or log-spaced ("exp")."""
     if mode not in ("linear", "exp"):

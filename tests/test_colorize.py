@@ -130,3 +130,25 @@ def test_mse_loss_trains_too():
     images = toy_images(count=4)
     log = train_colorizer(make_colorizer(base=4, depth=1), images, steps=3, batch_size=2, loss="mse", seed=1)
     assert len(log["losses"]) == 3 and all(0.0 < value < 1.0 for value in log["losses"])
+
+
+def test_colorization_figure_has_titles_a_colour_scale_and_a_legend():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers.colorize import plot_colorization
+
+    target = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    grey = to_grey(target).expand(-1, 3, -1, -1)
+    fig = plot_colorization({"grey input": grey, "with skips": target}, target, {"grey input": 12.5},
+                            {"with skips": [0.3, 0.2], "without skips": [0.3, 0.25]}, "Colorization")
+    assert fig._suptitle.get_text() == "Colorization"
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "grey input · ΔE 12.5" in titles and "original" in titles and "ΔE per pixel: with skips" in titles
+    assert any(ax.get_ylabel() == "ΔE (CIE76)" for ax in fig.axes)  # one colour scale for the error maps
+    losses = next(ax for ax in fig.axes if ax.get_title() == "Colorization training")
+    assert losses.get_xlabel() == "batch" and [t.get_text() for t in losses.get_legend().get_texts()] == [
+        "with skips", "without skips"]
+    perfect = next(ax for ax in fig.axes if ax.get_title() == "ΔE per pixel: with skips").images[0].get_array()
+    assert float(np.abs(perfect).max()) == pytest.approx(0.0, abs=1e-6)  # the target against itself: no error
+    matplotlib.pyplot.close("all")

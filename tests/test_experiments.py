@@ -10,7 +10,21 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers.experiments import format_mean_std, run_grid, seed_list, summarize, within_noise
+from helpers.experiments import (
+    curves_by_setting,
+    dash_line,
+    failed_runs,
+    format_mean_std,
+    gap_text,
+    interval_text,
+    label_log_ticks,
+    plateau_reductions,
+    plot_grid_bars,
+    run_grid,
+    seed_list,
+    summarize,
+    within_noise,
+)
 
 
 def fake_run(config: dict, seed: int) -> dict:
@@ -159,3 +173,61 @@ def test_within_noise_on_a_summary_by_two_columns():
     assert verdict["difference"] == pytest.approx(0.31)
     assert verdict["standard_error"] == pytest.approx(math.sqrt(0.1**2 / 3 + 0.01**2 / 3))
     assert verdict["within_noise"] is False
+
+
+def test_failed_runs_lists_the_failures_and_drops_the_error_column():
+    grid = pd.DataFrame({"optimizer": ["sgd", "adam", "adam"], "miou": [0.5, float("nan"), 0.4],
+                         "error": ["", "RuntimeError: loss is nan", None]})
+    kept, failed = failed_runs(grid)
+    assert "error" not in kept and len(kept) == 3
+    assert failed["optimizer"].tolist() == ["adam"] and failed["error"].tolist() == ["RuntimeError: loss is nan"]
+    kept, failed = failed_runs(grid.drop(columns="error"))
+    assert len(kept) == 3 and failed.empty and "error" in failed
+
+
+def test_plateau_reductions_counts_the_runs_whose_rate_fell():
+    grid = pd.DataFrame({"optimizer": ["sgd", "sgd", "adam", "adam"], "scheduler": ["plateau", "plateau", "plateau", "none"],
+                         "lr_first": [0.1, 0.1, 1e-3, 1e-3], "lr_last": [0.01, 0.1, 1e-3, 1e-3]})
+    assert plateau_reductions(grid) == {"sgd": (1, 2), "adam": (0, 1)}
+
+
+def test_curves_by_setting_stacks_the_finished_runs():
+    grid = pd.DataFrame({"loss": ["mse", "mse", "bce"], "optimizer": ["sgd", "sgd", "adam"],
+                         "curve": [[0.1, 0.2], [0.3, 0.4], float("nan")]})  # the BCE run failed
+    curves = curves_by_setting(grid, ["loss", "optimizer"], "curve")
+    assert list(curves) == ["MSE + SGD"]
+    np.testing.assert_array_equal(curves["MSE + SGD"], [[0.1, 0.2], [0.3, 0.4]])
+    assert list(curves_by_setting(grid, ["optimizer"], "curve")) == ["SGD"]
+
+
+def test_grid_figure_has_bars_dots_title_axes_and_legend():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    grid = pd.DataFrame({"optimizer": ["sgd", "sgd", "adam", "adam"], "scheduler": ["none"] * 4,
+                         "seed": [0, 1, 0, 1], "miou": [0.2, 0.4, 0.5, 0.7]})
+    summary = summarize(grid, by=["optimizer", "scheduler"], metrics=["miou"])
+    ax = plot_grid_bars(summary, grid, ["sgd", "adam"], ["none"], "Optimizer × schedule")
+    heights = sorted(patch.get_height() for patch in ax.patches)
+    assert heights == pytest.approx([0.3, 0.6])  # the means
+    assert ax.get_title() == "Optimizer × schedule" and ax.get_xlabel() == "learning-rate schedule"
+    assert ax.get_ylabel() == "mIoU on the pseudo-test split"
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["one seed", "SGD (mean ± std)",
+                                                                        "ADAM (mean ± std)"]
+    ax.plot([0, 1], [1, 1], label="plateau")
+    dash_line(ax, "plateau")
+    assert [line.get_linestyle() for line in ax.get_lines() if line.get_label() == "plateau"] == ["--"]
+    ax.set_yscale("log")
+    ax.set_ylim(0.2, 0.8)
+    label_log_ticks(ax)
+    assert ax.yaxis.get_minor_formatter()(0.3) == "0.3"  # less than a decade: the minor ticks are labelled
+    assert ax.yaxis.get_major_formatter()(0.5) == "0.5"
+    matplotlib.pyplot.close("all")
+
+
+def test_gap_and_interval_texts_follow_the_sign_and_zero():
+    assert gap_text(0.0123) == "ahead (+0.012)" and gap_text(-0.004) == "behind (-0.004)" and gap_text(0.0) == "level (+0.000)"
+    assert interval_text({"low": 0.01, "high": 0.05, "groups": 4}).endswith("these frames show a difference")
+    assert interval_text({"low": -0.05, "high": -0.01, "groups": 4}).endswith("these frames show a difference")
+    assert interval_text({"low": -0.01, "high": 0.05, "groups": 4}) == (
+        "95 % interval [-0.010, +0.050] over 4 resampled sequences: not shown to be a difference by these frames")

@@ -162,3 +162,48 @@ def test_as_conv2d_stacks_several_kernels():
     assert out.shape == (2, 10, 12)
     np.testing.assert_allclose(out[0], gx, atol=1e-5)
     np.testing.assert_allclose(out[1], gy, atol=1e-5)
+
+
+def test_first_layer_and_how_far_it_moved():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    assert filters.first_layer(net) is net[0]
+    start = np.ones((4, 3, 3, 3))
+    assert filters.moved_share(start * 1.5, start) == pytest.approx(0.5)
+    assert filters.moved_share(start, start) == 0.0
+    assert filters.moved_share(np.ones((2, 3, 3, 3)), start) is None
+
+
+def test_kernels_of_lists_each_channel_then_each_filters_sum():
+    weights = np.arange(2 * 3 * 9, dtype=float).reshape(2, 3, 3, 3)
+    kernels = filters.kernels_of(weights)
+    assert kernels.shape == (2 * 3 + 2, 9)
+    np.testing.assert_array_equal(kernels[4], weights[1, 1].ravel())
+    np.testing.assert_array_equal(kernels[7], weights[1].sum(axis=0).ravel())
+    names = filters.kernel_names(2, 3)
+    assert len(names) == len(kernels) and names[4] == "filter 1, G" and names[7] == "filter 1, sum over RGB"
+    assert filters.kernel_names(1, 2)[:2] == ["filter 0, 0", "filter 0, 1"]
+
+
+def test_direction_picture_hides_weak_gradients():
+    picture = filters.direction_picture(np.array([0.0, np.pi / 2]), np.array([0.5, 0.05]))
+    assert picture[0] == 0.0 and np.isnan(picture[1])
+    assert np.isnan(filters.direction_picture(np.array([np.pi]), np.array([0.2]), weakest=0.3)[0])
+    assert filters.direction_picture(np.array([np.pi]), np.array([0.2]))[0] == pytest.approx(180.0)
+
+
+def test_gradient_figure_has_titles_axes_and_shared_scale():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    image = np.zeros((16, 16), dtype=np.float32)
+    image[:, 8:] = 1.0
+    rows = [("no smoothing", image, filters.gradient_magnitude(image), filters.gradient_direction(image)),
+            ("σ = 1 first", image, filters.gradient_magnitude(image, sigma=1.0), filters.gradient_direction(image, 1.0))]
+    fig = filters.plot_gradient_rows(rows, "Sobel gradients", top=2.0)
+    assert fig._suptitle.get_text() == "Sobel gradients"
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "gradient magnitude, σ = 1 first" in titles and "direction where magnitude ≥ 0.1, no smoothing" in titles
+    magnitudes = [ax.images[0] for ax in fig.axes if ax.get_title().startswith("gradient magnitude")]
+    assert [image.get_clim() for image in magnitudes] == [(0.0, 2.0), (0.0, 2.0)]
+    assert all(ax.get_xlabel() == "x (pixels)" for ax in fig.axes if ax.get_title())
+    matplotlib.pyplot.close("all")

@@ -5,6 +5,7 @@ import math
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -14,8 +15,21 @@ from helpers.lr_finder import (
     LRFinderResult,
     _rise_bounds,
     _valley_index,
+    compare_valleys,
+    describe_linear_test,
+    describe_steadiest,
+    describe_step_growth,
+    describe_turn,
+    loss_turned,
     lr_range_test,
     lr_schedule,
+    plot_linear_test,
+    plot_relative_steps,
+    plot_smoothed_losses,
+    range_test_size,
+    rate_text,
+    relative_step_growth,
+    resmooth,
     smooth_losses,
     suggest,
 )
@@ -263,3 +277,110 @@ def test_valley_is_read_before_the_loss_minimum():
     assert _valley_index(loss[4:35]) + 4 > 11  # fastai's rule alone lands past the minimum (index 11)
     suggestions, _ = suggest(lrs, loss)
     assert suggestions["valley"] is not None and suggestions["valley"] <= lrs[11]
+
+
+def test_rate_text_names_a_missing_reading():
+    assert rate_text(None) == "no reading" and rate_text(float("nan")) == "no reading"
+    assert rate_text(0.00123) == "1.23e-03"
+
+
+def test_range_test_size_halves_on_a_cpu_only():
+    assert range_test_size((160, 120), on_gpu=False) == (80, 60)
+    assert range_test_size((96, 64), on_gpu=False) == (64, 48)  # never below 64×48
+    assert range_test_size((400, 300), on_gpu=True) == (400, 300)
+    assert range_test_size((400, 300), on_gpu=False, override=[100, 80]) == (100, 80)
+
+
+def test_resmooth_redoes_the_suggestions_and_keeps_the_stop_note():
+    lrs = list(np.geomspace(1e-4, 1.0, 30))
+    losses = list(np.concatenate([np.full(10, 2.0), np.linspace(2.0, 0.5, 12), np.linspace(0.7, 4.0, 8)]))
+    result = LRFinderResult(lrs=lrs, losses=losses, smoothed=smooth_losses(losses, 0.98),
+                            notes=["stopped at lr 1.00e+00: the loss was nan", "an old note"])
+    resmooth(result, 0.5)
+    assert result.smoothed == pytest.approx(smooth_losses(losses, 0.5))
+    assert result.suggestions == suggest(lrs, result.smoothed)[0]
+    assert result.notes[0].startswith("stopped") and "an old note" not in result.notes
+
+
+def turning(smoothed, diverged=False) -> LRFinderResult:
+    return LRFinderResult(lrs=list(np.geomspace(1e-3, 1.0, len(smoothed))), losses=list(smoothed),
+                          smoothed=list(smoothed), diverged=diverged)
+
+
+def test_describe_turn_has_a_branch_for_each_curve():
+    assert not loss_turned(turning([2.0, 1.5, 1.0, 0.9]))
+    assert describe_turn(turning([2.0, 1.5, 1.0, 0.9])).startswith("the loss was still falling")
+    assert loss_turned(turning([2.0, 1.0, 0.5, 3.0]))
+    assert describe_turn(turning([2.0, 1.0, 0.5, 3.0])).startswith("the loss turned: lowest at lr 1.00e-01")
+    assert "back above its starting value" in describe_turn(turning([2.0, 1.0, 0.5, 3.0]))
+    assert "come back up by 20%" in describe_turn(turning([2.0, 1.0, 0.5, 0.8]))
+    assert describe_turn(turning([2.0, 2.5, 3.0], diverged=True)).startswith("the loss exploded")
+    assert describe_turn(turning([2.0, 2.5, 3.0])).startswith("the smoothed loss never fell")
+
+
+def test_describe_linear_test_reads_the_accuracy_curve():
+    result = turning([2.0, 1.5, 1.0, 0.9])
+    result.val_lrs, result.val_accuracy = [0.1, 0.2, 0.3, 0.4], [0.1, 0.3, 0.2, 0.5]
+    result.suggestions = {"smith_max": None}
+    lines = describe_linear_test(result)
+    assert "highest 0.500 at lr 4.00e-01" in lines[0] and "found no maximum" in lines[1]
+    assert "0.200 at lr 3.00e-01" in lines[2]  # the dip
+    assert lines[3].startswith("training loss: still falling")
+    result.val_accuracy, result.suggestions = [0.1, 0.6, 0.5, 0.5], {"smith_max": 0.2}
+    assert describe_linear_test(result)[1] == "→ it stopped rising inside the range: Smith's maximum 2.00e-01"
+    result.val_accuracy = [0.5, 0.4, 0.3, 0.3]
+    assert "never rose above its first value" in describe_linear_test(result)[1]
+
+
+def test_relative_step_growth_compares_the_ends_of_the_sweep():
+    rates = np.linspace(0.1, 1.0, 10)
+    growth = relative_step_growth([(rate, 0.01) for rate in rates])  # a step that never grows
+    assert growth["rate"] == pytest.approx(rates[-2:].mean() / rates[:2].mean())
+    assert growth["late_rate"] == pytest.approx(rates[-2:].mean() / rates[4:7].mean())
+    assert growth["step"] == pytest.approx(1.0) and growth["last_step"] == pytest.approx(0.01)
+    assert relative_step_growth([(rate, rate) for rate in rates])["step"] == pytest.approx(rates[-2:].mean() / rates[:2].mean())
+
+
+def test_describe_step_growth_has_three_outcomes():
+    assert describe_step_growth({"rate": 10.0, "step": 2.0}).startswith("the step grew far more slowly")
+    assert describe_step_growth({"rate": 10.0, "step": 5.0}).startswith("the step grew more slowly")
+    assert describe_step_growth({"rate": 10.0, "step": 12.0}).startswith("the step grew as fast")
+
+
+def test_compare_valleys_says_where_sgd_sits():
+    assert compare_valleys(1e-3, 1e-2)[0] == pytest.approx(10.0)
+    assert "far above Adam's" in compare_valleys(1e-3, 1e-2)[1]
+    assert "far below Adam's" in compare_valleys(1e-2, 1e-3)[1]
+    assert "within a factor of 3" in compare_valleys(1e-3, 2e-3)[1]
+    assert compare_valleys(None, 1e-3) == (None, "no ratio: one of the two tests gave no valley reading")
+
+
+def test_describe_steadiest_names_the_rule_with_the_smallest_spread():
+    spread = pd.DataFrame({"largest ÷ smallest": [1.5, 1.2, float("nan")]}, index=["valley", "steepest", "min_div_10"])
+    assert describe_steadiest(spread) == ("steadiest over the seeds in this run: steepest (largest ÷ smallest 1.20); "
+                                          "valley's spread is 1.50×")
+    spread.loc["valley", "largest ÷ smallest"] = 1.2
+    assert describe_steadiest(spread).endswith("valley and steepest (largest ÷ smallest 1.20)")
+    assert describe_steadiest(spread.iloc[2:]).startswith("no rule gave a reading")
+
+
+def legend_labels(ax) -> list[str]:
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_range_test_figures_have_titles_axes_and_legends():
+    result = turning([2.0, 1.0, 0.5, 3.0])
+    result.val_lrs, result.val_accuracy = [0.1, 1.0], [0.2, 0.6]
+    result.suggestions = {"smith_base": 0.1, "smith_max": None, "valley": 0.01}
+    loss_ax, accuracy_ax = plot_linear_test(result, "Adam").axes
+    assert accuracy_ax.get_title() == "Adam: validation accuracy" and accuracy_ax.get_ylabel() == "pixel accuracy"
+    assert {"base lr 1.00e-01", "max lr no reading", "10% of the rise", "90% of the rise"} <= set(legend_labels(accuracy_ax))
+    assert loss_ax.get_xlabel() == "learning rate (linear axis)"
+    ax = plot_smoothed_losses({"adam": result, "sgd": turning([2.0, 1.0, 1.5])}, "Adam against SGD")
+    assert ax.get_title() == "Adam against SGD" and ax.get_xscale() == "log" and ax.get_ylabel() == "smoothed training loss"
+    assert legend_labels(ax) == ["adam: smoothed loss", "adam: valley 1.0e-02", "sgd: smoothed loss",
+                                 "sgd: valley no reading"]
+    ax = plot_relative_steps([(0.1, 0.01), (0.2, 0.015)])
+    assert ax.get_title().startswith("SGD range test") and ax.get_xlabel().startswith("learning rate")
+    assert legend_labels(ax) == ["median ‖Δw‖ / ‖w‖ per step"]
+    matplotlib.pyplot.close("all")
