@@ -211,9 +211,10 @@ def per_frame_report(model: torch.nn.Module, dataset, batch_size: int,
     second pass; the two loss sums show which pixels the loss is made of.
     """
     from helpers.datasets import make_loader
+    from helpers.metrics import confusion_per_group
 
     class_map = dataset.class_map
-    num_classes, ignore = class_map.num_classes, class_map.ignore_index
+    ignore = class_map.ignore_index
     matrices, loss_right, loss_wrong = [], [], []
     model.eval()
     with torch.no_grad():
@@ -223,12 +224,10 @@ def per_frame_report(model: torch.nn.Module, dataset, batch_size: int,
             pixel_loss = torch.nn.functional.cross_entropy(
                 logits, targets, reduction="none", ignore_index=-100 if ignore is None else ignore)
             right = (logits.argmax(dim=1) == targets) & valid
-            for pred, target, keep in zip(logits.argmax(dim=1), targets, valid):
-                codes = target[keep] * num_classes + pred[keep]
-                matrices.append(torch.bincount(codes, minlength=num_classes**2).view(num_classes, num_classes))
+            matrices.append(confusion_per_group(logits.argmax(dim=1), targets, class_map))
             loss_right.append((pixel_loss * right).flatten(1).sum(1))
             loss_wrong.append((pixel_loss * (valid & ~right)).flatten(1).sum(1))
-    return torch.stack(matrices).numpy(), torch.cat(loss_right).numpy(), torch.cat(loss_wrong).numpy()
+    return np.concatenate(matrices), torch.cat(loss_right).numpy(), torch.cat(loss_wrong).numpy()
 
 
 def weather_groups(frames: pd.DataFrame) -> tuple[dict[str, np.ndarray] | None, str | None]:

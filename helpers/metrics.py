@@ -165,6 +165,26 @@ def _miou_of_counts(counts: np.ndarray) -> np.ndarray:
         return np.nanmean(_iou_of_counts(counts), axis=-1)
 
 
+def confusion_per_group(pred: torch.Tensor, target: torch.Tensor, num_classes: int | ClassMap | str,
+                        groups=None, ignore_index: int | None = None) -> np.ndarray:
+    """One C×C confusion matrix (rows = true class) per group of frames, from a single bincount: G×C×C.
+
+    `pred` and `target` are N×H×W class indices; `groups` gives each frame's group (None = each frame
+    its own, in order). Pixels of `ignore_index` or outside 0…C−1 are left out.
+    """
+    num_classes, ignore_index = classes_of(num_classes, ignore_index)
+    target = torch.as_tensor(target).long()
+    groups = np.arange(len(target)) if groups is None else np.asarray(groups)
+    names, group_of_frame = np.unique(groups, return_inverse=True)
+    pixel_group = torch.as_tensor(group_of_frame).view(-1, *[1] * (target.ndim - 1)).expand_as(target)
+    keep = (target >= 0) & (target < num_classes)
+    if ignore_index is not None:
+        keep &= target != ignore_index
+    codes = ((pixel_group * num_classes + target) * num_classes + torch.as_tensor(pred).long())[keep]
+    cells = len(names) * num_classes * num_classes
+    return torch.bincount(codes, minlength=cells).reshape(len(names), num_classes, num_classes).numpy()
+
+
 def bootstrap_miou_difference(pred_a: torch.Tensor, pred_b: torch.Tensor, target: torch.Tensor,
                               num_classes: int | ClassMap | str, groups=None, rounds: int = 2000,
                               seed: int = 0, ignore_index: int | None = None) -> dict:
@@ -181,17 +201,9 @@ def bootstrap_miou_difference(pred_a: torch.Tensor, pred_b: torch.Tensor, target
     if not len(pred_a) == len(pred_b) == len(target) == len(groups):
         raise ValueError(f"pred_a, pred_b, target and groups must hold the same frames: got {len(pred_a)}, "
                          f"{len(pred_b)}, {len(target)} and {len(groups)}")
-    names, group_of_frame = np.unique(groups, return_inverse=True)
-    target = torch.as_tensor(target).long()
-    pixel_group = torch.as_tensor(group_of_frame).view(-1, *[1] * (target.ndim - 1)).expand_as(target)
-    keep = (target >= 0) & (target < num_classes)
-    if ignore_index is not None:
-        keep &= target != ignore_index
-    cells = len(names) * num_classes * num_classes
-    per_group = np.stack([  # one confusion matrix per group and model, from one bincount each
-        torch.bincount(((pixel_group * num_classes + target) * num_classes + torch.as_tensor(pred).long())[keep],
-                       minlength=cells).reshape(len(names), num_classes, num_classes).numpy()
-        for pred in (pred_a, pred_b)])
+    names = np.unique(groups)
+    per_group = np.stack([confusion_per_group(pred, target, num_classes, groups, ignore_index)
+                          for pred in (pred_a, pred_b)])  # one confusion matrix per group and model
     draws = np.random.default_rng(seed).integers(0, len(names), (rounds, len(names)))
     weights = np.stack([np.bincount(row, minlength=len(names)) for row in draws])  # rounds × groups
     resampled = np.einsum("rg,mgij->mrij", weights, per_group)

@@ -182,3 +182,22 @@ def test_bootstrap_miou_difference_brackets_the_observed_gap_and_widens_with_few
     assert one_sequence["low"] == pytest.approx(by_frame["difference"]) == one_sequence["high"]
     with pytest.raises(ValueError, match="same frames"):
         bootstrap_miou_difference(good, noisy[:3], target, 3)
+
+
+def test_confusion_per_group_sums_each_groups_frames_like_the_confusion_matrix():
+    from helpers.metrics import ConfusionMatrix, confusion_per_group
+
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 4, (5, 6, 7), generator=generator)
+    target[0, 0, :3] = 255  # ignored pixels are left out
+    pred = torch.randint(0, 3, (5, 6, 7), generator=generator)
+    groups = ["b", "a", "b", "c", "a"]
+    per_group = confusion_per_group(pred, target, 3, groups, ignore_index=255)  # class 3 lies outside: left out
+    assert per_group.shape == (3, 3, 3)
+    for row, name in enumerate(["a", "b", "c"]):
+        frames = [i for i, group in enumerate(groups) if group == name]
+        expected = ConfusionMatrix(3, ignore_index=255)
+        expected.update(pred[frames].clamp(max=2), torch.where(target[frames] == 3, 255, target[frames]))
+        assert (per_group[row] == expected.matrix.numpy()).all()
+    each_frame = confusion_per_group(pred, target, 3, ignore_index=255)
+    assert each_frame.shape == (5, 3, 3) and (each_frame.sum(0) == per_group.sum(0)).all()
