@@ -711,3 +711,32 @@ def test_haze_fades_toward_grey_more_at_the_top_and_leaves_labels_alone(streets_
         assert torch.equal(hazy[index, index][1], plain[index][1])
         hazed_frames += int(not torch.equal(hazy[index, index][0], plain[index][0]))
     assert 1 <= hazed_frames <= 7  # about half of them
+
+
+def test_rain_darkens_greys_and_streaks_the_frame():
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[..., 0] = 200  # saturated red
+    rained = datasets.add_rain(image, np.random.default_rng(5), strength=0.3).astype(float)
+    streaked = rained[..., 1] > 35  # a streak adds 0.18 × 255 to every channel; green is at most 18 without one
+    assert 60 * 80 // 400 <= streaked.sum() <= 60 * 80 // 400 * 6  # one short line per 400 pixels
+    plain = rained[~streaked]
+    assert 0.7 * 0.7 * 200 <= plain[:, 0].min() and plain[:, 0].max() <= 0.7 * 200 + 0.3 * 0.299 * 200 + 1
+    assert plain[:, 1].min() > 10  # colours moved toward grey: green and blue are no longer 0
+    assert np.array_equal(datasets.add_rain(image, np.random.default_rng(5), 0.3), rained.astype(np.uint8))
+
+
+def test_with_fog_and_rain_on_a_third_of_the_frames_get_each_and_a_third_stay_clear():
+    image = np.full((20, 30, 3), (40, 120, 40), np.uint8)
+    weather = datasets.Augment(flip=0.0, degrees=0.0, jitter=0.0, haze=0.8, rain=0.3)
+    rng = np.random.default_rng(0)
+    kinds = {"clear": 0, "fog": 0, "rain": 0}
+    for _ in range(300):
+        out = weather.add_weather(image, rng).astype(float)
+        if np.array_equal(out, image):
+            kinds["clear"] += 1
+        elif out[0].mean() > image.mean() + 5:  # fog brightens toward a light grey, most at the top
+            kinds["fog"] += 1
+        else:
+            kinds["rain"] += 1
+    assert all(70 <= count <= 130 for count in kinds.values()), kinds
+    assert datasets.Augment(haze=0.0, rain=0.0).add_weather(image, rng) is image
