@@ -171,6 +171,49 @@ def as_conv2d(kernel: np.ndarray, channels: int = 1, padding_mode: str = "reflec
     return conv
 
 
+def cosine(kernel: np.ndarray, reference: np.ndarray) -> float:
+    """|cosine similarity| of two kernels seen as vectors: 1 = the same shape up to scale and sign, 0 = unrelated."""
+    kernel, reference = np.ravel(kernel).astype(np.float64), np.ravel(reference).astype(np.float64)
+    norms = np.linalg.norm(kernel) * np.linalg.norm(reference)
+    return float(abs(kernel @ reference) / norms) if norms > 0 else 0.0
+
+
+def learn_kernel(image: np.ndarray, target_kernel: np.ndarray, steps: int = 600, lr: float = 0.1,
+                 seed: int = 0, every: int = 10) -> dict[str, list]:
+    """Train one bias-free, randomly started kh×kw convolution to reproduce `target_kernel`'s response on `image`.
+
+    Gradient descent (Adam) on the mean squared difference between the layer's output and
+    convolve2d(image, target_kernel); the layer starts from PyTorch's default initialisation
+    under `seed`. Returns the steps it looked at (every `every` steps, and the last), the loss and
+    the |cosine| with the target there, and the kernels: what a learned filter becomes when the
+    loss asks for a known one.
+    """
+    image = _as_float_image(image)
+    if image.ndim != 2:
+        raise ValueError(f"expected a grey H×W image, got shape {image.shape}")
+    target_kernel = np.asarray(target_kernel, dtype=np.float32)
+    pixels = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    target = torch.from_numpy(convolve2d(image, target_kernel).astype(np.float32))[None, None]
+    pad_y, pad_x = target_kernel.shape[0] // 2, target_kernel.shape[1] // 2
+    padded = torch.nn.functional.pad(pixels, (pad_x, pad_x, pad_y, pad_y), mode="reflect")  # as convolve2d's border
+    torch.manual_seed(seed)
+    layer = torch.nn.Conv2d(1, 1, target_kernel.shape, bias=False)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=lr)
+    fit = {"step": [], "loss": [], "cosine": [], "kernel": []}
+    for step in range(steps + 1):
+        loss = torch.nn.functional.mse_loss(layer(padded), target)
+        if step % every == 0 or step == steps:
+            kernel = layer.weight.detach()[0, 0].numpy().copy()
+            for key, value in (("step", step), ("loss", loss.item()), ("kernel", kernel),
+                               ("cosine", cosine(kernel, target_kernel))):
+                fit[key].append(value)
+        if step < steps:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return fit
+
+
 def first_layer(net: torch.nn.Module) -> torch.nn.Conv2d:
     """The first convolution of `net`: the layer that sees the pixels, where edge detectors would appear."""
     return next(module for module in net.modules() if isinstance(module, torch.nn.Conv2d))

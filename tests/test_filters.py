@@ -207,3 +207,32 @@ def test_gradient_figure_has_titles_axes_and_shared_scale():
     assert [image.get_clim() for image in magnitudes] == [(0.0, 2.0), (0.0, 2.0)]
     assert all(ax.get_xlabel() == "x (pixels)" for ax in fig.axes if ax.get_title())
     matplotlib.pyplot.close("all")
+
+
+def test_cosine_ignores_scale_and_sign():
+    sobel_x, sobel_y = filters.sobel_kernels()
+    assert filters.cosine(-3 * sobel_x, sobel_x) == pytest.approx(1.0)
+    assert filters.cosine(sobel_x, sobel_y) == pytest.approx(0.0)
+    assert filters.cosine(np.zeros((3, 3)), sobel_x) == 0.0
+
+
+def test_learn_kernel_finds_sobel_on_noise():
+    noise = np.random.default_rng(0).random((40, 50)).astype(np.float32)
+    sobel_x, _ = filters.sobel_kernels()
+    fit = filters.learn_kernel(noise, sobel_x, steps=600, lr=0.1, seed=0)
+    assert fit["step"][0] == 0 and fit["step"][-1] == 600 and len(fit["kernel"]) == len(fit["cosine"])
+    assert fit["cosine"][0] < 0.5  # a random start
+    assert fit["cosine"][-1] > 0.999 and fit["loss"][-1] < 1e-6 < fit["loss"][0]
+    np.testing.assert_allclose(fit["kernel"][-1], sobel_x, atol=1e-3)  # the same kernel, scale included
+
+
+def test_learn_kernel_moves_only_what_the_image_exercises():
+    """A constant image only sees a kernel's sum: training changes all nine weights by the same amount."""
+    sobel_x, _ = filters.sobel_kernels()
+    fit = filters.learn_kernel(np.full((20, 20), 0.5, np.float32), sobel_x, steps=100, lr=0.1, seed=0)
+    change = fit["kernel"][-1] - fit["kernel"][0]
+    assert np.abs(change).max() > 1e-3
+    np.testing.assert_allclose(change, np.full((3, 3), change.mean()), atol=1e-5)
+    assert abs(fit["kernel"][-1].sum()) < 1e-2  # Sobel's sum is 0: that part is learned
+    with pytest.raises(ValueError, match="grey"):
+        filters.learn_kernel(np.zeros((4, 4, 3)), sobel_x)
