@@ -195,11 +195,18 @@ def curves_by_setting(grid: pd.DataFrame, by: Sequence[str], column: str) -> dic
 
 
 def dash_line(ax, label: str = "plateau") -> None:
-    """Draw the curve named `label` dashed, so that a curve lying exactly on another stays visible."""
+    """Draw the curve named `label` dashed, so that a curve lying exactly on another stays visible.
+
+    The legend's sample line is dashed in place: the legend keeps where the plot put it.
+    """
     for line in ax.get_lines():
         if line.get_label().startswith(label):
             line.set_linestyle("--")
-    ax.legend(fontsize="small")
+    legend = ax.get_legend()
+    if legend is not None:
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            if text.get_text().startswith(label) and hasattr(handle, "set_linestyle"):
+                handle.set_linestyle("--")
 
 
 def label_log_ticks(ax) -> None:

@@ -215,8 +215,13 @@ def test_grid_figure_has_bars_dots_title_axes_and_legend():
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["one seed", "SGD (mean ± std)",
                                                                         "ADAM (mean ± std)"]
     ax.plot([0, 1], [1, 1], label="plateau")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the axes, as the plotting helpers put it
     dash_line(ax, "plateau")
     assert [line.get_linestyle() for line in ax.get_lines() if line.get_label() == "plateau"] == ["--"]
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1e-6  # the legend stayed where it was
+    assert [handle.get_linestyle() for handle, text in zip(legend.legend_handles, legend.get_texts())
+            if text.get_text() == "plateau"] == ["--"]
     ax.set_yscale("log")
     ax.set_ylim(0.2, 0.8)
     label_log_ticks(ax)
