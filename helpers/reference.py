@@ -1,7 +1,7 @@
 """The reference model that ships with the workbook: a converged U-Net beside the reader's own short run.
 
 `data_scripts/train_reference_model.py` trains it on the synthetic streets at the quick profile's
-size (notebook 01's seed-0 split, train + val, notebook 07's mirror, jitter and haze) for many more epochs
+size (notebook 01's seed-0 split, train + val, notebook 07's augmentation, which it records) for many more epochs
 than a CPU notebook can afford. Notebooks 07 and 09 show it next to the reader's model; it is
 scored only on test frames of sequences it never trained on, since the reader's split (another
 SEED) may put its training sequences into test.
@@ -33,7 +33,7 @@ def load_reference(dataset: str, profile: Profile, class_names: Sequence[str] | 
     path = Path(path)
     if not path.is_file():
         return None, (f"no reference model at {path}: train one with "
-                      "`python data_scripts/train_reference_model.py` (about 30 min on 2 CPU cores)")
+                      "`python data_scripts/train_reference_model.py` (about 40 min on one CPU thread)")
     model = load_model(path)
     info = model.checkpoint_extra
     size = tuple(info.get("image_size") or ())
@@ -44,7 +44,18 @@ def load_reference(dataset: str, profile: Profile, class_names: Sequence[str] | 
     if class_names is not None and list(class_names) != list(info.get("class_names") or []):
         return None, "the reference model predicts other classes than this run's class map: not comparable"
     return model, (f"reference model: {info['epochs']} epochs on {info['train_frames']} frames ({info['recipe']['optimizer']}"
-                   f" + {info['recipe']['schedule']}, seed {info['seed']}), trained {info.get('trained_on', '?')}")
+                   f" + {info['recipe']['schedule']}, seed {info['seed']}; augmentation: "
+                   f"{describe_augment(info.get('augment'))}), trained {info.get('trained_on', '?')}")
+
+
+def describe_augment(fields: dict | str | bool | None) -> str:
+    """The augmentation a model records (helpers.datasets.Augment's fields) in words, its switched-off parts left out."""
+    if not isinstance(fields, dict):
+        return "none" if not fields else str(fields)
+    words = {"flip": "mirror {:.0%}", "degrees": "rotation ±{:g}°", "jitter": "colour jitter {:g}",
+             "haze": "haze up to {:g}", "rain": "rain up to {:g}"}
+    parts = [words[name].format(value) for name, value in fields.items() if name in words and value]
+    return ", ".join(parts) or "none"
 
 
 def unseen_indices(dataset, model: torch.nn.Module) -> np.ndarray:

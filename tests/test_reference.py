@@ -9,7 +9,7 @@ from helpers.config import get_profile
 from helpers.datasets import load_dataset
 from helpers.metrics import ConfusionMatrix
 from helpers.models import UNet
-from helpers.reference import REFERENCE_PATH, load_reference, unseen_indices
+from helpers.reference import REFERENCE_PATH, describe_augment, load_reference, unseen_indices
 from helpers.train import predict
 
 QUICK = get_profile("quick")
@@ -35,6 +35,15 @@ def test_the_reference_model_ships_with_what_it_was_trained_on():
     assert tuple(info["image_size"]) == QUICK.image_size and model.config["base"] == QUICK.base
     assert info["test_miou"] > 0.6 and len(info["train_sequences"]) >= 20
     assert f"{info['epochs']} epochs" in line
+    assert info["augment"] == {"flip": 0.5, "degrees": 0, "jitter": 0.2, "haze": 0.85, "rain": 0.3}  # notebook 07's
+    assert "augmentation: mirror 50%, colour jitter 0.2, haze up to 0.85, rain up to 0.3)" in line
+
+
+def test_describe_augment_names_what_is_switched_on():
+    assert describe_augment({"flip": 0.5, "degrees": 10.0, "jitter": 0.0, "haze": 0.0, "rain": 0.3}) == \
+        "mirror 50%, rotation ±10°, rain up to 0.3"
+    assert describe_augment(False) == "none" and describe_augment(None) == "none"
+    assert describe_augment({"flip": 0.0}) == "none"
 
 
 def test_the_reference_model_applies_only_where_it_compares_like_with_like(tmp_path):
