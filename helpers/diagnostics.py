@@ -211,11 +211,13 @@ def _deciding_runs(sweep: pd.DataFrame, norm: str, largest_learned: float | None
 
 
 def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_loss: float,
-                  optimizer_name: str, steps: int, window: int = 5) -> plt.Figure:
+                  optimizer_name: str, steps: int, window: int = 5,
+                  learned_below: float | None = None) -> plt.Figure:
     """The sweep in three panels: final loss against the rate, then every loss curve with and without batch norm.
 
-    `window`: how many last steps `final` is the mean of (as in `loss_summary`). Each legend sits
-    beside its panel, clear of the lines and markers.
+    `window`: how many last steps `final` is the mean of (as in `loss_summary`); `learned_below`:
+    the line a final loss must end under to count as learned, drawn on the first panel when given.
+    Each legend sits beside its panel, clear of the lines and markers.
     """
     fig, axes = plt.subplots(1, 3, figsize=(21, 4.4), layout="constrained")
     ceiling = 1.15 * float(sweep["first"].max())
@@ -227,6 +229,8 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
             axes[0].scatter(broken["lr"], np.full(len(broken), ceiling), marker="x", s=90, color=colour,
                             label=f"{name}: NaN or inf (drawn at the top)")
         axes[0].axhline(rows["first"].iloc[0], color=colour, linestyle=":", label=f"{name}: loss at step 1")
+    if learned_below is not None:
+        axes[0].axhline(learned_below, color="black", linestyle="-.", label="learned: a final loss below this")
     axes[0].set(xscale="log", xlabel=f"learning rate ({optimizer_name})", ylabel=f"mean loss over the last {min(window, steps)} of {steps} steps",
                 title="Final training loss against the learning rate")
     rates = sorted(sweep["lr"].unique())

@@ -247,7 +247,7 @@ def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
     sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})
     sweep.loc[5, ["final", "finite", "learned"]] = [np.nan, False, False]  # none, lr 10
     curves = [[2.0, 1.5, row.final] if row.finite else [2.0, np.inf] for row in sweep.itertuples()]
-    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=3)
+    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=3, learned_below=1.1)
     assert len(fig.axes) == 3
     assert_readable(fig)
     assert_legends_beside_their_panels(fig)
@@ -255,6 +255,7 @@ def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
     finals = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].get_lines()}
     assert finals["with batch norm: final loss"] == list(sweep.final[:3])
     assert "without batch norm: NaN or inf (drawn at the top)" in [c.get_label() for c in fig.axes[0].collections]
+    assert finals["learned: a final loss below this"] == [1.1, 1.1]
     labels = [line.get_label() for line in fig.axes[2].get_lines()]
     assert "lr 10, NaN/inf at step 2" in labels and "class-prior loss" in labels
     plt.close(fig)
