@@ -174,7 +174,9 @@ def sweep_verdict(sweep: pd.DataFrame) -> dict:
 
     `sweep` has one row per run: norm ("batch" or "none"), lr, final, finite, learned. The outcome
     compares the largest rate that learned: "larger" (with batch norm), "smaller", "same",
-    "only_with_norm", "only_without_norm" or "none".
+    "only_with_norm", "only_without_norm" or "none". `deciding` holds, per norm, the runs the
+    outcome turns on: the largest rate that learned and the next rate above it (each None when
+    there is none), as dicts of lr, final and finite.
     """
     def largest(norm: str, column: str) -> float | None:
         rates = sweep.loc[(sweep["norm"] == norm) & sweep[column].astype(bool), "lr"]
@@ -192,13 +194,32 @@ def sweep_verdict(sweep: pd.DataFrame) -> dict:
     best = {norm: lowest(norm) for norm in NORM_NAMES}
     return {"largest_learned": learned, "largest_finite": {norm: largest(norm, "finite") for norm in NORM_NAMES},
             "best_lr": {norm: best[norm][0] for norm in NORM_NAMES},
-            "best_final": {norm: best[norm][1] for norm in NORM_NAMES}, "outcome": outcome}
+            "best_final": {norm: best[norm][1] for norm in NORM_NAMES}, "outcome": outcome,
+            "deciding": {norm: _deciding_runs(sweep, norm, learned[norm]) for norm in NORM_NAMES}}
+
+
+def _deciding_runs(sweep: pd.DataFrame, norm: str, largest_learned: float | None) -> dict:
+    """The run at the largest rate that learned and the run at the next rate above it, for one norm."""
+    rows = sweep[sweep["norm"] == norm].sort_values("lr")
+
+    def run(row) -> dict:
+        return {"lr": float(row["lr"]), "final": float(row["final"]), "finite": bool(row["finite"])}
+
+    above = rows if largest_learned is None else rows[rows["lr"] > largest_learned]
+    last = None if largest_learned is None else run(rows[rows["lr"] == largest_learned].iloc[0])
+    return {"last_learned": last, "next": run(above.iloc[0]) if len(above) else None}
 
 
 def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_loss: float,
-                  optimizer_name: str, steps: int) -> plt.Figure:
-    """The sweep in three panels: final loss against the rate, then every loss curve with and without batch norm."""
-    fig, axes = plt.subplots(1, 3, figsize=(18, 4.4), layout="constrained")
+                  optimizer_name: str, steps: int, window: int = 5,
+                  learned_below: float | None = None) -> plt.Figure:
+    """The sweep in three panels: final loss against the rate, then every loss curve with and without batch norm.
+
+    `window`: how many last steps `final` is the mean of (as in `loss_summary`); `learned_below`:
+    the line a final loss must end under to count as learned, drawn on the first panel when given.
+    Each legend sits beside its panel, clear of the lines and markers.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(21, 4.4), layout="constrained")
     ceiling = 1.15 * float(sweep["first"].max())
     for norm, rows in sweep.groupby("norm", sort=False):
         colour, name = NORM_COLOURS[norm], NORM_NAMES[norm]
@@ -208,7 +229,9 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
             axes[0].scatter(broken["lr"], np.full(len(broken), ceiling), marker="x", s=90, color=colour,
                             label=f"{name}: NaN or inf (drawn at the top)")
         axes[0].axhline(rows["first"].iloc[0], color=colour, linestyle=":", label=f"{name}: loss at step 1")
-    axes[0].set(xscale="log", xlabel=f"learning rate ({optimizer_name})", ylabel=f"mean loss of the last steps of {steps}",
+    if learned_below is not None:
+        axes[0].axhline(learned_below, color="black", linestyle="-.", label="learned: a final loss below this")
+    axes[0].set(xscale="log", xlabel=f"learning rate ({optimizer_name})", ylabel=f"mean loss over the last {min(window, steps)} of {steps} steps",
                 title="Final training loss against the learning rate")
     rates = sorted(sweep["lr"].unique())
     rate_colours = dict(zip(rates, plt.cm.viridis(np.linspace(0, 0.9, len(rates)))))
@@ -221,7 +244,7 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
         ax.set(yscale="log", xlabel="step", ylabel="training loss (log scale)", title=f"Loss curves {NORM_NAMES[norm]}")
     for ax in axes:
         ax.axhline(prior_loss, color="black", linestyle="--", label="class-prior loss")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(alpha=0.3, which="both")
     return fig
 
@@ -312,7 +335,7 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
     """Every batch loss of each `fit_report` run (skipped ones marked at the top), and the epoch means fit reports."""
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, 2, figsize=(15, 4), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(17, 4), layout="constrained")
     top = max(run["largest_finite_batch_loss"] for run in runs.values()) * 1.5
     for name, run in runs.items():
         values = np.asarray(run["batch_losses"], dtype=float)
@@ -330,6 +353,6 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
     for ax in axes:
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel, off the spikes
     fig.suptitle(title)
     return fig

@@ -443,11 +443,13 @@ def _train_one_epoch(
     total, count, skipped, float32_loss = 0.0, 0, 0, None
     record = {"epoch": epoch, "train_loss": math.nan, "val_loss": math.nan, "pixel_accuracy": math.nan,
               "miou": math.nan, "lr": current_lr(optimizer)}
+    running = _running_statistics(plain_model)
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=quiet)
     for batch in bar:
         images, targets = move_batch(batch, device, channels_last)
         lr = current_lr(optimizer)
         optimizer.zero_grad(set_to_none=True)
+        saved = _copies(running)  # the forward pass below updates them, whether or not the batch is kept
         with _oom_advice(images):
             with _autocast(device, amp_dtype):
                 logits = model(images)
@@ -459,6 +461,7 @@ def _train_one_epoch(
         history.batches.append({"step": len(history.batches) + 1, "epoch": epoch, "loss": value, "lr": lr})
         if not finite:
             optimizer.zero_grad(set_to_none=True)
+            _copy_back(running, saved)  # a NaN running average would stay NaN and poison evaluation mode
             skipped += 1
             history.skipped_batches += 1
             counters.bad_in_row += 1
@@ -668,14 +671,32 @@ def _float32_loss(model, loss_fn, images, targets) -> float:
     The model stays in training mode (the same computation as the failed step); its batch-norm
     statistics are put back afterwards, so this second look changes nothing.
     """
-    buffers = [buffer.detach().clone() for buffer in model.buffers()]
+    buffers = list(model.buffers())
+    saved = _copies(buffers)
     try:
         with torch.no_grad():
             return float(loss_fn(model(images), targets))
     finally:
-        with torch.no_grad():
-            for buffer, saved in zip(model.buffers(), buffers):
-                buffer.copy_(saved)
+        _copy_back(buffers, saved)
+
+
+def _running_statistics(model: nn.Module) -> list[torch.Tensor]:
+    """The buffers a forward pass in training mode changes: the running mean, variance and batch count of
+    every normalisation layer that tracks them (batch norm; instance norm with track_running_stats)."""
+    return [buffer for module in model.modules() if getattr(module, "track_running_stats", False)
+            for buffer in module.buffers(recurse=False)]
+
+
+def _copies(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Detached copies of `tensors`, to put back with `_copy_back`."""
+    return [tensor.detach().clone() for tensor in tensors]
+
+
+def _copy_back(tensors: list[torch.Tensor], saved: list[torch.Tensor]) -> None:
+    """Write the copies of `_copies` back into the tensors, in place."""
+    with torch.no_grad():
+        for tensor, copy in zip(tensors, saved):
+            tensor.copy_(copy)
 
 
 def _loss_over_processes(batch_loss: torch.Tensor) -> tuple[float, bool]:

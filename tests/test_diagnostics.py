@@ -222,16 +222,40 @@ def assert_readable(fig) -> None:
         assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
 
 
+def assert_legends_beside_their_panels(fig) -> None:
+    """Each legend lies right of its panel, so it hides none of the lines and markers."""
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1, ax.get_title()
+
+
+def test_sweep_verdict_names_the_runs_the_outcome_turns_on():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})
+    sweep.loc[(sweep.norm == "none") & (sweep.lr == 1.0), ["final", "finite"]] = [np.nan, False]
+    deciding = sweep_verdict(sweep)["deciding"]
+    assert deciding["batch"] == {"last_learned": {"lr": 1.0, "final": pytest.approx(0.99), "finite": True},
+                                 "next": {"lr": 10.0, "final": 1.5, "finite": True}}
+    assert deciding["none"]["last_learned"]["lr"] == 0.1 and deciding["none"]["next"]["lr"] == 1.0
+    assert deciding["none"]["next"]["finite"] is False and math.isnan(deciding["none"]["next"]["final"])
+    nothing = sweep_verdict(sweep_rows({"batch": [10.0], "none": []}))["deciding"]
+    assert nothing["batch"] == {"last_learned": {"lr": 10.0, "final": pytest.approx(0.9), "finite": True}, "next": None}
+    assert nothing["none"]["last_learned"] is None and nothing["none"]["next"]["lr"] == 0.1
+
+
 def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
     sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})
     sweep.loc[5, ["final", "finite", "learned"]] = [np.nan, False, False]  # none, lr 10
     curves = [[2.0, 1.5, row.final] if row.finite else [2.0, np.inf] for row in sweep.itertuples()]
-    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=3)
+    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=3, learned_below=1.1)
     assert len(fig.axes) == 3
     assert_readable(fig)
+    assert_legends_beside_their_panels(fig)
+    assert fig.axes[0].get_ylabel() == "mean loss over the last 3 of 3 steps"
     finals = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].get_lines()}
     assert finals["with batch norm: final loss"] == list(sweep.final[:3])
     assert "without batch norm: NaN or inf (drawn at the top)" in [c.get_label() for c in fig.axes[0].collections]
+    assert finals["learned: a final loss below this"] == [1.1, 1.1]
     labels = [line.get_label() for line in fig.axes[2].get_lines()]
     assert "lr 10, NaN/inf at step 2" in labels and "class-prior loss" in labels
     plt.close(fig)
@@ -308,5 +332,6 @@ def test_fit_report_counts_skipped_batches_and_reports_why_fit_stopped():
     assert stopped["stopped"].startswith("training stopped") and "skipped" not in stopped
     fig = plot_batch_losses({"inf": run}, {"inf": "tab:red"}, batch_size=2, title="skipped")
     assert_readable(fig)
+    assert_legends_beside_their_panels(fig)
     assert [c.get_label() for c in fig.axes[0].collections] == ["loss inf: not finite, batch skipped (drawn at the top)"]
     plt.close(fig)

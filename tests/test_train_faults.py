@@ -115,3 +115,35 @@ def test_a_non_finite_loss_under_amp_is_run_again_in_float32_to_name_the_cause(m
     with pytest.raises(RuntimeError, match=message):
         fit(model, toy_loader(toy_data(8)), None, loss(), make_optimizer("sgd", model, lr=0.1), epochs=1,
             amp=True, max_bad_batches=2, progress=False)
+
+
+class NormedNet(TinyNet):
+    """TinyNet with batch norm after its first convolution: a forward pass in training mode moves running averages."""
+
+    def __init__(self):
+        super().__init__(dropout=0.0)
+        self.norm = nn.BatchNorm2d(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.relu(self.norm(self.features(x))))
+
+
+def test_a_skipped_batch_leaves_no_trace_in_the_batch_norm_statistics():
+    images, targets = toy_data(12).tensors
+    poisoned = images.clone()
+    poisoned[4:8] = float("nan")  # the second of three batches: NaN batch statistics, NaN loss
+    models = []
+    for data in (TensorDataset(poisoned, targets), TensorDataset(torch.cat([images[:4], images[8:]]),
+                                                                 torch.cat([targets[:4], targets[8:]]))):
+        torch.manual_seed(0)
+        model = NormedNet()
+        history = fit(model, toy_loader(data, shuffle=False), None, nn.CrossEntropyLoss(),
+                      make_optimizer("adam", model, lr=0.01), epochs=1, progress=False)
+        models.append(model)
+    assert history.skipped_batches == 0
+    skipped, reference = models
+    for name, buffer in skipped.named_buffers():  # as if the poisoned batch had never been there
+        assert torch.isfinite(buffer.float()).all() and torch.equal(buffer, reference.get_buffer(name)), name
+    for name, parameter in skipped.named_parameters():
+        assert torch.equal(parameter, reference.get_parameter(name)), name
+    assert torch.isfinite(skipped.eval()(images)).all()

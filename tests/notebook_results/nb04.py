@@ -28,8 +28,12 @@ def check(results: dict) -> None:
     # a learning rate far too high: the loss explodes and stays above chance level
     assert results["high_lr_peak_loss"] > 100 * results["ten_images_first_loss"]
     assert results["high_lr_final_loss"] is None or results["high_lr_final_loss"] > math.log(9)
-    # NaN from the data: fit's guard stops training and leaves the weights finite
+    # NaN from the data: fit's guard stops training and leaves parameters and buffers finite and as they were
     assert results["nan_guard_stopped"] is True
     assert results["nan_guard_weights_finite"] is True
+    assert results["nan_guard_weights_untouched"] is True
+    # random weights are no uniform guess: both runs start above the chance level
+    assert results["chance_loss"] == math.log(9)
+    assert results["one_image_first_loss"] > results["chance_loss"] < results["ten_images_first_loss"]
     # far more parameters than pixels: what makes memorising one image possible
     assert results["one_image_parameters"] > 10 * results["one_image_pixels"] > 0

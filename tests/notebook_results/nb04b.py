@@ -21,6 +21,7 @@ def check(results: dict) -> None:
     assert steps >= 4 and len(seeds) >= 2 and setup["train_images"] >= 2
     check_initialisation(results, steps)
     check_sweep(results, setup)
+    check_weight_decay(results)
     check_regularisation(results, len(seeds))
     check_numerics(results)
     check_skipped_batches(results)
@@ -51,9 +52,11 @@ def check_sweep(results: dict, setup: dict) -> None:
     assert 0 < prior < math.log(9)  # the street classes are far from equally frequent
     sweep = results["sweep"]
     assert len(sweep) == 2 * len(setup["sweep_lrs"])
+    margin = setup["learned_margin"]
+    assert 0 < margin < 0.5
     for row in sweep:
         assert row["finite"] == (row["final"] is not None)
-        assert row["learned"] == (row["finite"] and row["final"] < prior)
+        assert row["learned"] == (row["finite"] and row["final"] < (1 - margin) * prior)  # clearly below the prior
         assert row["steps"] == setup["steps"] if row["finite"] else row["steps"] <= setup["steps"]
     verdict = results["sweep_verdict"]
     for norm in ("batch", "none"):
@@ -65,10 +68,25 @@ def check_sweep(results: dict, setup: dict) -> None:
                 else "only_without_norm" if with_norm is None else "larger" if with_norm > without_norm
                 else "smaller" if with_norm < without_norm else "same")
     assert verdict["outcome"] == expected and expected in LEARNED_OUTCOMES
+    for norm, largest in (("batch", with_norm), ("none", without_norm)):  # the runs the verdict turns on
+        rates = sorted(row["lr"] for row in sweep if row["norm"] == norm)
+        deciding = verdict["deciding"][norm]
+        assert (deciding["last_learned"] or {}).get("lr") == largest
+        above = [rate for rate in rates if largest is None or rate > largest]
+        assert (deciding["next"] or {}).get("lr") == (above[0] if above else None)
     assert isinstance(verdict["verdict"], str) and verdict["verdict"]  # the sweep's own words, not a later verdict
     # the lesson of the section: with batch norm the U-Net learns at some rate, and needs no smaller one
     assert with_norm is not None
     assert without_norm is None or without_norm <= with_norm
+
+
+def check_weight_decay(results: dict) -> None:
+    """Adam + L2 barely pulls a weight with large gradients and pulls hard on one with small gradients; AdamW takes
+    the same share of both, the share that 100 multiplications by (1 − lr·λ) take off."""
+    small, large = results["weight_decay_pulls"]["0.001"], results["weight_decay_pulls"]["100"]
+    assert small["l2"] > 100 * large["l2"] > 0
+    for pulls in (small, large):
+        assert pulls["adamw"] / pulls["reference"] == pytest.approx(1 - (1 - 1e-4) ** 100, rel=0.05)
 
 
 def check_regularisation(results: dict, seed_count: int) -> None:
