@@ -310,7 +310,7 @@ def fit_report(model: nn.Module, loader: torch.utils.data.DataLoader, loss_fn: C
     """Train with `helpers.train.fit` and keep what it reports: skipped batches, batch and epoch losses, or why it stopped.
 
     `stopped` is the first sentence of fit's error ("" when it finished); `weights_finite` tells
-    whether a NaN got into the weights. `fit_options` go to `fit` (e.g. grad_clip=1.0).
+    whether a NaN got into the weights or batch norm's running statistics. `fit_options` go to `fit` (e.g. grad_clip=1.0).
     """
     from .train import fit
 
@@ -321,7 +321,8 @@ def fit_report(model: nn.Module, loader: torch.utils.data.DataLoader, loss_fn: C
         stopped, history = str(error).split(". ")[0], None
     else:
         stopped = ""
-    run = {"stopped": stopped, "weights_finite": all(bool(torch.isfinite(p).all()) for p in model.parameters())}
+    state = [tensor for tensor in model.state_dict().values() if tensor.is_floating_point()]  # parameters and buffers
+    run = {"stopped": stopped, "weights_finite": all(bool(torch.isfinite(tensor).all()) for tensor in state)}
     if history is not None:
         batch_losses = [batch["loss"] for batch in history.batches]
         finite = [loss for loss in batch_losses if math.isfinite(loss)]

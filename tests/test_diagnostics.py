@@ -330,6 +330,10 @@ def test_fit_report_counts_skipped_batches_and_reports_why_fit_stopped():
     stopped = fit_report(model, loader, InfOnBatch(2), torch.optim.Adam(model.parameters(), lr=1e-3), epochs=2,
                          max_bad_batches=1)
     assert stopped["stopped"].startswith("training stopped") and "skipped" not in stopped
+    poisoned = UNet(3, 3, base=4, depth=2)
+    next(m for m in poisoned.modules() if isinstance(m, nn.BatchNorm2d)).running_mean[0] = math.nan
+    run_poisoned = fit_report(poisoned, loader, nn.CrossEntropyLoss(), torch.optim.Adam(poisoned.parameters()), epochs=1)
+    assert run_poisoned["stopped"] == "" and run_poisoned["weights_finite"] is False  # a NaN running mean counts too
     fig = plot_batch_losses({"inf": run}, {"inf": "tab:red"}, batch_size=2, title="skipped")
     assert_readable(fig)
     assert_legends_beside_their_panels(fig)
