@@ -63,6 +63,32 @@ def check_module(name: str, student: nn.Module, reference: nn.Module, input_shap
         return check_close(name, student(inputs), reference(inputs), atol)
 
 
+
+# ---------------------------------------------------------------- exercises whose answer comes from the data
+
+def check_bonnet(label_ids: np.ndarray, pixels: int, gta9_class: int | str, cityscapes_class: int | str) -> bool:
+    """Exercise (notebook 00): the pixels of *ego vehicle* (label id 1) in `label_ids`, and its class in each map.
+
+    The classes may be given as an index or a name; Cityscapes-19 answers 255 or "ignored". The
+    reference is computed here, so the exercise cell does not print the answer.
+    """
+    from .classes import CITYSCAPES, GTA9, LABEL_ID
+    from .encoding import palette_to_index
+
+    bonnet = LABEL_ID["ego vehicle"]
+    count = int((np.asarray(label_ids) == bonnet).sum())
+    if int(pixels) != count:
+        raise AssertionError(f"bonnet pixels: {int(pixels)} is too {'high' if int(pixels) > count else 'low'}; "
+                             "count the pixels whose label id is 1")
+    for class_map, answer in ((GTA9, gta9_class), (CITYSCAPES, cityscapes_class)):
+        index = int(palette_to_index(np.array([[bonnet]], np.uint8), class_map)[0, 0])
+        names = {str(index)} | ({class_map.class_names[index]} if index < class_map.num_classes else {"ignored"})
+        if str(answer).strip().lower() not in {name.lower() for name in names}:
+            raise AssertionError(f"bonnet in {class_map.name}: not {answer!r}; look the label id up in the class "
+                                 "table of section 5")
+    print(f"✓ bonnet: {count} pixels, and its class in both maps: right")
+    return True
+
 # ---------------------------------------------------------------- spot the bug: the course reports' own mistakes
 
 def check_bgr_to_rgb(to_rgb: Callable[[np.ndarray], np.ndarray]) -> bool:

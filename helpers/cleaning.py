@@ -81,7 +81,7 @@ class Thresholds:
     empty_fraction: float = 0.995  # one label value covering at least this share → empty label
     work_width: int = 480  # images wider than this are scaled down first
     search_width: int = 240  # the misalignment search runs at this width
-    haze: float = 0.17  # fog: dark-channel brightness / fine detail above this
+    haze: float = 0.27  # fog: dark-channel brightness / fine detail above this (clear ≤ 0.23, fog ≥ 0.32 on seeds 0 and 1)
     streaks: float = 2.0  # rain: % of pixels on thin near-vertical bright lines (minus horizontal) above this
     max_shift: int = 12  # misalignment search: ±max_shift px at work_width
     misaligned_gain: float = 0.3  # edge strength at the best shift minus at shift 0 above this …

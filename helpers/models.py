@@ -220,7 +220,7 @@ class SkipProbe(nn.Module):
 def trace_shapes(model: nn.Module, images: torch.Tensor) -> tuple[list[tuple[str, str, str, str]], torch.Tensor]:
     """Run a U-Net (inc, downs, ups, outc) step by step: rows (stage, operation, C×H×W, note) and the logits.
 
-    Marks the poolings that drop an odd row and the paddings that put it back; on the meta
+    Marks the poolings that drop an odd row or column and the paddings that put it back; on the meta
     device it costs nothing, so it traces the base-64 U-Net at any image size (notebook 03).
     """
     rows: list[tuple[str, str, str, str]] = []
@@ -233,9 +233,10 @@ def trace_shapes(model: nn.Module, images: torch.Tensor) -> tuple[list[tuple[str
     add("inc", "DoubleConv", x)
     features = [x]
     for level, down in enumerate(model.downs, start=1):
-        rows_before = x.shape[-2]
+        size_before = x.shape[-2:]
         x = down(x)
-        add(f"down{level}", "max-pool, DoubleConv", x, f"{rows_before} is odd: its last row is dropped" if rows_before % 2 else "")
+        add(f"down{level}", "max-pool, DoubleConv", x,
+            "; ".join(f"{n} is odd: its last {what} is dropped" for n, what in zip(size_before, ("row", "column")) if n % 2))
         features.append(x)
     x = features.pop()
     for level, up in enumerate(model.ups, start=1):
@@ -244,8 +245,9 @@ def trace_shapes(model: nn.Module, images: torch.Tensor) -> tuple[list[tuple[str
         add(f"up{level}", "transposed conv ×2" if isinstance(up.up, nn.ConvTranspose2d) else "up-sample ×2", upsampled)
         x = pad_to(upsampled, skip.shape[-2:])
         if x.shape != upsampled.shape:
-            add("", "pad to the skip", x, f"+{x.shape[-2] - upsampled.shape[-2]} row of zeros "
-                f"({upsampled.shape[-2]} → {x.shape[-2]})")
+            add("", "pad to the skip", x, "; ".join(f"+{after - before} {what} of zeros ({before} → {after})"
+                                                    for before, after, what in zip(upsampled.shape[-2:], x.shape[-2:],
+                                                                                   ("row", "column")) if after != before))
         if getattr(up, "use_skip", True):
             x = torch.cat([skip, x], dim=1)
             add("", "concatenate skip", x)
@@ -254,6 +256,16 @@ def trace_shapes(model: nn.Module, images: torch.Tensor) -> tuple[list[tuple[str
     x = model.outc(x)
     add("outc", "1×1 conv", x, "one logit per class, at the input's size")
     return rows, x
+
+
+def padding_steps(rows: list[tuple[str, str, str, str]]) -> list[str]:
+    """"up1: +1 row of zeros (36 → 37)" for each padding in a `trace_shapes` table, named by its Up block."""
+    steps, stage = [], ""
+    for name, operation, _, note in rows:
+        stage = name or stage
+        if operation == "pad to the skip":
+            steps.append(f"{stage}: {note}")
+    return steps
 
 
 # ---------------------------------------------------------------------------------------------

@@ -147,3 +147,18 @@ def test_a_log_sum_exp_without_its_maximum_added_back_is_caught():
 def test_ignored_pixels_must_count_nowhere():
     with pytest.raises(AssertionError, match="labelled 255 count nowhere"):
         check_cross_entropy(lambda x, t: cross_entropy_by_hand(x, t.clamp_max(4)), ignore_index=255)
+
+
+def test_bonnet_exercise_checks_count_and_classes_without_giving_them_away(capsys):
+    label_ids = np.full((6, 8), 7, np.uint8)  # road …
+    label_ids[4:, 2:6] = 1  # … and 8 pixels of bonnet
+    assert checks.check_bonnet(label_ids, 8, "everything else", "ignored")
+    assert checks.check_bonnet(label_ids, 8, 0, 255)
+    assert "8 pixels" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="too low") as wrong_count:
+        checks.check_bonnet(label_ids, 7, 0, 255)
+    assert "8" not in str(wrong_count.value)  # the hint does not print the answer
+    with pytest.raises(AssertionError, match="bonnet in gta9"):
+        checks.check_bonnet(label_ids, 8, "road", 255)
+    with pytest.raises(AssertionError, match="bonnet in cityscapes19"):
+        checks.check_bonnet(label_ids, 8, 0, 0)

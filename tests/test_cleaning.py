@@ -32,9 +32,10 @@ from helpers.cleaning import (
     sequence_boundaries,
     shift_grid,
     toy_file_checks,
+    weather_statistics,
     write_toy_frame,
 )
-from helpers.datasets import build_manifest
+from helpers.datasets import build_manifest, read_image
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,20 @@ def test_every_check_finds_its_defect_at_the_default_size(report_480):
     assert (scores.loc[list(expected) + ["fog", "rain"], ["precision", "recall"]] == 1.0).all().all()
     assert np.isnan(scores.loc["unknown_colours", "recall"])
 
+
+
+def test_default_fog_threshold_lies_between_the_haziest_clear_and_the_clearest_fog_frame(tmp_path):
+    """The first five sequences of the default data (seed 0) hold its haziest clear frames (haze 0.23)."""
+    from helpers.synthetic import generate_streets
+
+    generate_streets(tmp_path, sequences=5, frames_per_sequence=20, size=(480, 264), seed=0, progress=False)
+    manifest = build_manifest("synthetic-streets", tmp_path)
+    manifest = manifest[manifest["defect"] != "truncated"]
+    haze = np.array([weather_statistics(read_image(tmp_path / path))["haze"] for path in manifest["image"]])
+    foggy = (manifest["weather"] == "fog").to_numpy()
+    assert foggy.sum() >= 10 and (~foggy).sum() >= 50
+    assert haze[~foggy].max() > 0.2  # the clear frames that the old threshold (0.17) called fog
+    assert haze[~foggy].max() < Thresholds().haze < haze[foggy].min()
 
 def test_reasons_say_what_is_wrong(report_480):
     manifest, report = report_480

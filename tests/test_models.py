@@ -412,6 +412,15 @@ def test_trace_shapes_marks_the_dropped_rows_and_the_paddings_at_400x300():
     assert sum(row[1] == "concatenate skip" for row in rows) == 4
 
 
+
+def test_trace_shapes_marks_dropped_columns_and_column_paddings_at_100x75():
+    with torch.device("meta"):
+        model = models.UNet(3, 9, base=8)
+    rows, _ = models.trace_shapes(model, torch.empty(1, 3, 75, 100, device="meta"))
+    assert [row[3] for row in rows if row[0] == "down3"] == ["25 is odd: its last column is dropped"]
+    assert models.padding_steps(rows) == ["up1: +1 row of zeros (8 → 9)", "up2: +1 column of zeros (24 → 25)",
+                                          "up3: +1 row of zeros (36 → 37)", "up4: +1 row of zeros (74 → 75)"]
+
 def test_trace_shapes_without_skips_concatenates_nothing_and_matches_forward():
     model = models.UNet(3, 2, base=2, skips=False).eval()
     images = torch.rand(1, 3, 20, 24)

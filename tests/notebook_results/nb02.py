@@ -8,6 +8,8 @@ def check(results: dict) -> None:
     assert results["palette_and_rgb_agree"] is True
     assert 0 < results["bgr_pitfall_wrong_share"] < 1, "reading BGR as RGB must break some pixels"
     assert results["one_hot_round_trip"] is True
+    assert results["one_hot_bytes_ratio"] == 4 * 9  # float32 against uint8, 9 channels
+    assert results["bgr_unknown_colours_only_by_mistake"] >= 1  # the mistake makes colours GTA9 never had
     frequency = results["class_frequency"]
     assert len(frequency) == 9 and math.isclose(sum(frequency), 1.0, rel_tol=1e-6)
     weights = results["class_weights"]

@@ -24,6 +24,8 @@ def check(results: dict) -> None:
     assert table[0][2] == "3×300×400" and table[-1][2] == "9×300×400"  # logits at the input's size
     assert results["output_shape_400x300"] == [9, 300, 400]
     assert [step.split(":")[0] for step in results["padding_steps"]] == ["up1", "up2"]
+    assert [step.split(":")[0] for step in results["padding_steps_100x75"]] == ["up1", "up2", "up3", "up4"]
+    assert "column" in results["padding_steps_100x75"][1]  # 25 columns pooled to 12, up-sampled to 24
     assert any(row[2] == "1024×18×25" for row in table)  # the bottleneck: 300 rows → 18
 
     assert 400 < results["activation_mib_400x300_batch1"] < 700
