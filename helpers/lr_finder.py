@@ -52,6 +52,7 @@ class LRFinderResult:
     mode: str = "exp"
     diverged: bool = False
     notes: list[str] = field(default_factory=list)
+    smooth_beta: float = 0.98
 
     @property
     def rebound(self) -> float:
@@ -128,8 +129,8 @@ def range_test_size(image_size: tuple[int, int], on_gpu: bool, override=None) ->
 
 def resmooth(result: LRFinderResult, beta: float) -> LRFinderResult:
     """Smooth the raw losses of a test again with `beta` and redo its suggestions (a short test forgets faster)."""
-    result.smoothed = smooth_losses(result.losses, beta)
-    result.suggestions, notes = suggest(result.lrs, result.smoothed)
+    result.smoothed, result.smooth_beta = smooth_losses(result.losses, beta), beta
+    result.suggestions, notes = suggest(result.lrs, result.smoothed, result.val_lrs, result.val_accuracy)
     result.notes = [note for note in result.notes if note.startswith("stopped")] + notes
     return result
 
@@ -159,8 +160,12 @@ def describe_turn(result: LRFinderResult) -> str:
     return "the loss was still falling at the last rate: the range ends too early to show where it stops"
 
 
-def describe_linear_test(result: LRFinderResult, dip: float = 0.05) -> list[str]:
-    """What the accuracy and loss curves of a linear test did, as lines computed from them (one branch per outcome)."""
+def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float = 0.05) -> list[str]:
+    """What the accuracy and loss curves of a linear test did, as lines computed from them (one branch per outcome).
+
+    `dip`: an accuracy drop that counts (a dip, or a fall after the peak); `flat`: the loss counts as flat by
+    the end when its last fifth fell by less than this share of its whole fall.
+    """
     accuracy, rates = np.asarray(result.val_accuracy), np.asarray(result.val_lrs)
     top = int(np.argmax(accuracy))
     lines = [f"validation accuracy: {accuracy[0]:.3f} at lr {rates[0]:.2e}, highest {accuracy[top]:.3f} at lr "
@@ -173,6 +178,10 @@ def describe_linear_test(result: LRFinderResult, dip: float = 0.05) -> list[str]
                      "found no maximum (no reading). The range did not reach a rate that is too large.")
     else:
         lines.append(f"→ it stopped rising inside the range: Smith's maximum {rate_text(result.suggestions['smith_max'])}")
+    fell = 0 < top < len(accuracy) - 1 and accuracy[top + 1:].min() < accuracy[top] - dip
+    if fell:
+        lines.append(f"→ after its peak the accuracy fell (down to {accuracy[top + 1:].min():.3f}, "
+                     f"{accuracy[-1]:.3f} at the last rate): the rates past {rates[top]:.2e} were too large for it")
     dips = [(rates[i], accuracy[i]) for i in range(1, len(accuracy)) if accuracy[i] < accuracy[i - 1] - dip]
     if dips:
         lines.append(f"  dips along the way (more than {dip} below the point before): "
@@ -184,8 +193,16 @@ def describe_linear_test(result: LRFinderResult, dip: float = 0.05) -> list[str]
     elif result.rebound != result.rebound:
         lines.append(f"training loss: {describe_turn(result)}")
     else:
-        lines.append(f"training loss: still falling at the last rate ({result.smoothed[0]:.3f} → "
-                     f"{result.smoothed[-1]:.3f} smoothed): no rate of this sweep was too large for it")
+        smoothed = np.asarray(result.smoothed, dtype=float)
+        fifth = max(1, len(smoothed) // 5)
+        late_fall, fall = smoothed[-fifth - 1] - smoothed[-1], smoothed[0] - smoothed.min()
+        trend = (f"flat by the end (it fell only {late_fall:.3f} over the last fifth of the sweep, "
+                 f"{late_fall / fall:.0%} of its fall {smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed), without rising again"
+                 if late_fall < flat * fall else
+                 f"still falling at the last rate ({smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed)")
+        lines.append(f"training loss: {trend}" + (": the training loss alone did not show the rates that were too "
+                                                  "large for the accuracy" if fell else
+                                                  ": no rate of this sweep made it rise"))
     return lines + [f"note: {note}" for note in result.notes]
 
 
@@ -195,7 +212,7 @@ def plot_linear_test(result: LRFinderResult, title: str):
 
     fig, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=(14, 4), layout="constrained")
     loss_ax.plot(result.lrs, result.losses, color="0.7", linewidth=1, label="training loss (per batch)")
-    loss_ax.plot(result.lrs, result.smoothed, color="C0", linewidth=2, label="smoothed (β = 0.98)")
+    loss_ax.plot(result.lrs, result.smoothed, color="C0", linewidth=2, label=f"smoothed (β = {result.smooth_beta:.2f})")
     accuracy_ax.plot(result.val_lrs, result.val_accuracy, "o-", color="C2", label="validation pixel accuracy")
     if result.val_accuracy:
         low, high = result.val_accuracy[0], max(result.val_accuracy)
@@ -297,18 +314,61 @@ def compare_valleys(adam_valley: float | None, sgd_valley: float | None, far: fl
     return ratio, f"SGD's valley ({rate_text(sgd_valley)}) sits {where}"
 
 
-def describe_steadiest(spread) -> str:
-    """Which rule moved least over the seeds (smallest largest ÷ smallest), and how valley compares with it."""
+def describe_steadiest(spread, grid_step: float | None = None, few: int = 3) -> str:
+    """Which rule moved least over the seeds (smallest largest ÷ smallest), and how valley compares with it.
+
+    With `grid_step` (the ratio of two neighbouring rates of the sweep) the spreads are also counted in grid
+    steps: the readings sit on that grid, so a spread of up to `few` steps is near the test's resolution.
+    """
     steady = spread["largest ÷ smallest"].dropna()
     if steady.empty:
         return "no rule gave a reading for two seeds or more: nothing to compare"
     steadiest = [rule for rule, value in steady.items() if np.isclose(value, steady.min())]
     text = f"steadiest over the seeds in this run: {' and '.join(steadiest)} (largest ÷ smallest {steady.min():.2f})"
-    if "valley" in steadiest:
+    if "valley" not in steadiest:
+        text += (f"; valley's spread is {steady['valley']:.2f}×" if "valley" in steady
+                 else "; valley gave fewer than two readings")
+    if grid_step is None:
         return text
-    if "valley" in steady:
-        return text + f"; valley's spread is {steady['valley']:.2f}×"
-    return text + "; valley gave fewer than two readings"
+    steps = {rule: math.log(value) / math.log(grid_step) for rule, value in steady.items()}
+    text += (f"\nthe readings sit on the sweep's grid of rates, ×{grid_step:.2f} from one to the next; spreads in "
+             "grid steps: " + ", ".join(f"{rule} {value:.1f}" for rule, value in steps.items()))
+    within = [rule for rule, value in steps.items() if value <= few + 1e-9]
+    if within:
+        text += (f"\n→ {' and '.join(within)} within {few} grid steps: near the resolution of the test, "
+                 "the seeds barely disagree")
+    else:
+        text += f"\n→ every spread is wider than {few} grid steps: the seeds disagree beyond the resolution of the test"
+    return text
+
+
+def describe_smoothing_lag(result: LRFinderResult) -> list[str]:
+    """How far the smoothing shifts the minimum of an exponential test to the right, in decades, against the raw loss.
+
+    An average with β remembers about 1 / (1 − β) batches; each batch raises the rate by a fixed number of decades,
+    so the smoothed curve trails the raw one by about (batches of lag) × (decades per batch).
+    """
+    lrs, losses = np.asarray(result.lrs, dtype=float), np.asarray(result.losses, dtype=float)
+    lag_batches = 1 / (1 - result.smooth_beta)
+    per_batch = math.log10(lrs[-1] / lrs[0]) / (len(lrs) - 1)
+    lag = lag_batches * per_batch
+    smoothed_min, raw_min = lrs[int(np.argmin(result.smoothed))], lrs[int(np.nanargmin(losses))]
+    apart = math.log10(smoothed_min / raw_min)
+    lines = [f"smoothing lag: β = {result.smooth_beta:.2f} remembers about {lag_batches:.0f} batches × "
+             f"{per_batch:.3f} decades per batch = {lag:.2f} decades of learning rate",
+             f"lowest smoothed loss at lr {smoothed_min:.2e}, lowest raw loss (one batch) at lr {raw_min:.2e}: "
+             f"{apart:+.2f} decades"]
+    min_div_10 = result.suggestions.get("min_div_10")
+    if apart > lag:
+        lines.append("→ the smoothed minimum lies right of the raw one by more than the lag: min_div_10 is read "
+                     "too far right; trust the valley more")
+    elif min_div_10 is not None and min_div_10 > raw_min:
+        lines.append(f"→ min_div_10 ({min_div_10:.2e}) lies right of the lowest raw loss: the lag has eaten the "
+                     "decade the rule keeps from the minimum, so it is no safe rate here")
+    else:
+        lines.append("→ the smoothed minimum lies within the lag of the raw one, and min_div_10 left of the lowest "
+                     "raw loss: the rule's margin survives the lag")
+    return lines
 
 
 def lr_schedule(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> np.ndarray:
@@ -373,7 +433,7 @@ def lr_range_test(
     quiet = is_quiet() if progress is None else not progress
 
     saved = _snapshot(model, optimizer)
-    result = LRFinderResult(lrs=[], losses=[], smoothed=[], mode=mode)
+    result = LRFinderResult(lrs=[], losses=[], smoothed=[], mode=mode, smooth_beta=smooth_beta)
     try:
         model.to(device)
         if isinstance(loss_fn, nn.Module):

@@ -17,6 +17,7 @@ from helpers.lr_finder import (
     _valley_index,
     compare_valleys,
     describe_linear_test,
+    describe_smoothing_lag,
     describe_steadiest,
     describe_step_growth,
     describe_turn,
@@ -300,6 +301,17 @@ def test_resmooth_redoes_the_suggestions_and_keeps_the_stop_note():
     assert result.smoothed == pytest.approx(smooth_losses(losses, 0.5))
     assert result.suggestions == suggest(lrs, result.smoothed)[0]
     assert result.notes[0].startswith("stopped") and "an old note" not in result.notes
+    assert result.smooth_beta == 0.5
+
+
+def test_resmooth_keeps_the_accuracy_reading_of_a_linear_test():
+    lrs = list(np.linspace(0.01, 1.0, 30))
+    losses = list(np.linspace(2.0, 0.5, 30))
+    result = LRFinderResult(lrs=lrs, losses=losses, smoothed=smooth_losses(losses), mode="linear",
+                            val_lrs=lrs[2::3], val_accuracy=[0.1, 0.2, 0.5, 0.7, 0.8, 0.8, 0.6, 0.5, 0.4, 0.4])
+    resmooth(result, 0.95)
+    assert result.suggestions == suggest(lrs, result.smoothed, result.val_lrs, result.val_accuracy)[0]
+    assert result.suggestions["smith_max"] == pytest.approx(lrs[14])  # off the accuracy, not the loss
 
 
 def turning(smoothed, diverged=False) -> LRFinderResult:
@@ -325,11 +337,49 @@ def test_describe_linear_test_reads_the_accuracy_curve():
     lines = describe_linear_test(result)
     assert "highest 0.500 at lr 4.00e-01" in lines[0] and "found no maximum" in lines[1]
     assert "0.200 at lr 3.00e-01" in lines[2]  # the dip
-    assert lines[3].startswith("training loss: still falling")
+    assert lines[3] == "training loss: still falling at the last rate (2.000 → 0.900 smoothed): no rate of this sweep made it rise"
     result.val_accuracy, result.suggestions = [0.1, 0.6, 0.5, 0.5], {"smith_max": 0.2}
     assert describe_linear_test(result)[1] == "→ it stopped rising inside the range: Smith's maximum 2.00e-01"
     result.val_accuracy = [0.5, 0.4, 0.3, 0.3]
     assert "never rose above its first value" in describe_linear_test(result)[1]
+
+
+def test_describe_linear_test_never_says_no_rate_too_large_when_the_accuracy_fell():
+    result = turning([2.0, 1.5, 1.0, 0.9, 0.8])
+    result.val_lrs, result.val_accuracy = [0.1, 0.2, 0.3, 0.4, 0.5], [0.1, 0.6, 0.7, 0.4, 0.45]
+    result.suggestions = {"smith_max": 0.3}
+    text = "\n".join(describe_linear_test(result))
+    assert "no rate of this sweep made it rise" not in text
+    assert "after its peak the accuracy fell (down to 0.400, 0.450 at the last rate)" in text
+    assert "did not show the rates that were too large for the accuracy" in text
+    result.val_accuracy = [0.1, 0.6, 0.7, 0.68, 0.69]  # flattens: no fall
+    assert "no rate of this sweep made it rise" in "\n".join(describe_linear_test(result))
+
+
+def test_describe_linear_test_tells_a_flat_loss_from_a_falling_one():
+    result = turning([2.0, 1.0, 0.7, 0.62, 0.61, 0.605])  # the last fifth fell 0.005 of 1.395
+    result.val_lrs, result.val_accuracy, result.suggestions = [0.1, 0.2], [0.1, 0.5], {"smith_max": None}
+    assert describe_linear_test(result)[-1] == (
+        "training loss: flat by the end (it fell only 0.005 over the last fifth of the sweep, 0% of its fall "
+        "2.000 → 0.605 smoothed), without rising again: no rate of this sweep made it rise")
+    result.smoothed = [2.0, 1.5, 1.2, 1.0, 0.8, 0.6]
+    assert describe_linear_test(result)[-1].startswith("training loss: still falling at the last rate (2.000 → 0.600")
+
+
+def test_describe_smoothing_lag_states_the_lag_in_decades_and_flags_min_div_10():
+    lrs = list(np.geomspace(1e-5, 100.0, 50))  # 7 decades in 49 steps
+    losses = [2.0 - 0.03 * i for i in range(25)] + [1.3 + 0.1 * i for i in range(25)]  # lowest raw at index 24
+    result = LRFinderResult(lrs=lrs, losses=losses, smoothed=smooth_losses(losses, 0.9), smooth_beta=0.9)
+    result.suggestions = {"min_div_10": lrs[int(np.argmin(result.smoothed))] / 10}
+    lines = describe_smoothing_lag(result)
+    assert "about 10 batches × 0.143 decades per batch = 1.43 decades" in lines[0]
+    apart = np.log10(lrs[int(np.argmin(result.smoothed))] / lrs[24])
+    assert f"{apart:+.2f} decades" in lines[1] and 0 < apart < 1.43
+    assert lines[2].startswith("→ the smoothed minimum lies within the lag")  # min ÷ 10 left of the raw minimum
+    result.suggestions = {"min_div_10": lrs[30]}
+    assert "lies right of the lowest raw loss" in describe_smoothing_lag(result)[2]
+    result.smooth_beta, result.smoothed = 0.5, [1.0] * 40 + [0.5] + [1.0] * 9  # 2.3 decades right, lag 0.29
+    assert "by more than the lag" in describe_smoothing_lag(result)[2]
 
 
 def test_relative_step_growth_compares_the_ends_of_the_sweep():
@@ -362,6 +412,14 @@ def test_describe_steadiest_names_the_rule_with_the_smallest_spread():
     spread.loc["valley", "largest ÷ smallest"] = 1.2
     assert describe_steadiest(spread).endswith("valley and steepest (largest ÷ smallest 1.20)")
     assert describe_steadiest(spread.iloc[2:]).startswith("no rule gave a reading")
+
+
+def test_describe_steadiest_counts_the_spread_in_grid_steps():
+    spread = pd.DataFrame({"largest ÷ smallest": [1.93, 5.18]}, index=["valley", "steepest"])
+    text = describe_steadiest(spread, grid_step=1.39)
+    assert "×1.39 from one to the next; spreads in grid steps: valley 2.0, steepest 5.0" in text
+    assert text.endswith("→ valley within 3 grid steps: near the resolution of the test, the seeds barely disagree")
+    assert describe_steadiest(spread.iloc[1:], grid_step=1.39).endswith("beyond the resolution of the test")
 
 
 def legend_labels(ax) -> list[str]:
