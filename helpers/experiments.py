@@ -4,8 +4,9 @@ A comparison of optimizers, schedules or losses means something only when every 
 same data and the same budget, and when it is repeated over a few seeds: a difference between
 two settings is shown only when it is clearly larger than the noise of their means. `run_grid` runs
 `make_run(config, seed)` for every setting and seed (seeding everything first) and gathers one
-row per run; `summarize` gives the mean and standard deviation over seeds; `within_noise` says
-whether two settings differ by more than the noise of their means (two standard errors).
+row per run; `summarize` gives the mean and standard deviation over seeds; `paired_within_noise` says
+whether two settings run with the same seeds differ by more than the noise of their per-seed
+differences (two standard errors), `within_noise` the same for two independent sets of runs.
 
     grid = run_grid([{"optimizer": "sgd"}, {"optimizer": "adam"}], train_once, seeds=3)
     summary = summarize(grid, by="optimizer", metrics=["miou"])
@@ -166,6 +167,56 @@ def within_noise(summary: pd.DataFrame, metric: str, first: Hashable, second: Ha
         standard_error = math.nan
     return {"difference": difference, "standard_error": standard_error, "runs": runs,
             "within_noise": bool(math.isfinite(standard_error) and abs(difference) < 2 * standard_error)}
+
+
+def _runs_of(grid: pd.DataFrame, by: Sequence[str], setting: Hashable, column: str) -> pd.Series:
+    """`column` of one setting's runs, indexed by seed (the setting is a value, or a tuple for several `by`)."""
+    key = setting if isinstance(setting, tuple) else (setting,)
+    if len(key) != len(by):
+        raise ValueError(f"setting {setting!r} does not name one value per column of {list(by)}")
+    chosen = np.logical_and.reduce([grid[column_name] == value for column_name, value in zip(by, key)])
+    runs = grid[chosen]
+    if runs.empty:
+        raise KeyError(f"{setting!r} has no runs in the grid; settings: {sorted(set(map(tuple, grid[by].values)))}")
+    return pd.to_numeric(runs.set_index("seed")[column], errors="coerce")
+
+
+def paired_within_noise(grid: pd.DataFrame, by: str | Sequence[str], metric: str, first: Hashable,
+                        second: Hashable) -> dict[str, Any]:
+    """Compare two settings that ran with the same seeds: the mean of their per-seed differences against its standard error.
+
+    A seed fixes the initial weights and the order of the batches, so two settings run with one seed
+    share a lot of their luck; the per-seed differences d remove it, and their standard error
+    sd(d)/√n is often far smaller than that of two independent means (`within_noise`), which
+    counts that shared luck as noise. Returns `difference` (mean of d), `standard_error`
+    (NaN with fewer than two shared seeds), `runs` (the shared seeds, twice: one count per
+    setting), `seeds` and `within_noise` (|difference| < 2 standard errors), as `within_noise` does.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    pairs = pd.concat([_runs_of(grid, by, first, metric), _runs_of(grid, by, second, metric)], axis=1,
+                      join="inner").dropna()
+    differences = (pairs.iloc[:, 0] - pairs.iloc[:, 1]).to_numpy(dtype=float)
+    count = len(differences)
+    difference = float(differences.mean()) if count else math.nan
+    standard_error = float(differences.std(ddof=1) / math.sqrt(count)) if count >= 2 else math.nan
+    return {"difference": difference, "standard_error": standard_error, "runs": [count, count],
+            "seeds": [int(seed) for seed in pairs.index],
+            "within_noise": bool(math.isfinite(standard_error) and abs(difference) < 2 * standard_error)}
+
+
+def same_runs(grid: pd.DataFrame, by: str | Sequence[str], first: Hashable, second: Hashable,
+              columns: Sequence[str]) -> bool:
+    """True when two settings gave exactly the same `columns` with every seed: one run twice, not two runs.
+
+    A plateau schedule that never lowered the rate trains exactly like no schedule; comparing a
+    winner with its own copy says nothing about the runners-up.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    for column in columns:
+        ours, theirs = _runs_of(grid, by, first, column), _runs_of(grid, by, second, column)
+        if sorted(ours.index) != sorted(theirs.index) or not ours.sort_index().equals(theirs.sort_index()):
+            return False
+    return True
 
 
 def failed_runs(grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

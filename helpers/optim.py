@@ -206,10 +206,20 @@ def _plateau(optimizer, epochs, steps_per_epoch, options):
     return lr_scheduler.ReduceLROnPlateau(optimizer, **options), monitor
 
 
+def cyclic_cycles(epochs: int) -> int:
+    """How many whole triangles a cyclic run of `epochs` epochs holds: about one per 4 epochs, at least 1.
+
+    Smith's half-cycle is 2 to 10 epochs long, and his runs end where a cycle ends, at the base rate;
+    a run cut off mid-cycle ends at a high rate, in the middle of a climb.
+    """
+    return max(1, round(epochs / 4))
+
+
 def _cyclic(optimizer, epochs, steps_per_epoch, options):
     max_lr = options.pop("max_lr", current_lr(optimizer))
     base_lr = options.pop("base_lr", max_lr / 4)
-    options.setdefault("step_size_up", max(1, min(2 * steps_per_epoch, epochs * steps_per_epoch // 2)))
+    # Whole cycles: the rate is back at base_lr exactly when the run's last step is taken.
+    options.setdefault("step_size_up", epochs * steps_per_epoch / (2 * cyclic_cycles(epochs)))
     options.setdefault("mode", "triangular")
     options.setdefault("cycle_momentum", _has_momentum(optimizer))
     return lr_scheduler.CyclicLR(optimizer, base_lr=base_lr, max_lr=max_lr, **options), None
@@ -264,7 +274,7 @@ def make_scheduler(
     | none | – | never | |
     | step | StepLR | epoch | step_size = max(1, epochs // 3), gamma = 0.1 |
     | plateau | ReduceLROnPlateau | epoch, on `monitor` | monitor = "miou" (mode max; "min" for a loss), factor = 0.1, patience = max(1, epochs // 10) |
-    | cyclic | CyclicLR (triangular) | batch | max_lr = optimizer lr, base_lr = max_lr / 4, step_size_up = min(2 epochs, half the run) |
+    | cyclic | CyclicLR (triangular) | batch | max_lr = optimizer lr, base_lr = max_lr / 4, step_size_up = run / (2 × cycles), cycles = max(1, round(epochs / 4)): whole cycles, ending at base_lr |
     | cosine | CosineAnnealingLR | batch | T_max = epochs * steps_per_epoch, eta_min = 0 |
     | onecycle | OneCycleLR | batch | max_lr = optimizer lr, total_steps = epochs * steps_per_epoch |
 

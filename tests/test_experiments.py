@@ -18,9 +18,11 @@ from helpers.experiments import (
     gap_text,
     interval_text,
     label_log_ticks,
+    paired_within_noise,
     plateau_reductions,
     plot_grid_bars,
     run_grid,
+    same_runs,
     seed_list,
     summarize,
     within_noise,
@@ -173,6 +175,39 @@ def test_within_noise_on_a_summary_by_two_columns():
     assert verdict["difference"] == pytest.approx(0.31)
     assert verdict["standard_error"] == pytest.approx(math.sqrt(0.1**2 / 3 + 0.01**2 / 3))
     assert verdict["within_noise"] is False
+
+
+def test_paired_verdict_sees_a_consistent_difference_that_unpaired_noise_hides():
+    # the seeds move both settings together (0.40, 0.60, 0.80); "b" is always 0.02 above "a", give or take 0.005
+    grid = pd.DataFrame({"scheduler": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+                         "miou": [0.40, 0.60, 0.80, 0.42, 0.625, 0.815]})
+    summary = summarize(grid, by="scheduler", metrics=["miou"])
+    assert within_noise(summary, "miou", "b", "a")["within_noise"] is True  # unpaired: 0.02 hides in sd 0.2
+    paired = paired_within_noise(grid, "scheduler", "miou", "b", "a")
+    differences = np.array([0.02, 0.025, 0.015])
+    assert paired["difference"] == pytest.approx(0.02)
+    assert paired["standard_error"] == pytest.approx(differences.std(ddof=1) / math.sqrt(3))  # sd(d)/√n = 0.0029
+    assert paired["within_noise"] is False and paired["runs"] == [3, 3] and paired["seeds"] == [0, 1, 2]
+
+
+def test_paired_verdict_pairs_by_seed_over_two_columns_and_skips_missing_seeds():
+    grid = pd.DataFrame({"loss": ["mse"] * 3 + ["bce"] * 3, "optimizer": ["sgd"] * 6, "seed": [0, 1, 2, 2, 1, 0],
+                         "miou": [0.5, 0.6, float("nan"), 0.9, 0.7, 0.6]})  # mse's seed 2 failed
+    verdict = paired_within_noise(grid, ["loss", "optimizer"], "miou", ("bce", "sgd"), ("mse", "sgd"))
+    assert verdict["seeds"] == [0, 1] and verdict["difference"] == pytest.approx(0.1)
+    assert verdict["standard_error"] == pytest.approx(0.0) and verdict["within_noise"] is False
+    single = paired_within_noise(grid[grid.seed == 0], ["loss", "optimizer"], "miou", ("bce", "sgd"), ("mse", "sgd"))
+    assert math.isnan(single["standard_error"]) and single["within_noise"] is False
+    with pytest.raises(KeyError, match="no runs"):
+        paired_within_noise(grid, ["loss", "optimizer"], "miou", ("dice", "sgd"), ("mse", "sgd"))
+
+
+def test_same_runs_finds_a_setting_that_repeated_another_exactly():
+    grid = pd.DataFrame({"scheduler": ["none"] * 2 + ["plateau"] * 2 + ["cosine"] * 2, "seed": [0, 1, 1, 0, 0, 1],
+                         "miou": [0.5, 0.6, 0.6, 0.5, 0.5, 0.6], "final_val_loss": [1.0, 0.9, 0.9, 1.0, 1.1, 0.9]})
+    assert same_runs(grid, "scheduler", "none", "plateau", ["miou", "final_val_loss"])  # a plateau that never fired
+    assert not same_runs(grid, "scheduler", "none", "cosine", ["miou", "final_val_loss"])  # same mIoU, other runs
+    assert same_runs(grid, "scheduler", "none", "cosine", ["miou"])
 
 
 def test_failed_runs_lists_the_failures_and_drops_the_error_column():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.optim import Schedule, as_schedule, current_lr, make_optimizer, make_scheduler
+from helpers.optim import Schedule, as_schedule, current_lr, cyclic_cycles, make_optimizer, make_scheduler
 
 EPOCHS, STEPS = 4, 5
 
@@ -134,6 +134,23 @@ def test_cyclic_steps_every_batch_triangle(optimizer_name):
     assert max(per_batch) == pytest.approx(0.4) and min(per_batch) == pytest.approx(0.1)
     if optimizer_name == "adam":  # Adam has no momentum to cycle: its betas stay as they were
         assert optimizer.param_groups[0]["betas"] == (0.9, 0.999)
+
+
+@pytest.mark.parametrize(("epochs", "steps", "cycles"), [(2, 5, 1), (6, 15, 2), (8, 3, 2), (13, 7, 3)])
+def test_cyclic_default_holds_whole_cycles_and_ends_at_base(epochs, steps, cycles):
+    optimizer = make_optimizer("adam", _model(), lr=0.4)
+    schedule = make_scheduler("cyclic", optimizer, epochs=epochs, steps_per_epoch=steps)
+    assert cyclic_cycles(epochs) == cycles
+    per_batch = []
+    for _ in range(epochs * steps):
+        per_batch.append(current_lr(optimizer))
+        optimizer.step()
+        schedule.step("batch")
+    assert current_lr(optimizer) == pytest.approx(0.1)  # the run ends where a cycle ends: at base_lr
+    total = epochs * steps
+    assert schedule.scheduler.total_size * cycles == pytest.approx(total)  # whole cycles, no fraction left
+    assert per_batch[0] == pytest.approx(0.1) and max(per_batch) > 0.3  # starts at the base, climbs near the top
+    assert per_batch[-1] < per_batch[-2]  # the last batch is still on the way down, not cut off at a peak
 
 
 def test_cyclic_cycles_sgd_momentum_inversely():

@@ -32,18 +32,19 @@ def test_recipe_survives_a_json_round_trip_whole():
 
 def test_recipe_build_gives_exactly_its_optimizer_and_schedule():
     recipe = Recipe(optimizer="SGD", lr=0.04, schedule="CyclicLR", schedule_args={"base_lr": 0.01, "max_lr": 0.04},
-                    epochs=3, momentum=0.7, weight_decay=1e-3)
+                    epochs=4, momentum=0.7, weight_decay=1e-3)
     optimizer, schedule = recipe.build(_model(), steps_per_epoch=5)
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.defaults["momentum"] == 0.7 and optimizer.defaults["weight_decay"] == 1e-3
     assert schedule.name == "cyclic" and schedule.step_on == "batch"
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)  # the cycle starts at its base
     rates = []
-    for _ in range(15):
+    for _ in range(20):
         rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         schedule.step("batch")
     assert max(rates) == pytest.approx(0.04) and min(rates) == pytest.approx(0.01)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)  # one whole cycle: back at the base
     adam_optimizer, onecycle = Recipe(optimizer="adam", lr=3e-3, schedule="onecycle", epochs=2).build(_model(), 4)
     assert isinstance(adam_optimizer, torch.optim.Adam) and onecycle.total_steps == 8
 
