@@ -220,10 +220,32 @@ def first_layer(net: torch.nn.Module) -> torch.nn.Conv2d:
 
 
 def moved_share(weights: np.ndarray, start: np.ndarray) -> float | None:
-    """How far training moved `weights` from `start`, as a share of the start's size: ‖W − W₀‖ / ‖W₀‖ (None: shapes differ)."""
+    """How far training moved `weights` from `start`, as a share of the start's size: ‖W − W₀‖ / ‖W₀‖ (None: shapes
+    differ). It counts a pure rescaling too, which batch norm after the layer undoes: see `turned_degrees`."""
     if weights.shape != start.shape:
         return None
     return float(np.linalg.norm(weights - start) / np.linalg.norm(start))
+
+
+def turned_degrees(weights: np.ndarray, start: np.ndarray) -> float | None:
+    """How far training turned each filter (a row of `weights`, out × …) from its start, ignoring its scale:
+    the angle between W and W₀ with |cos| (0° = the same shape up to scale and sign, 90° = unrelated),
+    averaged over the filters. Batch norm after the layer undoes scale, so this is the change it sees
+    (None: shapes differ)."""
+    if weights.shape != start.shape:
+        return None
+    rows, start_rows = weights.reshape(len(weights), -1), start.reshape(len(start), -1)
+    cosines = [cosine(row, start_row) for row, start_row in zip(rows, start_rows)]
+    return float(np.degrees(np.arccos(np.clip(cosines, 0.0, 1.0))).mean())
+
+
+def chance_best_cosines(count: int, references: list[np.ndarray], draws: int = 200, seed: int = 0) -> np.ndarray:
+    """For `draws` sets of `count` random Gaussian 3×3 kernels: the best |cos| any kernel of the set reaches
+    with any of `references` — the chance level of "the best match to the best reference"."""
+    random_kernels = np.random.default_rng(seed).normal(size=(draws, count, 9))
+    unit_kernels = random_kernels / np.linalg.norm(random_kernels, axis=-1, keepdims=True)
+    unit_references = np.stack([np.ravel(k) / np.linalg.norm(k) for k in references])  # R × 9
+    return np.abs(unit_kernels @ unit_references.T).max(axis=(1, 2))
 
 
 def kernels_of(weights: np.ndarray) -> np.ndarray:

@@ -230,6 +230,28 @@ def per_frame_report(model: torch.nn.Module, dataset, batch_size: int,
     return np.concatenate(matrices), torch.cat(loss_right).numpy(), torch.cat(loss_wrong).numpy()
 
 
+def class_errors(confusion: np.ndarray, class_names: list[str], index: int, top: int = 2) -> dict:
+    """Where class `index` loses IoU, from a confusion matrix (rows = true class): its precision and recall,
+    its false positives and false negatives (in pixels), and the `top` classes its missed pixels went to,
+    each with its share of the class's true pixels."""
+    matrix = np.asarray(confusion, dtype=np.float64)
+    hits, true, predicted = matrix[index, index], matrix[index].sum(), matrix[:, index].sum()
+    missed = [(other, matrix[index, other] / true) for other in np.argsort(-matrix[index], kind="stable")
+              if other != index and matrix[index, other] > 0][:top]
+    return {"precision": float(hits / predicted) if predicted else float("nan"),
+            "recall": float(hits / true) if true else float("nan"),
+            "false_positives": int(predicted - hits), "false_negatives": int(true - hits),
+            "missed_to": {class_names[other]: float(share) for other, share in missed}}
+
+
+def one_frame_per_sequence(manifest: pd.DataFrame, count: int) -> pd.DataFrame:
+    """The first frame of each of `count` different sequences (in the manifest's order): examples that are not
+    near copies of each other. Fewer sequences than `count`: their frames fill the rest, in order."""
+    firsts = manifest.drop_duplicates("sequence") if "sequence" in manifest else manifest.iloc[:0]
+    rest = manifest.drop(index=firsts.index)
+    return pd.concat([firsts, rest]).head(count)
+
+
 def weather_groups(frames: pd.DataFrame) -> tuple[dict[str, np.ndarray] | None, str | None]:
     """Which frames are fog, rain or neither, and where that was read: notebook 01's flags when the
     manifest carries them, else the data set's recorded weather; (None, None) when it has neither."""

@@ -298,6 +298,12 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.0)) -> tup
     return fig, ax
 
 
+def history_label(key: str) -> str:
+    """A history column as a legend label: "val_loss" → "val loss", "miou" → "mIoU"."""
+    words = {"miou": "mIoU", "iou": "IoU"}
+    return " ".join(words.get(word, word) for word in key.split("_"))
+
+
 def plot_history(history: Any, keys: Sequence[str] = ("train_loss", "val_loss"), ax: Axes | None = None,
                  title: str = "Training history", ylabel: str | None = None, logy: bool = False) -> Figure:
     """Columns `keys` of a training history against epoch (or step for per-batch records)."""
@@ -310,7 +316,7 @@ def plot_history(history: Any, keys: Sequence[str] = ("train_loss", "val_loss"),
     fig, ax = _new_axes(ax)
     marker = "o" if len(frame) <= 30 else None
     for key in keys:
-        ax.plot(x_values, frame[key], marker=marker, label=key.replace("_", " "))
+        ax.plot(x_values, frame[key], marker=marker, label=history_label(key))
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(x_name or "record")

@@ -173,6 +173,32 @@ def test_first_layer_and_how_far_it_moved():
     assert filters.moved_share(np.ones((2, 3, 3, 3)), start) is None
 
 
+def test_turned_degrees_ignores_scale_and_sign_but_not_shape():
+    start = np.random.default_rng(0).normal(size=(4, 3, 3, 3))
+    assert filters.turned_degrees(start * 3.0, start) == pytest.approx(0.0, abs=1e-5)  # moved_share: 200 %
+    assert filters.turned_degrees(-start, start) == pytest.approx(0.0, abs=1e-5)
+    orthogonal = start.copy()
+    orthogonal[0] = 0.0
+    orthogonal[0, 0, 0, 0] = 1.0
+    start_one = np.zeros_like(start)
+    start_one[0, 0, 0, 1] = 1.0
+    turned = filters.turned_degrees(np.concatenate([orthogonal[:1], start[1:]]), np.concatenate([start_one[:1], start[1:]]))
+    assert turned == pytest.approx(90.0 / 4)  # one filter of four turned to a right angle, three unchanged
+    assert filters.turned_degrees(np.ones((2, 3, 3, 3)), start) is None
+
+
+def test_chance_best_cosines_takes_the_best_of_every_reference():
+    sobel_x, sobel_y = filters.sobel_kernels()
+    both = filters.chance_best_cosines(16, [sobel_x, sobel_y], draws=50, seed=0)
+    only_x = filters.chance_best_cosines(16, [sobel_x], draws=50, seed=0)
+    only_y = filters.chance_best_cosines(16, [sobel_y], draws=50, seed=0)
+    np.testing.assert_allclose(both, np.maximum(only_x, only_y))
+    assert both.mean() > only_x.mean()
+    draw = np.random.default_rng(0).normal(size=(50, 16, 9))[0]
+    expected = max(filters.cosine(kernel, sobel_x) for kernel in draw)
+    assert only_x[0] == pytest.approx(expected)
+
+
 def test_kernels_of_lists_each_channel_then_each_filters_sum():
     weights = np.arange(2 * 3 * 9, dtype=float).reshape(2, 3, 3, 3)
     kernels = filters.kernels_of(weights)

@@ -166,3 +166,24 @@ def test_weather_groups_prefer_notebook_01s_flags_and_else_read_the_recorded_wea
     assert "meta.csv" in source and groups["fog"].tolist() == [True, False, False, True]
     assert groups["rain"].tolist() == [False, True, False, False] and groups["neither"].sum() == 1
     assert final_run.weather_groups(pd.DataFrame({"frame": [1, 2]})) == (None, None)
+
+
+def test_class_errors_splits_a_class_loss_into_false_positives_and_where_its_pixels_went():
+    confusion = [[50, 0, 10],  # rows = true class: background, curb, road
+                 [5, 30, 15],
+                 [0, 20, 70]]
+    curb = final_run.class_errors(confusion, ["background", "curb", "road"], 1)
+    assert curb["recall"] == pytest.approx(30 / 50)
+    assert curb["precision"] == pytest.approx(30 / 50)
+    assert (curb["false_positives"], curb["false_negatives"]) == (20, 20)
+    assert curb["missed_to"] == {"road": pytest.approx(0.3), "background": pytest.approx(0.1)}
+    road = final_run.class_errors(confusion, ["background", "curb", "road"], 2, top=1)
+    assert road["false_positives"] == 25 and road["false_negatives"] == 20
+    assert road["missed_to"] == {"curb": pytest.approx(20 / 90)}
+
+
+def test_one_frame_per_sequence_takes_frames_of_different_sequences_first():
+    manifest = pd.DataFrame({"sequence": ["a", "a", "a", "b", "b", "c"], "image": list("123456")})
+    assert final_run.one_frame_per_sequence(manifest, 3)["image"].tolist() == ["1", "4", "6"]
+    assert final_run.one_frame_per_sequence(manifest, 4)["image"].tolist() == ["1", "4", "6", "2"]
+    assert final_run.one_frame_per_sequence(manifest.drop(columns="sequence"), 2)["image"].tolist() == ["1", "2"]

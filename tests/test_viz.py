@@ -397,3 +397,11 @@ def test_logits_figure_bars_are_the_pixels_logits_and_probabilities_with_a_class
     assert np.array_equal(fig.axes[1].get_images()[0].get_array(),
                           viz.index_to_rgb(logits.argmax(0).numpy(), GTA9))
     assert fig.get_suptitle() == "untrained" and all(ax.get_title() and ax.get_xlabel() for ax in fig.axes[:4])
+
+
+def test_plot_history_writes_miou_as_miou_in_the_legend():
+    history = pd.DataFrame({"epoch": [1, 2], "pixel_accuracy": [0.5, 0.6], "miou": [0.2, 0.3]})
+    fig = viz.plot_history(history, ["pixel_accuracy", "miou"])
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["pixel accuracy", "mIoU"]
+    plt.close(fig)

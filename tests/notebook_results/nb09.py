@@ -27,11 +27,14 @@ def check(results: dict) -> None:
     # a trained layer is compared with its own start (rebuilt from the seed): it moved, by less than it is large
     if results["checkpoint_used"]:
         assert 0.0 < results["first_layer_moved"] < 10.0, results["first_layer_moved"]
+        assert 0.0 < results["first_layer_turned_degrees"] <= 90.0, results["first_layer_turned_degrees"]
     else:
         assert results["first_layer_moved"] == 0.0
+        assert results["first_layer_turned_degrees"] < 0.1  # its own start: no change of shape
     # the shipped reference model's first layer, where it applies (quick profile, the streets' classes)
     reference = results["reference_first_layer"]
     if results["_stamp"]["profile"] != "quick":
         assert reference is None
     elif reference is not None:
         assert reference["epochs"] > 40 and 0.0 < reference["moved"] and 0.0 < reference["best_cosine"] <= 1.0 + 1e-9
+        assert 0.0 < reference["turned"] <= 90.0
