@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -48,6 +48,9 @@ from .classes import CITYSCAPES_LABELS, LABEL_ID, cityscapes_palette
 from .config import is_quiet
 from .encoding import pack_rgb
 from .readers import KNOWN_IDS, read_image, read_label_raw
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DEFECT_CHECKS = ("unreadable", "size_mismatch", "unknown_colours", "empty_label", "misaligned", "swapped")
 WEATHER_CHECKS = ("fog", "rain")
@@ -347,6 +350,48 @@ def apply_thresholds(report: pd.DataFrame, thresholds: Thresholds | None = None)
     report["reason"] = [_reason(row, table) for row in report.to_dict("records")]
     report.attrs["thresholds"] = asdict(thresholds)
     return report
+
+
+def plot_alignment_checks(report: pd.DataFrame, thresholds: Thresholds, defect_truth: pd.Series) -> Figure:
+    """Sharpness against gain for every frame the alignment checks could measure, with the two thresholds.
+
+    Dots are coloured by the defect `defect_truth` records ("none", "misaligned", "swapped" or
+    "unknown"), frames flagged by `apply_thresholds` are ringed, and right of the gain line (up to
+    30 frames) each point carries its sharpness_moved, the number that decides there.
+    """
+    import matplotlib.pyplot as plt
+
+    comparable = report["gain"].notna()
+    gain_limit, sharp_limit = thresholds.misaligned_gain, thresholds.swapped_sharpness
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    for defect, colour in (("none", "tab:green"), ("misaligned", "tab:orange"), ("swapped", "tab:red"),
+                           ("unknown", "tab:purple")):
+        chosen = comparable & (defect_truth == defect)
+        if chosen.any():
+            ax.scatter(report.loc[chosen, "gain"], report.loc[chosen, "sharpness"], s=16 if defect == "none" else 40,
+                       alpha=0.6 if defect == "none" else 1.0, color=colour,
+                       label=f"{defect} in meta.csv ({int(chosen.sum())})")
+    for check, marker in (("misaligned", "s"), ("swapped", "D")):
+        chosen = comparable & report[check]
+        if chosen.any():
+            ax.scatter(report.loc[chosen, "gain"], report.loc[chosen, "sharpness"], s=110, marker=marker,
+                       facecolors="none", edgecolors="black", label=f"flagged {check} ({int(chosen.sum())})")
+    moved = report[comparable & (report["gain"] > gain_limit)]
+    for gain, sharpness, sharpness_moved in moved[["gain", "sharpness", "sharpness_moved"]].to_numpy()[:30]:
+        ax.annotate(f"{sharpness_moved:.2f}", (gain, sharpness), xytext=(6, 3), textcoords="offset points", fontsize=7)
+    left = min(0.0, ax.get_xlim()[0])
+    ax.axvline(gain_limit, color="black", linestyle="--", label=f"gain {gain_limit}: misaligned beyond, if sharp once moved")
+    ax.hlines(sharp_limit, left, gain_limit, color="black", linestyle=":",
+              label=f"sharpness {sharp_limit}: swapped below (gain ≤ {gain_limit})")
+    ax.set_xlim(left=left)
+    ax.text(0.98, 0.97, f"right of the dashed line, the number is sharpness_moved:\n≥ {sharp_limit} misaligned, "
+            f"else swapped if sharpness < {sharp_limit}", transform=ax.transAxes, ha="right", va="top", fontsize=7)
+    ax.set_xlabel("gain: edge strength at the best shift minus at (0, 0)")
+    ax.set_ylabel("sharpness of the fit at (0, 0)")
+    ax.set_title("Misaligned and swapped labels from three fit statistics")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.tight_layout()
+    return fig
 
 
 def _reason(row: dict, table: str = CITYSCAPES_VALUES.table) -> str:

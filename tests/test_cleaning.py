@@ -27,6 +27,7 @@ from helpers.cleaning import (
     label_boundaries,
     nearest_train,
     peak_sharpness,
+    plot_alignment_checks,
     read_frame,
     run_checks,
     sequence_boundaries,
@@ -292,3 +293,28 @@ def test_frame_thumbnails_refuses_an_unreadable_image(tmp_path):
     cut, _ = write_toy_frame(tmp_path, "cut", image, label, keep_bytes=0.3)
     with pytest.raises(OSError, match="cut_image.png"):
         frame_thumbnails([good, cut])
+
+
+def test_plot_alignment_checks_colours_by_recorded_defect_rings_flags_and_labels_the_moved_fit():
+    import matplotlib.pyplot as plt
+
+    report = pd.DataFrame({"gain": [0.0, 0.1, 0.5, 0.6, np.nan], "sharpness": [1.5, 1.0, 1.0, 1.05, np.nan],
+                           "sharpness_moved": [1.5, 1.0, 1.4, 1.02, np.nan],
+                           "misaligned": [False, False, True, False, False],
+                           "swapped": [False, True, False, False, False]})
+    truth = pd.Series(["none", "swapped", "misaligned", "unknown", "none"])
+    fig = plot_alignment_checks(report, Thresholds(), truth)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[:6] == ["none in meta.csv (1)", "misaligned in meta.csv (1)", "swapped in meta.csv (1)",
+                          "unknown in meta.csv (1)", "flagged misaligned (1)", "flagged swapped (1)"]
+    assert "gain 0.3: misaligned beyond, if sharp once moved" in labels
+    assert "sharpness 1.16: swapped below (gain ≤ 0.3)" in labels
+    assert [text.get_text() for text in ax.texts if text.get_fontsize() == 7][:2] == ["1.40", "1.02"]  # right of 0.3
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    plt.close(fig)
+    only_clean = plot_alignment_checks(report.assign(misaligned=False, swapped=False), Thresholds(),
+                                       pd.Series("none", index=report.index))
+    assert only_clean.axes[0].get_legend_handles_labels()[1][0] == "none in meta.csv (4)"
+    assert not any(label.startswith("flagged") for label in only_clean.axes[0].get_legend_handles_labels()[1])
+    plt.close(only_clean)
