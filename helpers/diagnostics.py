@@ -7,7 +7,8 @@ as `helpers.train.fit` does), and which loss a run must beat to have learned mor
 frequencies (`class_prior_loss`); then the measurements and figures of its experiments (the
 learning-rate sweep, rotated labels, short runs scored on held-out frames, what `fit` reports).
 Notebook 04 measures with `other_labels_floor` and `other_labels_majority` what a network trained
-on the labels of other images can reach at best.
+on the labels of other images can reach at best. Notebook 03 sums up with `describe_colour_rivals`
+where a short U-Net run stands against rules that see one pixel's colour.
 
     rows = activation_stats(UNet(norm="none", init="default"), images)   # one row per convolution
     losses = train_steps(model, loader, F.cross_entropy, optimizer, steps=30)
@@ -210,6 +211,77 @@ def _deciding_runs(sweep: pd.DataFrame, norm: str, largest_learned: float | None
     return {"last_learned": last, "next": run(above.iloc[0]) if len(above) else None}
 
 
+_SWEEP_OUTCOMES = {
+    "none": "no run learned beyond the class prior, with or without batch norm: give more STEPS",
+    "only_with_norm": "only with batch norm did any of these rates learn beyond the class prior",
+    "only_without_norm": "only without batch norm did any of these rates learn beyond the class prior",
+    "smaller": "here batch norm needed a SMALLER learning rate",
+    "same": "the largest rate that learned is the same with and without batch norm",
+}
+
+
+def sweep_outcome_text(facts: dict) -> str:
+    """The outcome of a `sweep_verdict` in words (for "larger", by how many times batch norm's rate is larger)."""
+    if facts["outcome"] == "larger":
+        with_norm, without_norm = facts["largest_learned"]["batch"], facts["largest_learned"]["none"]
+        return f"batch norm allowed a LARGER learning rate, {(with_norm or 0) / (without_norm or 1):g}× the largest without it"
+    return _SWEEP_OUTCOMES[facts["outcome"]]
+
+
+def _rate_text(rate: float | None, top_rate: float) -> str:
+    """A learning rate in words, flagging the top of the range (where the limit may lie higher)."""
+    if rate is None:
+        return "none of the rates"
+    return f"{rate:g}" + (" (the top of the range: the limit lies higher)" if rate == top_rate else "")
+
+
+def _ended_text(run: dict, prior_loss: float) -> str:
+    """Where one sweep run ended, against the class-prior loss."""
+    if not run["finite"]:
+        return f"lr {run['lr']:g} ended in NaN or inf"
+    share = (prior_loss - run["final"]) / prior_loss
+    return (f"lr {run['lr']:g} ended at {run['final']:.3f}, {abs(share):.1%} "
+            + ("below" if share >= 0 else "above") + " the class-prior loss")
+
+
+def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: float) -> str:
+    """The verdict of a `sweep_verdict` as the reader's run shows it: the largest rates, the deciding runs, their margin.
+
+    `margin`: the share below `prior_loss` a run's final loss must end to count as learned;
+    `top_rate`: the largest rate swept (a limit found there may lie higher). The deciding runs are
+    those of `facts["deciding"]` (or, where no rate learned, the one that came closest); the last
+    sentence says whether the nearest of them ended within one margin of the line, where one seed
+    more could move it to the other side.
+    """
+    learned_below = (1 - margin) * prior_loss
+    learned, finite = facts["largest_learned"], facts["largest_finite"]
+    lines = [f"Largest rate whose run ended finite and {margin:.0%} or more below the class-prior loss: with batch norm "
+             f"{_rate_text(learned['batch'], top_rate)}, without {_rate_text(learned['none'], top_rate)} → "
+             f"{sweep_outcome_text(facts)}.",
+             f"Largest rate whose run merely stayed finite: with batch norm {_rate_text(finite['batch'], top_rate)}, "
+             f"without {_rate_text(finite['none'], top_rate)} (finite is not learning: a network whose ReLUs all went "
+             "dead outputs a constant and at best reaches the class-prior loss).",
+             f"\nThe runs the verdict turns on (one seed each; the line: {margin:.0%} below the class-prior loss "
+             f"{prior_loss:.3f}):"]
+    margins = []  # how far each deciding run ended from the line a run must pass to count as learned
+    for norm in NORM_NAMES:
+        last, above = facts["deciding"][norm]["last_learned"], facts["deciding"][norm]["next"]
+        if last is None and facts["best_lr"][norm] is not None:  # none learned: the one that came closest decides
+            above = {"lr": facts["best_lr"][norm], "final": facts["best_final"][norm], "finite": True}
+            parts = ["no rate learned", f"the closest, {_ended_text(above, prior_loss)}"]
+        else:
+            parts = [f"the largest that learned, {_ended_text(last, prior_loss)}" if last else "no rate learned",
+                     f"the next rate, {_ended_text(above, prior_loss)}" if above else "no larger rate was tried"]
+        margins += [abs(run["final"] - learned_below) for run in (last, above) if run and run["finite"]]
+        lines.append(f"  {NORM_NAMES[norm]}: " + "; ".join(parts))
+    closest = min(margins, default=math.inf)
+    lines.append(f"The nearest of them ended {closest:.3f} from the line (the margin is {margin * prior_loss:.3f}): " + (
+        "closer than the margin, so the verdict rests on a run that another seed could put on the other side."
+        if closest < margin * prior_loss else
+        "farther than the margin, though with one run per rate that is no measurement of the noise between seeds."))
+    return "\n".join(lines)
+
+
 def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_loss: float,
                   optimizer_name: str, steps: int, window: int = 5,
                   learned_below: float | None = None) -> plt.Figure:
@@ -247,6 +319,26 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(alpha=0.3, which="both")
     return fig
+
+
+# ---- notebook 04b: weight decay, Adam's L2 penalty against AdamW ----
+
+def describe_decay_pulls(small: dict, large: dict, lr: float = 0.01, decay: float = 0.01, steps: int = 100) -> str:
+    """How Adam + L2 and AdamW pulled a weight with small and one with large gradients below their no-decay reference.
+
+    `small` and `large` hold each weight's "reference" (its value after Adam without decay) and
+    the pulls "l2" and "adamw" (reference minus the value with that decay). AdamW's pull, as a
+    share of the reference, is compared with 1 − (1 − lr·decay)^steps, what `steps`
+    multiplications by (1 − lr·decay) take off.
+    """
+    uniform_share = 1 - (1 - lr * decay) ** steps
+    shares = [run["adamw"] / run["reference"] for run in (small, large)]
+    return (f"Adam + L2 pulled the weight with small gradients {small['l2']:.4f} below its reference and the one with "
+            f"large gradients {large['l2']:.2g}: "
+            + (f"{small['l2'] / large['l2']:,.0f}× less." if small["l2"] > large["l2"] else "no less.")
+            + f"\nAdamW took {shares[0]:.3%} and {shares[1]:.3%} of the two weights' reference values, "
+            + ("the same share" if abs(shares[0] - shares[1]) < 0.1 * max(shares) else "different shares")
+            + f"; 1 − (1 − lr·λ)^{steps} = {uniform_share:.3%}.")
 
 
 # ---- notebook 04b: rotating a label ----
@@ -357,3 +449,44 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel, off the spikes
     fig.suptitle(title)
     return fig
+
+
+# ---- notebook 03: a short U-Net run against rules that see one pixel's colour ----
+
+def _classes_ahead(first: dict, second: dict, class_names: Sequence[str], by: float = 0.01) -> list[str]:
+    """Classes where the first model's IoU beats the second's by at least `by` (NaN: the class is not in val)."""
+    return [name for name, a, b in zip(class_names, first["iou"], second["iou"]) if a - b >= by]
+
+
+def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names: Sequence[str],
+                           colour: str = "colour per pixel", lookup: str = "best colour lookup") -> str:
+    """Where a U-Net stands against the colour classifier and the colour lookup, overall and class by class.
+
+    `scores` maps each contender's name to its `evaluate` scores (pixel_accuracy, miou, iou per
+    class); a class counts as found at an IoU of 0.01 or more, and as won by one model when its
+    IoU is higher by 0.01 or more. The last sentence says whether the U-Net leads the lookup in mIoU.
+    """
+    unet_scores, lookup_scores = scores[unet_name], scores[lookup]
+    lines = []
+    for rival, rival_scores in (("the trained colour classifier", scores[colour]), ("the best colour lookup", lookup_scores)):
+        accuracy_gap = unet_scores["pixel_accuracy"] - rival_scores["pixel_accuracy"]
+        miou_gap = unet_scores["miou"] - rival_scores["miou"]
+        standing = ("ahead of" if accuracy_gap > 0 and miou_gap > 0 else "behind" if accuracy_gap < 0 and miou_gap < 0
+                    else "ahead in one score and behind in the other against")
+        lines.append(f"- the U-Net is {standing} {rival}: pixel accuracy {accuracy_gap:+.3f}, mIoU {miou_gap:+.3f}")
+    for name, contender in scores.items():
+        ious = [(c, iou) for c, iou in zip(class_names, contender["iou"]) if iou == iou]  # NaN: not in val
+        found = ", ".join(f"{c} {iou:.2f}" for c, iou in ious if iou >= 0.01) or "no class"
+        missed = ", ".join(c for c, iou in ious if iou < 0.01) or "none"
+        lines.append(f"- {name}: IoU {found}; below 0.01: {missed}")
+    unet_ahead = _classes_ahead(unet_scores, lookup_scores, class_names)
+    lookup_ahead = _classes_ahead(lookup_scores, unet_scores, class_names)
+    lines.append(f"per class (by 0.01 or more), the U-Net's IoU is higher for {', '.join(unet_ahead) or 'no class'}; "
+                 f"the lookup's for {', '.join(lookup_ahead) or 'no class'}")
+    if unet_scores["miou"] > lookup_scores["miou"]:
+        lines.append("In mIoU the short U-Net run is already ahead of the best colour lookup on these frames.")
+    else:
+        lines.append("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps: the lookup table "
+                     "knows every colour's most frequent class from the start, while the U-Net has not yet caught up on "
+                     "the classes where the lookup leads. Notebook 07 trains it long enough to find out whether that lasts.")
+    return "\n".join(lines)

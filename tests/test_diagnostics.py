@@ -18,6 +18,9 @@ from helpers.diagnostics import (
     agreement,
     class_prior_loss,
     conv_layers,
+    describe_colour_rivals,
+    describe_decay_pulls,
+    describe_sweep,
     fit_report,
     label_interpolation_errors,
     loss_summary,
@@ -28,6 +31,7 @@ from helpers.diagnostics import (
     plot_label_rotation,
     plot_lr_sweep,
     score_short_run,
+    sweep_outcome_text,
     sweep_verdict,
     train_steps,
 )
@@ -241,6 +245,83 @@ def test_sweep_verdict_names_the_runs_the_outcome_turns_on():
     nothing = sweep_verdict(sweep_rows({"batch": [10.0], "none": []}))["deciding"]
     assert nothing["batch"] == {"last_learned": {"lr": 10.0, "final": pytest.approx(0.9), "finite": True}, "next": None}
     assert nothing["none"]["last_learned"] is None and nothing["none"]["next"]["lr"] == 0.1
+
+
+@pytest.mark.parametrize(("learned", "text"), [
+    ({"batch": [0.1, 1.0], "none": [0.1]}, "batch norm allowed a LARGER learning rate, 10× the largest without it"),
+    ({"batch": [0.1], "none": [0.1, 1.0]}, "here batch norm needed a SMALLER learning rate"),
+    ({"batch": [1.0], "none": [0.1, 1.0]}, "the largest rate that learned is the same with and without batch norm"),
+    ({"batch": [10.0], "none": []}, "only with batch norm did any of these rates learn beyond the class prior"),
+    ({"batch": [], "none": [0.1]}, "only without batch norm did any of these rates learn beyond the class prior"),
+    ({"batch": [], "none": []}, "no run learned beyond the class prior, with or without batch norm: give more STEPS"),
+])
+def test_sweep_outcome_text_names_each_outcome(learned, text):
+    assert sweep_outcome_text(sweep_verdict(sweep_rows(learned))) == text
+
+
+def test_describe_sweep_names_the_largest_rates_and_the_runs_the_verdict_turns_on():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})  # learned: final 1 − lr/100; the rest end at 1.5
+    sweep.loc[(sweep.norm == "none") & (sweep.lr == 1.0), ["final", "finite"]] = [np.nan, False]
+    lines = describe_sweep(sweep_verdict(sweep), prior_loss=1.2, margin=0.05, top_rate=10.0).split("\n")
+    assert lines[0] == ("Largest rate whose run ended finite and 5% or more below the class-prior loss: with batch norm "
+                        "1, without 0.1 → batch norm allowed a LARGER learning rate, 10× the largest without it.")
+    assert lines[1].startswith("Largest rate whose run merely stayed finite: with batch norm 10 (the top of the range: "
+                               "the limit lies higher), without 10 (the top of the range: the limit lies higher) (finite")
+    assert lines[2:4] == ["", "The runs the verdict turns on (one seed each; the line: 5% below the class-prior loss 1.200):"]
+    assert lines[4] == ("  with batch norm: the largest that learned, lr 1 ended at 0.990, 17.5% below the class-prior "
+                        "loss; the next rate, lr 10 ended at 1.500, 25.0% above the class-prior loss")
+    assert lines[5] == ("  without batch norm: the largest that learned, lr 0.1 ended at 0.999, 16.8% below the "
+                        "class-prior loss; the next rate, lr 1 ended in NaN or inf")
+    assert lines[6] == ("The nearest of them ended 0.141 from the line (the margin is 0.060): farther than the margin, "
+                        "though with one run per rate that is no measurement of the noise between seeds.")
+    assert len(lines) == 7
+
+
+def test_describe_sweep_falls_back_on_the_closest_run_and_flags_a_run_near_the_line():
+    sweep = sweep_rows({"batch": [10.0], "none": []})
+    sweep.loc[(sweep.norm == "none") & (sweep.lr == 1.0), "final"] = 1.2  # the closest run without batch norm
+    text = describe_sweep(sweep_verdict(sweep), prior_loss=1.0, margin=0.05, top_rate=100.0)
+    assert "with batch norm 10, without none of the rates → only with batch norm" in text
+    assert ("  with batch norm: the largest that learned, lr 10 ended at 0.900, 10.0% below the class-prior loss; "
+            "no larger rate was tried") in text.split("\n")
+    assert ("  without batch norm: no rate learned; the closest, lr 1 ended at 1.200, 20.0% above the class-prior "
+            "loss") in text.split("\n")
+    assert text.endswith("The nearest of them ended 0.050 from the line (the margin is 0.050): closer than the margin, "
+                         "so the verdict rests on a run that another seed could put on the other side.")
+    assert "(the top of the range" not in text
+
+
+def test_describe_decay_pulls_compares_the_pulls_on_small_and_large_gradients():
+    small = {"reference": 1.0, "l2": 0.5, "adamw": 0.01}
+    large = {"reference": 0.5, "l2": 0.001, "adamw": 0.005}
+    assert describe_decay_pulls(small, large) == (
+        "Adam + L2 pulled the weight with small gradients 0.5000 below its reference and the one with large gradients "
+        "0.001: 500× less.\nAdamW took 1.000% and 1.000% of the two weights' reference values, the same share; "
+        "1 − (1 − lr·λ)^100 = 0.995%.")
+    text = describe_decay_pulls({**small, "l2": 0.0005}, {**large, "adamw": 0.05}, lr=0.1, decay=0.1, steps=10)
+    assert ": no less.\n" in text and "different shares; 1 − (1 − lr·λ)^10 = 9.562%." in text
+
+
+def test_describe_colour_rivals_says_where_the_unet_stands_overall_and_per_class():
+    names = ["road", "car", "sky"]
+    scores = {"colour per pixel": {"pixel_accuracy": 0.6, "miou": 0.3, "iou": [0.8, 0.0, math.nan]},
+              "best colour lookup": {"pixel_accuracy": 0.8, "miou": 0.4, "iou": [0.9, 0.005, math.nan]},
+              "U-Net": {"pixel_accuracy": 0.7, "miou": 0.5, "iou": [0.85, 0.3, math.nan]}}
+    assert describe_colour_rivals(scores, "U-Net", names).split("\n") == [
+        "- the U-Net is ahead of the trained colour classifier: pixel accuracy +0.100, mIoU +0.200",
+        "- the U-Net is ahead in one score and behind in the other against the best colour lookup: "
+        "pixel accuracy -0.100, mIoU +0.100",
+        "- colour per pixel: IoU road 0.80; below 0.01: car",
+        "- best colour lookup: IoU road 0.90; below 0.01: car",
+        "- U-Net: IoU road 0.85, car 0.30; below 0.01: none",
+        "per class (by 0.01 or more), the U-Net's IoU is higher for car; the lookup's for road",
+        "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames."]
+    scores["U-Net"] = {"pixel_accuracy": 0.5, "miou": 0.2, "iou": [0.0, 0.0, math.nan]}
+    lines = describe_colour_rivals(scores, "U-Net", names).split("\n")
+    assert lines[0] == "- the U-Net is behind the trained colour classifier: pixel accuracy -0.100, mIoU -0.100"
+    assert lines[4] == "- U-Net: IoU no class; below 0.01: road, car"
+    assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for road"
+    assert lines[6].startswith("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps")
 
 
 def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
