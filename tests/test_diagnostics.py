@@ -195,17 +195,22 @@ def sweep_rows(learned: dict[str, list[float]], rates=(0.1, 1.0, 10.0)) -> pd.Da
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize(("learned", "outcome"), [
-    ({"batch": [0.1, 1.0], "none": [0.1]}, "larger"),
-    ({"batch": [0.1], "none": [0.1, 1.0]}, "smaller"),
-    ({"batch": [1.0], "none": [0.1, 1.0]}, "same"),
-    ({"batch": [10.0], "none": []}, "only_with_norm"),
-    ({"batch": [], "none": [0.1]}, "only_without_norm"),
-    ({"batch": [], "none": []}, "none"),
+@pytest.mark.parametrize(("learned", "outcome", "text"), [
+    ({"batch": [0.1, 1.0], "none": [0.1]}, "larger",
+     "batch norm allowed a LARGER learning rate, 10× the largest without it"),
+    ({"batch": [0.1], "none": [0.1, 1.0]}, "smaller", "here batch norm needed a SMALLER learning rate"),
+    ({"batch": [1.0], "none": [0.1, 1.0]}, "same",
+     "the largest rate that learned is the same with and without batch norm"),
+    ({"batch": [10.0], "none": []}, "only_with_norm",
+     "only with batch norm did any of these rates learn beyond the class prior"),
+    ({"batch": [], "none": [0.1]}, "only_without_norm",
+     "only without batch norm did any of these rates learn beyond the class prior"),
+    ({"batch": [], "none": []}, "none",
+     "no run learned beyond the class prior, with or without batch norm: give more STEPS"),
 ])
-def test_sweep_verdict_compares_the_largest_rate_that_learned(learned, outcome):
+def test_sweep_verdict_compares_the_largest_rate_that_learned_and_says_so(learned, outcome, text):
     facts = sweep_verdict(sweep_rows(learned))
-    assert facts["outcome"] == outcome
+    assert facts["outcome"] == outcome and sweep_outcome_text(facts) == text
     for norm in ("batch", "none"):
         assert facts["largest_learned"][norm] == (max(learned[norm]) if learned[norm] else None)
         assert facts["largest_finite"][norm] == 10.0
@@ -245,18 +250,6 @@ def test_sweep_verdict_names_the_runs_the_outcome_turns_on():
     nothing = sweep_verdict(sweep_rows({"batch": [10.0], "none": []}))["deciding"]
     assert nothing["batch"] == {"last_learned": {"lr": 10.0, "final": pytest.approx(0.9), "finite": True}, "next": None}
     assert nothing["none"]["last_learned"] is None and nothing["none"]["next"]["lr"] == 0.1
-
-
-@pytest.mark.parametrize(("learned", "text"), [
-    ({"batch": [0.1, 1.0], "none": [0.1]}, "batch norm allowed a LARGER learning rate, 10× the largest without it"),
-    ({"batch": [0.1], "none": [0.1, 1.0]}, "here batch norm needed a SMALLER learning rate"),
-    ({"batch": [1.0], "none": [0.1, 1.0]}, "the largest rate that learned is the same with and without batch norm"),
-    ({"batch": [10.0], "none": []}, "only with batch norm did any of these rates learn beyond the class prior"),
-    ({"batch": [], "none": [0.1]}, "only without batch norm did any of these rates learn beyond the class prior"),
-    ({"batch": [], "none": []}, "no run learned beyond the class prior, with or without batch norm: give more STEPS"),
-])
-def test_sweep_outcome_text_names_each_outcome(learned, text):
-    assert sweep_outcome_text(sweep_verdict(sweep_rows(learned))) == text
 
 
 def test_describe_sweep_names_the_largest_rates_and_the_runs_the_verdict_turns_on():
