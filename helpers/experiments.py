@@ -219,6 +219,34 @@ def same_runs(grid: pd.DataFrame, by: str | Sequence[str], first: Hashable, seco
     return True
 
 
+def describe_winner(winner: str, mean: float, seeds: int, runner_up: str | None, verdict: Mapping[str, Any],
+                    tied: Sequence[str] = (), identical: Sequence[str] = ()) -> str:
+    """The sentences that say how far the winner's mean pseudo-test mIoU is ahead of the best distinct runner-up.
+
+    `verdict` is `paired_within_noise(grid, by, "miou", winner, runner_up)`; `tied` names every distinct
+    recipe within the noise of the winner, `identical` the recipes skipped as the winner's own runs
+    again. Four outcomes: nothing to compare with, a lead within the noise, a clear lead, and no
+    standard error (one seed per recipe).
+    """
+    lines = [f"Skipped as identical to the winner, seed for seed: {', '.join(identical)}."] if identical else []
+    lead = f"{winner} has the best mean pseudo-test mIoU, {mean:.3f} over {seeds} seeds"
+    if runner_up is None:
+        lines.append(f"{lead}; no other distinct recipe ran, so there is nothing to compare it with.")
+        return "\n".join(lines)
+    ahead = f"{lead}, {verdict['difference']:.3f} ahead of {runner_up}"
+    errors = f"standard errors of the per-seed differences (2 × {verdict['standard_error']:.2g})"
+    if verdict["within_noise"]:
+        lines.append(f"{ahead} on average over the seeds: less than two {errors}. These runs do not show that it is "
+                     f"better: {len(tied)} recipe(s) are within the noise of it ({', '.join(tied)}). It is handed on "
+                     "because the rule, fixed in advance, takes the best mean; any of those would be as defensible.")
+    elif math.isfinite(verdict["standard_error"]):  # a standard error, and the lead is clear of twice it
+        lines.append(f"{ahead} on average over the seeds: more than two {errors}, a lead these seeds show.")
+    else:
+        lines.append(f"{ahead}; with one seed per recipe there is no standard error, so nothing can be said about "
+                     "noise.")
+    return "\n".join(lines)
+
+
 def failed_runs(grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The grid without its `error` column, and the runs that failed with their message (a failure is shown, never hidden)."""
     if "error" not in grid:

@@ -13,6 +13,7 @@ import torch
 from helpers.experiments import (
     curves_by_setting,
     dash_line,
+    describe_winner,
     failed_runs,
     format_mean_std,
     gap_text,
@@ -208,6 +209,29 @@ def test_same_runs_finds_a_setting_that_repeated_another_exactly():
     assert same_runs(grid, "scheduler", "none", "plateau", ["miou", "final_val_loss"])  # a plateau that never fired
     assert not same_runs(grid, "scheduler", "none", "cosine", ["miou", "final_val_loss"])  # same mIoU, other runs
     assert same_runs(grid, "scheduler", "none", "cosine", ["miou"])
+
+
+def test_describe_winner_says_each_outcome_of_the_paired_verdict():
+    lead = "ADAM + cosine has the best mean pseudo-test mIoU, 0.612 over 3 seeds"
+    tied = {"difference": 0.004, "standard_error": 0.003, "within_noise": True}
+    assert describe_winner("ADAM + cosine", 0.6123, 3, "ADAM + none", tied, tied=["ADAM + none", "SGD + cosine"],
+                           identical=["ADAM + plateau"]) == (
+        "Skipped as identical to the winner, seed for seed: ADAM + plateau.\n"
+        f"{lead}, 0.004 ahead of ADAM + none on average over the seeds: less than two standard errors of the per-seed "
+        "differences (2 × 0.003). These runs do not show that it is better: 2 recipe(s) are within the noise of it "
+        "(ADAM + none, SGD + cosine). It is handed on because the rule, fixed in advance, takes the best mean; any of "
+        "those would be as defensible.")
+    clear = {"difference": 0.05, "standard_error": 0.0123, "within_noise": False}
+    assert describe_winner("ADAM + cosine", 0.6123, 3, "SGD + none", clear) == (
+        f"{lead}, 0.050 ahead of SGD + none on average over the seeds: more than two standard errors of the per-seed "
+        "differences (2 × 0.012), a lead these seeds show.")
+    one_seed = {"difference": 0.05, "standard_error": math.nan, "within_noise": False}
+    assert describe_winner("ADAM + cosine", 0.6123, 1, "SGD + none", one_seed) == (
+        "ADAM + cosine has the best mean pseudo-test mIoU, 0.612 over 1 seeds, 0.050 ahead of SGD + none; with one "
+        "seed per recipe there is no standard error, so nothing can be said about noise.")
+    assert describe_winner("ADAM + cosine", 0.6123, 3, None, {}, identical=["ADAM + plateau"]) == (
+        f"Skipped as identical to the winner, seed for seed: ADAM + plateau.\n{lead}; no other distinct recipe ran, "
+        "so there is nothing to compare it with.")
 
 
 def test_failed_runs_lists_the_failures_and_drops_the_error_column():
