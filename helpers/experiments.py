@@ -298,6 +298,26 @@ def label_log_ticks(ax) -> None:
         ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
 
 
+def plot_epoch_curves(curves: Mapping[str, pd.Series], ylabel: str, title: str, ax) -> bool:
+    """Per-epoch curves (one point per epoch, marked) on `ax`, with whole-number epochs; the y axis is
+    logarithmic only when the values span more than a factor of 2 (a narrower range reads better on a
+    linear one), and then " (log scale)" joins the title. Returns whether it is logarithmic."""
+    from matplotlib.ticker import MaxNLocator
+
+    from helpers.viz import plot_curves
+
+    values = np.concatenate([np.asarray(curve, dtype=float) for curve in curves.values()] or [np.empty(0)])
+    values = values[np.isfinite(values) & (values > 0)]
+    log_scale = bool(values.size > 0 and values.max() / values.min() > 2)
+    plot_curves(curves, "epoch", ylabel, title + (" (log scale)" if log_scale else ""), ax=ax, logy=log_scale)
+    for line in ax.get_lines():
+        line.set_marker("o")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_scale:
+        label_log_ticks(ax)
+    return log_scale
+
+
 def plot_grid_bars(summary: pd.DataFrame, grid: pd.DataFrame, optimizers: Sequence[str], schedulers: Sequence[str],
                    title: str, metric: str = "miou", ax=None):
     """Mean ± std of `metric` per optimizer × schedule as grouped bars, with every seed's run as a dot over its bar."""

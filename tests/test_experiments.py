@@ -21,6 +21,7 @@ from helpers.experiments import (
     label_log_ticks,
     paired_within_noise,
     plateau_reductions,
+    plot_epoch_curves,
     plot_grid_bars,
     run_grid,
     same_runs,
@@ -287,6 +288,25 @@ def test_grid_figure_has_bars_dots_title_axes_and_legend():
     assert ax.yaxis.get_minor_formatter()(0.3) == "0.3"  # less than a decade: the minor ticks are labelled
     assert ax.yaxis.get_major_formatter()(0.5) == "0.5"
     matplotlib.pyplot.close("all")
+
+
+def test_plot_epoch_curves_uses_a_log_axis_only_over_a_wide_range():
+    import matplotlib
+    from matplotlib.ticker import MaxNLocator
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, (wide_ax, narrow_ax) = plt.subplots(1, 2)
+    wide = {"none": pd.Series([3.0, 1.0, 0.5], index=[1, 2, 3]), "cosine": pd.Series([2.0, 0.9, float("nan")])}
+    assert plot_epoch_curves(wide, "loss", "SGD: pseudo-test loss", ax=wide_ax) is True  # 3.0 / 0.5 > 2
+    assert wide_ax.get_yscale() == "log" and wide_ax.get_title() == "SGD: pseudo-test loss (log scale)"
+    assert [line.get_marker() for line in wide_ax.get_lines()] == ["o", "o"]
+    assert isinstance(wide_ax.xaxis.get_major_locator(), MaxNLocator) and wide_ax.get_xlabel() == "epoch"
+    narrow = {"none": pd.Series([1.0, 0.8, 0.6])}  # 1.0 / 0.6 < 2
+    assert plot_epoch_curves(narrow, "loss", "ADAM: pseudo-test loss", ax=narrow_ax) is False
+    assert narrow_ax.get_yscale() == "linear" and narrow_ax.get_title() == "ADAM: pseudo-test loss"
+    plt.close("all")
 
 
 def test_gap_and_interval_texts_follow_the_sign_and_zero():
