@@ -219,6 +219,34 @@ def same_runs(grid: pd.DataFrame, by: str | Sequence[str], first: Hashable, seco
     return True
 
 
+def describe_winner(winner: str, mean: float, seeds: int, runner_up: str | None, verdict: Mapping[str, Any],
+                    tied: Sequence[str] = (), identical: Sequence[str] = ()) -> str:
+    """The sentences that say how far the winner's mean pseudo-test mIoU is ahead of the best distinct runner-up.
+
+    `verdict` is `paired_within_noise(grid, by, "miou", winner, runner_up)`; `tied` names every distinct
+    recipe within the noise of the winner, `identical` the recipes skipped as the winner's own runs
+    again. Four outcomes: nothing to compare with, a lead within the noise, a clear lead, and no
+    standard error (one seed per recipe).
+    """
+    lines = [f"Skipped as identical to the winner, seed for seed: {', '.join(identical)}."] if identical else []
+    lead = f"{winner} has the best mean pseudo-test mIoU, {mean:.3f} over {seeds} seeds"
+    if runner_up is None:
+        lines.append(f"{lead}; no other distinct recipe ran, so there is nothing to compare it with.")
+        return "\n".join(lines)
+    ahead = f"{lead}, {verdict['difference']:.3f} ahead of {runner_up}"
+    errors = f"standard errors of the per-seed differences (2 × {verdict['standard_error']:.2g})"
+    if verdict["within_noise"]:
+        lines.append(f"{ahead} on average over the seeds: less than two {errors}. These runs do not show that it is "
+                     f"better: {len(tied)} recipe(s) are within the noise of it ({', '.join(tied)}). It is handed on "
+                     "because the rule, fixed in advance, takes the best mean; any of those would be as defensible.")
+    elif math.isfinite(verdict["standard_error"]):  # a standard error, and the lead is clear of twice it
+        lines.append(f"{ahead} on average over the seeds: more than two {errors}, a lead these seeds show.")
+    else:
+        lines.append(f"{ahead}; with one seed per recipe there is no standard error, so nothing can be said about "
+                     "noise.")
+    return "\n".join(lines)
+
+
 def failed_runs(grid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The grid without its `error` column, and the runs that failed with their message (a failure is shown, never hidden)."""
     if "error" not in grid:
@@ -268,6 +296,26 @@ def label_log_ticks(ax) -> None:
     low, high = ax.get_ylim()
     if high / low < 10:
         ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
+
+
+def plot_epoch_curves(curves: Mapping[str, pd.Series], ylabel: str, title: str, ax) -> bool:
+    """Per-epoch curves (one point per epoch, marked) on `ax`, with whole-number epochs; the y axis is
+    logarithmic only when the values span more than a factor of 2 (a narrower range reads better on a
+    linear one), and then " (log scale)" joins the title. Returns whether it is logarithmic."""
+    from matplotlib.ticker import MaxNLocator
+
+    from helpers.viz import plot_curves
+
+    values = np.concatenate([np.asarray(curve, dtype=float) for curve in curves.values()] or [np.empty(0)])
+    values = values[np.isfinite(values) & (values > 0)]
+    log_scale = bool(values.size > 0 and values.max() / values.min() > 2)
+    plot_curves(curves, "epoch", ylabel, title + (" (log scale)" if log_scale else ""), ax=ax, logy=log_scale)
+    for line in ax.get_lines():
+        line.set_marker("o")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_scale:
+        label_log_ticks(ax)
+    return log_scale
 
 
 def plot_grid_bars(summary: pd.DataFrame, grid: pd.DataFrame, optimizers: Sequence[str], schedulers: Sequence[str],

@@ -9,6 +9,7 @@ reflection without repeating the edge pixel (OpenCV's default BORDER_REFLECT_101
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -237,6 +238,31 @@ def turned_degrees(weights: np.ndarray, start: np.ndarray) -> float | None:
     rows, start_rows = weights.reshape(len(weights), -1), start.reshape(len(start), -1)
     cosines = [cosine(row, start_row) for row, start_row in zip(rows, start_rows)]
     return float(np.degrees(np.arccos(np.clip(cosines, 0.0, 1.0))).mean())
+
+
+def describe_reference_filters(facts: Mapping[str, float], chance_95: float,
+                               this_run: tuple[float, float] | None = None) -> str:
+    """What training did to the reference model's first layer: how far it moved and turned, whether its best
+    |cos| with Sobel beats the luckiest 5 % of random kernels (`chance_95`), and, given this run's
+    (moved, turned), whether the longer training took the layer further.
+
+    `facts` holds the reference's "epochs", "moved" (`moved_share`), "turned" (`turned_degrees`) and
+    "best_cosine" (its best |cos| with either Sobel kernel).
+    """
+    beats = "above" if facts["best_cosine"] > chance_95 else "not above"
+    text = (f"reference model, {facts['epochs']} epochs: its first layer moved by {facts['moved']:.0%} of its initial "
+            f"size and turned by {facts['turned']:.1f}°; best |cos| with Sobel {facts['best_cosine']:.2f}, {beats} the "
+            f"luckiest 5 % of random kernels ({chance_95:.2f})")
+    if this_run is None:
+        return text
+    moved, turned = this_run
+
+    def further(reference_value: float, this_value: float) -> str:
+        return "further" if reference_value > this_value else "not further"
+
+    return (f"{text}\nagainst this run's layer: by size {further(facts['moved'], moved)} ({facts['moved']:.0%} "
+            f"against {moved:.0%}), by shape {further(facts['turned'], turned)} ({facts['turned']:.1f}° against "
+            f"{turned:.1f}°)")
 
 
 def chance_best_cosines(count: int, references: list[np.ndarray], draws: int = 200, seed: int = 0) -> np.ndarray:

@@ -114,6 +114,14 @@ def rate_text(value: float | None) -> str:
     return "no reading" if value is None or value != value else f"{value:.2e}"
 
 
+def describe_lr_source(name: str, lr: float, fraction: float, suggested: float | None) -> str:
+    """One optimizer's learning rate for a grid and where it came from: `fraction` × the valley notebook 05
+    recorded (`suggested`), or the notebook's DEFAULT_LRS when notebook 05 has not run into this folder."""
+    source = (f"{fraction:g} × notebook 05's {suggested:.2e}" if suggested is not None
+              else "DEFAULT_LRS: notebook 05 has not recorded a rate in this run folder")
+    return f"{name}: learning rate {lr:.2e} ({source})"
+
+
 def range_test_size(image_size: tuple[int, int], on_gpu: bool, override=None) -> tuple[int, int]:
     """The (W, H) of a short experiment (range test, grid): `override`, the full size on a GPU, else half on a CPU.
 

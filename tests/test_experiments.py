@@ -13,6 +13,7 @@ import torch
 from helpers.experiments import (
     curves_by_setting,
     dash_line,
+    describe_winner,
     failed_runs,
     format_mean_std,
     gap_text,
@@ -20,6 +21,7 @@ from helpers.experiments import (
     label_log_ticks,
     paired_within_noise,
     plateau_reductions,
+    plot_epoch_curves,
     plot_grid_bars,
     run_grid,
     same_runs,
@@ -210,6 +212,29 @@ def test_same_runs_finds_a_setting_that_repeated_another_exactly():
     assert same_runs(grid, "scheduler", "none", "cosine", ["miou"])
 
 
+def test_describe_winner_says_each_outcome_of_the_paired_verdict():
+    lead = "ADAM + cosine has the best mean pseudo-test mIoU, 0.612 over 3 seeds"
+    tied = {"difference": 0.004, "standard_error": 0.003, "within_noise": True}
+    assert describe_winner("ADAM + cosine", 0.6123, 3, "ADAM + none", tied, tied=["ADAM + none", "SGD + cosine"],
+                           identical=["ADAM + plateau"]) == (
+        "Skipped as identical to the winner, seed for seed: ADAM + plateau.\n"
+        f"{lead}, 0.004 ahead of ADAM + none on average over the seeds: less than two standard errors of the per-seed "
+        "differences (2 × 0.003). These runs do not show that it is better: 2 recipe(s) are within the noise of it "
+        "(ADAM + none, SGD + cosine). It is handed on because the rule, fixed in advance, takes the best mean; any of "
+        "those would be as defensible.")
+    clear = {"difference": 0.05, "standard_error": 0.0123, "within_noise": False}
+    assert describe_winner("ADAM + cosine", 0.6123, 3, "SGD + none", clear) == (
+        f"{lead}, 0.050 ahead of SGD + none on average over the seeds: more than two standard errors of the per-seed "
+        "differences (2 × 0.012), a lead these seeds show.")
+    one_seed = {"difference": 0.05, "standard_error": math.nan, "within_noise": False}
+    assert describe_winner("ADAM + cosine", 0.6123, 1, "SGD + none", one_seed) == (
+        "ADAM + cosine has the best mean pseudo-test mIoU, 0.612 over 1 seeds, 0.050 ahead of SGD + none; with one "
+        "seed per recipe there is no standard error, so nothing can be said about noise.")
+    assert describe_winner("ADAM + cosine", 0.6123, 3, None, {}, identical=["ADAM + plateau"]) == (
+        f"Skipped as identical to the winner, seed for seed: ADAM + plateau.\n{lead}; no other distinct recipe ran, "
+        "so there is nothing to compare it with.")
+
+
 def test_failed_runs_lists_the_failures_and_drops_the_error_column():
     grid = pd.DataFrame({"optimizer": ["sgd", "adam", "adam"], "miou": [0.5, float("nan"), 0.4],
                          "error": ["", "RuntimeError: loss is nan", None]})
@@ -263,6 +288,25 @@ def test_grid_figure_has_bars_dots_title_axes_and_legend():
     assert ax.yaxis.get_minor_formatter()(0.3) == "0.3"  # less than a decade: the minor ticks are labelled
     assert ax.yaxis.get_major_formatter()(0.5) == "0.5"
     matplotlib.pyplot.close("all")
+
+
+def test_plot_epoch_curves_uses_a_log_axis_only_over_a_wide_range():
+    import matplotlib
+    from matplotlib.ticker import MaxNLocator
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, (wide_ax, narrow_ax) = plt.subplots(1, 2)
+    wide = {"none": pd.Series([3.0, 1.0, 0.5], index=[1, 2, 3]), "cosine": pd.Series([2.0, 0.9, float("nan")])}
+    assert plot_epoch_curves(wide, "loss", "SGD: pseudo-test loss", ax=wide_ax) is True  # 3.0 / 0.5 > 2
+    assert wide_ax.get_yscale() == "log" and wide_ax.get_title() == "SGD: pseudo-test loss (log scale)"
+    assert [line.get_marker() for line in wide_ax.get_lines()] == ["o", "o"]
+    assert isinstance(wide_ax.xaxis.get_major_locator(), MaxNLocator) and wide_ax.get_xlabel() == "epoch"
+    narrow = {"none": pd.Series([1.0, 0.8, 0.6])}  # 1.0 / 0.6 < 2
+    assert plot_epoch_curves(narrow, "loss", "ADAM: pseudo-test loss", ax=narrow_ax) is False
+    assert narrow_ax.get_yscale() == "linear" and narrow_ax.get_title() == "ADAM: pseudo-test loss"
+    plt.close("all")
 
 
 def test_gap_and_interval_texts_follow_the_sign_and_zero():

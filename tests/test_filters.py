@@ -187,6 +187,20 @@ def test_turned_degrees_ignores_scale_and_sign_but_not_shape():
     assert filters.turned_degrees(np.ones((2, 3, 3, 3)), start) is None
 
 
+def test_describe_reference_filters_says_above_or_not_and_further_or_not():
+    facts = {"epochs": 40, "moved": 0.8, "turned": 30.0, "best_cosine": 0.91}
+    first = ("reference model, 40 epochs: its first layer moved by 80% of its initial size and turned by 30.0°; "
+             "best |cos| with Sobel 0.91, {} the luckiest 5 % of random kernels (0.85)")
+    assert filters.describe_reference_filters(facts, 0.85) == first.format("above")
+    assert filters.describe_reference_filters(facts, 0.95) == first.replace("0.85", "0.95").format("not above")
+    assert filters.describe_reference_filters(facts, 0.85, this_run=(0.2, 10.0)) == (
+        first.format("above") + "\nagainst this run's layer: by size further (80% against 20%), by shape further "
+        "(30.0° against 10.0°)")
+    assert filters.describe_reference_filters(facts, 0.85, this_run=(0.9, 45.0)).endswith(
+        "\nagainst this run's layer: by size not further (80% against 90%), by shape not further "
+        "(30.0° against 45.0°)")
+
+
 def test_chance_best_cosines_takes_the_best_of_every_reference():
     sobel_x, sobel_y = filters.sobel_kernels()
     both = filters.chance_best_cosines(16, [sobel_x, sobel_y], draws=50, seed=0)

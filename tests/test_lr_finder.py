@@ -17,6 +17,7 @@ from helpers.lr_finder import (
     _valley_index,
     compare_valleys,
     describe_linear_test,
+    describe_lr_source,
     describe_smoothing_lag,
     describe_steadiest,
     describe_step_growth,
@@ -283,6 +284,12 @@ def test_valley_is_read_before_the_loss_minimum():
 def test_rate_text_names_a_missing_reading():
     assert rate_text(None) == "no reading" and rate_text(float("nan")) == "no reading"
     assert rate_text(0.00123) == "1.23e-03"
+
+
+def test_describe_lr_source_names_the_fraction_of_the_valley_or_the_default():
+    assert describe_lr_source("adam", 2.5e-4, 0.25, 1e-3) == "adam: learning rate 2.50e-04 (0.25 × notebook 05's 1.00e-03)"
+    assert describe_lr_source("sgd", 0.01, 0.25, None) == (
+        "sgd: learning rate 1.00e-02 (DEFAULT_LRS: notebook 05 has not recorded a rate in this run folder)")
 
 
 def test_range_test_size_halves_on_a_cpu_only():
