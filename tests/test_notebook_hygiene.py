@@ -66,3 +66,14 @@ def test_notebook_is_saved_in_the_form_jupyterlab_keeps(name):
         f"{name} is not in normal form: run `python -m helpers.workbook normalize {name[:2]}`")
     metadata = json.loads(text)["metadata"]
     assert metadata["language_info"] == notebooks.LANGUAGE_INFO and metadata["kernelspec"] == notebooks.KERNELSPEC
+
+
+LONGEST_CODE_CELL = 25  # lines; the sentences that describe a run live in helpers, the teaching code stays here
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_code_cells_stay_short(name):
+    cells = load(name).cells
+    too_long = [(index, len(cell.source.splitlines())) for index, cell in enumerate(cells)
+                if index > 1 and cell.cell_type == "code" and len(cell.source.splitlines()) > LONGEST_CODE_CELL]
+    assert not too_long, f"{name}: code cells (index, lines) over {LONGEST_CODE_CELL} lines: {too_long}"
