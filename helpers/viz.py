@@ -41,6 +41,7 @@ IGNORE_COLOUR = (255, 255, 255)
 """Colour of ignored pixels (e.g. Cityscapes 255) in a colour label."""
 
 PANEL_WIDTH = 3.2  # inches per image panel
+NEAR_COLOUR = 40  # colours within this sum of |ΔR| + |ΔG| + |ΔB| look alike: a legend names their RGB values
 
 
 # ----------------------------------------------------------------------------------------------
@@ -558,12 +559,21 @@ def _spread_indices(count: int, how_many: int) -> list[int]:
 
 
 def _frame_name(dataset: Any, index: int) -> str:
-    """The data set's own frame id when it has one (e.g. "frame 00042"), else the 1-based position."""
+    """The data set's own frame id when it has one (e.g. "frame 00042"), else the 1-based position,
+    followed by the scene and weather its manifest records, if any ("frame 00042 · city, rain")."""
     frames = getattr(dataset, "frames", None)
     try:
-        return f"frame {frames[index]}" if frames is not None else f"frame {index + 1}"
+        name = f"frame {frames[index]}" if frames is not None else f"frame {index + 1}"
     except (IndexError, KeyError, TypeError):
         return f"frame {index + 1}"
+    manifest = getattr(dataset, "manifest", None)
+    if isinstance(manifest, pd.DataFrame) and index < len(manifest):
+        row = manifest.iloc[index]
+        recorded = [str(row[column]) for column in ("scene", "weather")
+                    if column in manifest.columns and isinstance(row[column], str) and row[column]]
+        if recorded:
+            name += " · " + ", ".join(recorded)
+    return name
 
 
 def draw_frame(axes: Sequence[Axes], image: Any, target: Any, class_map: ClassMap | str = "gta9",
@@ -575,6 +585,9 @@ def draw_frame(axes: Sequence[Axes], image: Any, target: Any, class_map: ClassMa
     _show_picture(axes[0], picture, title)
     _show_picture(axes[1], index_to_rgb(index, class_map), "colour label")
     _show_picture(axes[2], overlay(picture, index, class_map, alpha, hidden), f"overlay, α = {alpha:.2f}{hidden_note}")
+    for ax in axes[:3]:  # pixel axes: the frame at the size the network sees it
+        ax.set_axis_on()
+        ax.set(xlabel="x (pixels)", ylabel="y (pixels)")
 
 
 def _browser_figure(dataset: Any, indices: Sequence[int], class_map: ClassMap, hidden: Sequence[int] = (),
@@ -654,8 +667,10 @@ def _review_label_rgb(label: Any, class_map: ClassMap | None = None) -> np.ndarr
     return to_uint8_rgb(label)
 
 
-def _colour_handles(labels: Sequence[np.ndarray | None], limit: int = 12) -> list[Patch]:
-    """Legend patches for the Cityscapes colours most present in `labels` (others: 'unknown colour')."""
+def _colour_handles(labels: Sequence[np.ndarray | None]) -> list[Patch]:
+    """Legend patches for every colour present in `labels`, most pixels first, named by the Cityscapes
+    table (others: 'unknown colour'). Colours that another present one nearly equals (bus and train)
+    carry their RGB value, so the legend tells them apart."""
     names: dict[tuple[int, int, int], str] = {}
     for label in CITYSCAPES_LABELS:
         names.setdefault(label.colour, "unlabeled / void" if label.colour == (0, 0, 0) else label.name)
@@ -666,9 +681,14 @@ def _colour_handles(labels: Sequence[np.ndarray | None], limit: int = 12) -> lis
         colours, pixels = np.unique(label.reshape(-1, 3), axis=0, return_counts=True)
         for colour, number in zip(map(tuple, colours.tolist()), pixels.tolist()):
             counts[colour] = counts.get(colour, 0) + number
-    ranked = sorted(counts, key=lambda colour: -counts[colour])[:limit]
-    return [Patch(facecolor=_unit_rgb(colour), edgecolor="grey", label=names.get(colour, f"unknown colour {colour}"))
-            for colour in ranked]
+    ranked = sorted(counts, key=lambda colour: -counts[colour])
+
+    def label(colour: tuple[int, int, int]) -> str:
+        name = names.get(colour, f"unknown colour {colour}")
+        close = any(other != colour and np.abs(np.subtract(other, colour)).sum() <= NEAR_COLOUR for other in ranked)
+        return f"{name} {colour}" if close and colour in names else name
+
+    return [Patch(facecolor=_unit_rgb(colour), edgecolor="grey", label=label(colour)) for colour in ranked]
 
 
 def _draw_review_row(axes: Sequence[Axes], title: str, image: Any, label_rgb: np.ndarray | None, alpha: float) -> None:

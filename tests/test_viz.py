@@ -208,6 +208,30 @@ def test_dataset_browser_uses_class_map_attribute_and_needs_one():
         viz.dataset_browser(make_frames(2), interactive=False)
 
 
+def test_dataset_browser_titles_carry_scene_and_weather_and_panels_have_pixel_axes():
+    import pandas as pd
+
+    class Frames(list):
+        class_map = GTA9
+        frames = ["00007", "00008"]
+        manifest = pd.DataFrame({"frame": frames, "scene": ["city", "highway"], "weather": ["rain", "clear"]})
+
+    fig = viz.dataset_browser(Frames(make_frames(2)), interactive=False, static_frames=2)
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 00007 · city, rain", "frame 00008 · highway, clear"]
+    assert all(ax.get_xlabel() == "x (pixels)" and ax.get_ylabel() == "y (pixels)" for ax in fig.axes)
+
+
+def test_review_legend_names_every_colour_and_the_rgb_of_look_alikes():
+    label = np.zeros((4, 20), np.uint8)  # ids: unlabeled 0 …
+    label[:, 2:] = 7  # road, the most pixels
+    for column, label_id in enumerate((26, 27, 28, 31, 20, 21, 22, 23, 24, 25, 17, 8, 11), start=2):
+        label[0, column] = label_id  # 13 classes of one pixel each: bus 28 and train 31 among them
+    fig = viz.review_browser([("ids", np.zeros((4, 20, 3), np.uint8), label)], interactive=False)
+    names = legend_labels(fig.legends[0])
+    assert len(names) == 15 and names[0] == "road"
+    assert "bus (0, 60, 100)" in names and "train (0, 80, 100)" in names and "car" in names
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_dataset_browser_widget_has_slider_and_class_toggles(monkeypatch):
     drawn = []
