@@ -87,7 +87,8 @@ class Thresholds:
     haze: float = 0.27  # fog: dark-channel brightness / fine detail above this (clear ≤ 0.23, fog ≥ 0.32 on seeds 0 and 1)
     streaks: float = 2.0  # rain: % of pixels on thin near-vertical bright lines (minus horizontal) above this
     max_shift: int = 12  # misalignment search: ±max_shift px at work_width
-    misaligned_gain: float = 0.3  # edge strength at the best shift minus at shift 0 above this …
+    misaligned_gain: float = 0.5  # edge strength at the best shift minus at shift 0 above this …
+    # (bonnet left out: clean frames ≤ 0.35, misaligned ≥ 0.69 on seeds 0 and 1)
     swapped_sharpness: float = 1.16  # … and a sharp fit there → misaligned; a blurry fit at 0 → swapped
 
 
@@ -257,14 +258,15 @@ def alignment_statistics(image: np.ndarray, label: np.ndarray, thresholds: Thres
                          static: Iterable[int] = STATIC_IDS) -> dict[str, float]:
     """How well a label fits its image: the best shift, the gain there, and the sharpness of the fit.
 
-    A coarse search over ±`max_shift` px runs at `search_width`: `gain` is the edge strength at
-    the best shift minus at (0, 0). `sharpness` (at shift 0) and `sharpness_moved` (at the best
-    shift, refined to the pixel) are measured at full size without the boundaries of `static`
-    label values (the bonnet is at the same place in every frame, so it fits any image).
+    A coarse search over ±`max_shift` px runs at `search_width` (the curve `fit_map` draws): `gain`
+    is the edge strength at the best shift minus at (0, 0). `sharpness` (at shift 0) and
+    `sharpness_moved` (at the best shift, refined to the pixel) are measured at full size. All three
+    leave out the boundaries of `static` label values (the bonnet is at the same place in every
+    frame, so it fits any image).
     """
     small_image, small_label, scale = _search_copy(image, label, thresholds)
     shifts = shift_grid(max(1, round(thresholds.max_shift * scale)))
-    curve = alignment_curve(edge_strength(small_image), label_boundaries(small_label), shifts)
+    curve = alignment_curve(edge_strength(small_image), label_boundaries(small_label, static), shifts)
     best = int(np.argmax(curve))
     at_zero = float(curve[len(curve) // 2])
     strength, boundaries = edge_strength(image), label_boundaries(label, static)
@@ -376,9 +378,15 @@ def plot_alignment_checks(report: pd.DataFrame, thresholds: Thresholds, defect_t
         if chosen.any():
             ax.scatter(report.loc[chosen, "gain"], report.loc[chosen, "sharpness"], s=110, marker=marker,
                        facecolors="none", edgecolors="black", label=f"flagged {check} ({int(chosen.sum())})")
-    moved = report[comparable & (report["gain"] > gain_limit)]
+    moved = report[comparable & (report["gain"] > gain_limit)].sort_values("gain")
+    near = 0.04 * np.ptp(report.loc[comparable, ["gain", "sharpness"]].to_numpy(), axis=0)  # "close" on each axis
+    previous, below = None, False
     for gain, sharpness, sharpness_moved in moved[["gain", "sharpness", "sharpness_moved"]].to_numpy()[:30]:
-        ax.annotate(f"{sharpness_moved:.2f}", (gain, sharpness), xytext=(6, 3), textcoords="offset points", fontsize=7)
+        crowded = previous is not None and bool((np.abs(np.subtract((gain, sharpness), previous)) <= near).all())
+        below = not below if crowded else False  # a point close to the last one gets its number on the other side
+        ax.annotate(f"{sharpness_moved:.2f}", (gain, sharpness), xytext=(6, -10 if below else 3),
+                    textcoords="offset points", fontsize=7)
+        previous = (gain, sharpness)
     left = min(0.0, ax.get_xlim()[0])
     ax.axvline(gain_limit, color="black", linestyle="--", label=f"gain {gain_limit}: misaligned beyond, if sharp once moved")
     ax.hlines(sharp_limit, left, gain_limit, color="black", linestyle=":",

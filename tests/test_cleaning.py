@@ -15,6 +15,7 @@ from helpers.cleaning import (
     DEFECT_CHECKS,
     Thresholds,
     alignment_curve,
+    alignment_statistics,
     apply_thresholds,
     boundary_scores,
     clean_manifest,
@@ -295,10 +296,34 @@ def test_frame_thumbnails_refuses_an_unreadable_image(tmp_path):
         frame_thumbnails([good, cut])
 
 
+def test_gain_leaves_the_bonnet_out_as_the_fit_map_does():
+    image, label = box_frame()
+    image[50:] = 120  # the bonnet's edge in the image at row 50 …
+    label[44:] = 1  # … but labelled from row 44 (ego vehicle): its boundary fits only when moved 6 px down
+    thresholds = Thresholds(max_shift=6, search_width=80)
+    statistics = alignment_statistics(image, label, thresholds)
+    fit, _ = fit_map(image, label, thresholds)
+    assert statistics["gain"] == pytest.approx(fit.max() - fit[6, 6])  # the number is what the figure shows
+    assert statistics["gain"] == pytest.approx(0.0) and (statistics["best_dy"], statistics["best_dx"]) == (0, 0)
+
+
+def test_plot_alignment_checks_offsets_the_numbers_of_close_points():
+    import matplotlib.pyplot as plt
+
+    report = pd.DataFrame({"gain": [0.0, 0.7, 0.701, 2.0], "sharpness": [1.5, 1.0, 1.001, 1.3],
+                           "sharpness_moved": [1.5, 1.83, 1.81, 1.4], "misaligned": [False, True, True, True],
+                           "swapped": [False] * 4})
+    fig = plot_alignment_checks(report, Thresholds(), pd.Series("none", index=report.index))
+    offsets = {text.get_text(): text.xyann for text in fig.axes[0].texts if hasattr(text, "xyann")}
+    assert offsets["1.83"] != offsets["1.81"]  # two points on top of each other: one number above, one below
+    assert offsets["1.40"] == offsets["1.83"]  # a point far from the others keeps the usual place
+    plt.close(fig)
+
+
 def test_plot_alignment_checks_colours_by_recorded_defect_rings_flags_and_labels_the_moved_fit():
     import matplotlib.pyplot as plt
 
-    report = pd.DataFrame({"gain": [0.0, 0.1, 0.5, 0.6, np.nan], "sharpness": [1.5, 1.0, 1.0, 1.05, np.nan],
+    report = pd.DataFrame({"gain": [0.0, 0.1, 0.7, 0.8, np.nan], "sharpness": [1.5, 1.0, 1.0, 1.05, np.nan],
                            "sharpness_moved": [1.5, 1.0, 1.4, 1.02, np.nan],
                            "misaligned": [False, False, True, False, False],
                            "swapped": [False, True, False, False, False]})
@@ -308,9 +333,9 @@ def test_plot_alignment_checks_colours_by_recorded_defect_rings_flags_and_labels
     labels = ax.get_legend_handles_labels()[1]
     assert labels[:6] == ["none in meta.csv (1)", "misaligned in meta.csv (1)", "swapped in meta.csv (1)",
                           "unknown in meta.csv (1)", "flagged misaligned (1)", "flagged swapped (1)"]
-    assert "gain 0.3: misaligned beyond, if sharp once moved" in labels
-    assert "sharpness 1.16: swapped below (gain ≤ 0.3)" in labels
-    assert [text.get_text() for text in ax.texts if text.get_fontsize() == 7][:2] == ["1.40", "1.02"]  # right of 0.3
+    assert "gain 0.5: misaligned beyond, if sharp once moved" in labels
+    assert "sharpness 1.16: swapped below (gain ≤ 0.5)" in labels
+    assert [text.get_text() for text in ax.texts if text.get_fontsize() == 7][:2] == ["1.40", "1.02"]  # right of 0.5
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     plt.close(fig)
     only_clean = plot_alignment_checks(report.assign(misaligned=False, swapped=False), Thresholds(),
