@@ -471,6 +471,8 @@ def plot_per_class(values: Any, class_map: ClassMap | str = "gta9", title: str =
             ax.set_ylim(positive.min() / 2, positive.max() * 4)
     elif finite.size and finite.min() >= 0 and finite.max() <= 1:
         ax.set_ylim(0, 1.12)
+    elif finite.size and finite.max() > 0:  # room above the tallest bar for its label
+        ax.set_ylim(top=1.12 * finite.max())
     ax.set_xticks(positions, [class_map.class_names[i] for i in kept], rotation=30, ha="right")
     ax.set_xlabel("class")
     ax.set_ylabel(ylabel)
