@@ -57,7 +57,7 @@ REFERENCE_FIELDS = {
 """What a "Reference run" box must name: profile, seed, machine and date."""
 
 METHOD_CONSTANTS: dict[str, dict[str, str]] = {
-    "01_data_cleaning": {"0.3": "the default misaligned_gain threshold", "1.0": "the threshold of exercise 1"},
+    "01_data_cleaning": {"0.5": "the default misaligned_gain threshold", "1.0": "the threshold of exercise 1"},
     "02_one_hot_encoding": {"16.7": "2²⁴ bytes in MB, the size of the lookup table"},
     "03_unet_build": {
         "18.75": "300 / 16", "4 ×": "weights, gradients and Adam's two averages", "2 ×": "activations and their "
