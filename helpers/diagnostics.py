@@ -483,10 +483,12 @@ def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names:
     lookup_ahead = _classes_ahead(lookup_scores, unet_scores, class_names)
     lines.append(f"per class (by 0.01 or more), the U-Net's IoU is higher for {', '.join(unet_ahead) or 'no class'}; "
                  f"the lookup's for {', '.join(lookup_ahead) or 'no class'}")
+    later = ("Notebook 07 scores this same lookup, built from the training frames, on the test frames beside the "
+             "U-Net trained for the full budget.")
     if unet_scores["miou"] > lookup_scores["miou"]:
-        lines.append("In mIoU the short U-Net run is already ahead of the best colour lookup on these frames.")
+        lines.append(f"In mIoU the short U-Net run is already ahead of the best colour lookup on these frames. {later}")
     else:
         lines.append("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps: the lookup table "
                      "knows every colour's most frequent class from the start, while the U-Net has not yet caught up on "
-                     "the classes where the lookup leads. Notebook 07 trains it long enough to find out whether that lasts.")
+                     f"the classes where the lookup leads. {later}")
     return "\n".join(lines)

@@ -308,13 +308,17 @@ def test_describe_colour_rivals_says_where_the_unet_stands_overall_and_per_class
         "- best colour lookup: IoU road 0.90; below 0.01: car",
         "- U-Net: IoU road 0.85, car 0.30; below 0.01: none",
         "per class (by 0.01 or more), the U-Net's IoU is higher for car; the lookup's for road",
-        "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames."]
+        "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames. Notebook 07 scores "
+        "this same lookup, built from the training frames, on the test frames beside the U-Net trained for the full "
+        "budget."]
     scores["U-Net"] = {"pixel_accuracy": 0.5, "miou": 0.2, "iou": [0.0, 0.0, math.nan]}
     lines = describe_colour_rivals(scores, "U-Net", names).split("\n")
     assert lines[0] == "- the U-Net is behind the trained colour classifier: pixel accuracy -0.100, mIoU -0.100"
     assert lines[4] == "- U-Net: IoU no class; below 0.01: road, car"
     assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for road"
     assert lines[6].startswith("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps")
+    assert lines[6].endswith("Notebook 07 scores this same lookup, built from the training frames, on the test frames "
+                             "beside the U-Net trained for the full budget.")
 
 
 def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
