@@ -253,7 +253,6 @@ def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: floa
     sentence says whether the nearest of them ended within one margin of the line, where one seed
     more could move it to the other side.
     """
-    learned_below = (1 - margin) * prior_loss
     learned, finite = facts["largest_learned"], facts["largest_finite"]
     lines = [f"Largest rate whose run ended finite and {margin:.0%} or more below the class-prior loss: with batch norm "
              f"{_rate_text(learned['batch'], top_rate)}, without {_rate_text(learned['none'], top_rate)} → "
@@ -263,22 +262,70 @@ def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: floa
              "dead outputs a constant and at best reaches the class-prior loss).",
              f"\nThe runs the verdict turns on (one seed each; the line: {margin:.0%} below the class-prior loss "
              f"{prior_loss:.3f}):"]
-    margins = []  # how far each deciding run ended from the line a run must pass to count as learned
     for norm in NORM_NAMES:
-        last, above = facts["deciding"][norm]["last_learned"], facts["deciding"][norm]["next"]
+        last, above = _deciding_pair(facts, norm)
         if last is None and facts["best_lr"][norm] is not None:  # none learned: the one that came closest decides
-            above = {"lr": facts["best_lr"][norm], "final": facts["best_final"][norm], "finite": True}
             parts = ["no rate learned", f"the closest, {_ended_text(above, prior_loss)}"]
         else:
             parts = [f"the largest that learned, {_ended_text(last, prior_loss)}" if last else "no rate learned",
                      f"the next rate, {_ended_text(above, prior_loss)}" if above else "no larger rate was tried"]
-        margins += [abs(run["final"] - learned_below) for run in (last, above) if run and run["finite"]]
         lines.append(f"  {NORM_NAMES[norm]}: " + "; ".join(parts))
-    closest = min(margins, default=math.inf)
+    closest = _closest_to_line(facts, prior_loss, margin)
     lines.append(f"The nearest of them ended {closest:.3f} from the line (the margin is {margin * prior_loss:.3f}): " + (
         "closer than the margin, so the verdict rests on a run that another seed could put on the other side."
         if closest < margin * prior_loss else
         "farther than the margin, though with one run per rate that is no measurement of the noise between seeds."))
+    return "\n".join(lines)
+
+
+def _deciding_pair(facts: dict, norm: str) -> tuple[dict | None, dict | None]:
+    """The runs the learned verdict turns on for one norm: the largest that learned and the next rate
+    above it; where none learned, (None, the finite run that came closest to learning)."""
+    last, above = facts["deciding"][norm]["last_learned"], facts["deciding"][norm]["next"]
+    if last is None and facts["best_lr"][norm] is not None:
+        above = {"lr": facts["best_lr"][norm], "final": facts["best_final"][norm], "finite": True}
+    return last, above
+
+
+def _closest_to_line(facts: dict, prior_loss: float, margin: float) -> float:
+    """How far the deciding run nearest the 'learned' line, (1 − margin) · prior_loss, ended from it (inf: none finite)."""
+    learned_below = (1 - margin) * prior_loss
+    return min((abs(run["final"] - learned_below) for norm in NORM_NAMES for run in _deciding_pair(facts, norm)
+                if run and run["finite"]), default=math.inf)
+
+
+def learned_is_clear(facts: dict, prior_loss: float, margin: float) -> bool:
+    """Whether every run the learned verdict turns on ended at least one margin (margin · prior_loss) from the line."""
+    return _closest_to_line(facts, prior_loss, margin) >= margin * prior_loss
+
+
+def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, steps: int, top_rate: float) -> str:
+    """What the sweep says about the course report's claim, on the evidence that holds for one seed.
+
+    The verdict rests on divergence, the largest rate whose run stayed finite with and without
+    batch norm, which does not hinge on a threshold; whether runs learned beyond the class prior
+    is added only when `learned_clear` (see `learned_is_clear`), else it is said to be left out.
+    """
+    with_norm, without_norm = facts["largest_finite"]["batch"], facts["largest_finite"]["none"]
+    run = f"This sweep ({optimizer_name}, {steps} steps, one seed)"
+    if with_norm is None and without_norm is None:
+        lines = [f"{run}: every run ended in NaN or inf, so it says nothing about the claim; try smaller SWEEP_LRS."]
+    elif with_norm == without_norm:
+        lines = [f"{run}: with and without batch norm the runs stayed finite up to lr {_rate_text(with_norm, top_rate)}; "
+                 "divergence does not separate the two here."]
+    else:
+        larger = without_norm is None or (with_norm is not None and with_norm > without_norm)
+        lines = [f"{run}: the loss stayed finite up to lr {_rate_text(with_norm, top_rate)} with batch norm and up to "
+                 f"{_rate_text(without_norm, top_rate)} without it, and diverged above. "
+                 + ("Batch norm tolerated the larger learning rates: this contradicts the course report's 'allows a "
+                    "smaller learning rate' and agrees with Ioffe and Szegedy." if larger else
+                    "The network without batch norm tolerated the larger rates: this agrees with the course report's "
+                    "'allows a smaller learning rate'.")]
+    if learned_clear:
+        lines.append(f"Learning beyond the class prior, clear of the margin in every deciding run: {sweep_outcome_text(facts)}.")
+    else:
+        lines.append("Whether the runs learned beyond the class prior is not clear of the margin (above), so it is left "
+                     "out of this verdict.")
     return "\n".join(lines)
 
 
@@ -348,7 +395,9 @@ def label_interpolation_errors(nearest: np.ndarray, linear: np.ndarray, num_clas
 
     `changed`: labelled pixels whose id differs; `invented`: those whose new id is a class none of
     the 3×3 neighbours has in the right label; `no_class`: ids that are no class at all (a mix with
-    the border's `ignore_index`). Masks, their counts, and the class id invented most often (or None).
+    the border's `ignore_index`), of which `linear_no_class_border` lie where the nearest-neighbour
+    label has the border's `ignore_index` (and so are not among `changed`). Masks, their counts, and
+    the class id invented most often (or None).
     """
     height, width = nearest.shape
     changed = (nearest != ignore_index) & (linear != nearest)
@@ -359,7 +408,8 @@ def label_interpolation_errors(nearest: np.ndarray, linear: np.ndarray, num_clas
     ids, counts = np.unique(linear[invented], return_counts=True)
     return {"changed": changed, "invented": invented, "no_class": no_class,
             "linear_changed": int(changed.sum()), "linear_invented": int(invented.sum()),
-            "linear_no_class": int(no_class.sum()), "most_invented": int(ids[counts.argmax()]) if len(ids) else None}
+            "linear_no_class": int(no_class.sum()),
+            "linear_no_class_border": int((no_class & (nearest == ignore_index)).sum()), "most_invented": int(ids[counts.argmax()]) if len(ids) else None}
 
 
 def plot_label_rotation(panels: Sequence[tuple[np.ndarray, str]], class_map, extra_handles: Sequence = (),
@@ -483,10 +533,32 @@ def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names:
     lookup_ahead = _classes_ahead(lookup_scores, unet_scores, class_names)
     lines.append(f"per class (by 0.01 or more), the U-Net's IoU is higher for {', '.join(unet_ahead) or 'no class'}; "
                  f"the lookup's for {', '.join(lookup_ahead) or 'no class'}")
+    later = ("Notebook 07 scores this same lookup, built from the training frames, on the test frames beside the "
+             "U-Net trained for the full budget.")
     if unet_scores["miou"] > lookup_scores["miou"]:
-        lines.append("In mIoU the short U-Net run is already ahead of the best colour lookup on these frames.")
+        lines.append(f"In mIoU the short U-Net run is already ahead of the best colour lookup on these frames. {later}")
     else:
         lines.append("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps: the lookup table "
                      "knows every colour's most frequent class from the start, while the U-Net has not yet caught up on "
-                     "the classes where the lookup leads. Notebook 07 trains it long enough to find out whether that lasts.")
+                     f"the classes where the lookup leads. {later}")
     return "\n".join(lines)
+
+
+# ---- notebook 04b: did the regularisation runs get to memorising? ----
+
+MEMORISED_AT = 0.8  # a training mIoU from which a short run counts as near memorising its frames
+
+
+def describe_memorising(train_miou: float, gap: float, steps: int, frames: int, memorised_at: float = MEMORISED_AT) -> str:
+    """Whether the baseline of the regularisation runs memorised its training frames, and what the runs can show.
+
+    `train_miou` and `gap` (training − held-out mIoU) are the baseline's means over seeds; a
+    training mIoU of `memorised_at` or more counts as near memorisation. Regularisation can only
+    close a gap that memorising opened, so below it the runs show its cost, not its benefit.
+    """
+    if train_miou >= memorised_at:
+        return (f"In {steps} steps the baseline got near memorising its {frames} training frames (training mIoU "
+                f"{train_miou:.3f}) and scored {gap:.3f} less on the held-out frames: a gap regularisation can try to close.")
+    return (f"In {steps} steps the baseline did not get near memorising its {frames} training frames (training mIoU "
+            f"{train_miou:.3f}, under {memorised_at:g}; gap {gap:.3f}): these runs show what regularisation costs, not "
+            "what it saves. Raise REGULARISATION_STEPS to see the rest.")

@@ -20,9 +20,12 @@ from helpers.diagnostics import (
     conv_layers,
     describe_colour_rivals,
     describe_decay_pulls,
+    describe_memorising,
     describe_sweep,
+    describe_sweep_claim,
     fit_report,
     label_interpolation_errors,
+    learned_is_clear,
     loss_summary,
     other_label_counts,
     other_labels_floor,
@@ -308,13 +311,17 @@ def test_describe_colour_rivals_says_where_the_unet_stands_overall_and_per_class
         "- best colour lookup: IoU road 0.90; below 0.01: car",
         "- U-Net: IoU road 0.85, car 0.30; below 0.01: none",
         "per class (by 0.01 or more), the U-Net's IoU is higher for car; the lookup's for road",
-        "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames."]
+        "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames. Notebook 07 scores "
+        "this same lookup, built from the training frames, on the test frames beside the U-Net trained for the full "
+        "budget."]
     scores["U-Net"] = {"pixel_accuracy": 0.5, "miou": 0.2, "iou": [0.0, 0.0, math.nan]}
     lines = describe_colour_rivals(scores, "U-Net", names).split("\n")
     assert lines[0] == "- the U-Net is behind the trained colour classifier: pixel accuracy -0.100, mIoU -0.100"
     assert lines[4] == "- U-Net: IoU no class; below 0.01: road, car"
     assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for road"
     assert lines[6].startswith("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps")
+    assert lines[6].endswith("Notebook 07 scores this same lookup, built from the training frames, on the test frames "
+                             "beside the U-Net trained for the full budget.")
 
 
 def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
@@ -335,6 +342,46 @@ def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
     plt.close(fig)
 
 
+def test_learned_is_clear_only_when_every_deciding_run_ended_a_margin_from_the_line():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})  # nearest run: 0.141 from the line, margin 0.060
+    assert learned_is_clear(sweep_verdict(sweep), prior_loss=1.2, margin=0.05) is True
+    near = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})
+    near.loc[(near.norm == "batch") & (near.lr == 10.0), "final"] = 1.25  # the next rate above, 0.11 over the line 1.14
+    assert learned_is_clear(sweep_verdict(near), prior_loss=1.2, margin=0.05) is True
+    near.loc[(near.norm == "batch") & (near.lr == 10.0), "final"] = 1.15  # 0.01 over it: another seed could cross
+    assert learned_is_clear(sweep_verdict(near), prior_loss=1.2, margin=0.05) is False
+
+
+def test_describe_sweep_claim_rests_on_divergence_and_adds_learning_only_when_clear():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})
+    sweep.loc[(sweep.norm == "none") & (sweep.lr >= 1.0), ["final", "finite"]] = [np.nan, False]
+    facts = sweep_verdict(sweep)  # finite up to 10 with batch norm, up to 0.1 without
+    first, second = describe_sweep_claim(facts, True, "sgd", 30, top_rate=10.0).split("\n")
+    assert first == ("This sweep (sgd, 30 steps, one seed): the loss stayed finite up to lr 10 (the top of the range: "
+                     "the limit lies higher) with batch norm and up to 0.1 without it, and diverged above. Batch norm "
+                     "tolerated the larger learning rates: this contradicts the course report's 'allows a smaller "
+                     "learning rate' and agrees with Ioffe and Szegedy.")
+    assert second == ("Learning beyond the class prior, clear of the margin in every deciding run: batch norm allowed a "
+                      "LARGER learning rate, 10× the largest without it.")
+    unclear = describe_sweep_claim(facts, False, "sgd", 30, top_rate=10.0).split("\n")
+    assert unclear[0] == first and unclear[1].startswith("Whether the runs learned beyond the class prior is not clear")
+    swapped = sweep.assign(norm=sweep.norm.map({"batch": "none", "none": "batch"}))
+    assert "this agrees with the course report's" in describe_sweep_claim(sweep_verdict(swapped), False, "sgd", 30, 10.0)
+    finite = sweep_rows({"batch": [0.1], "none": [0.1]})
+    assert "divergence does not separate the two here" in describe_sweep_claim(sweep_verdict(finite), False, "sgd", 30, 10.0)
+    broken = finite.assign(final=np.nan, finite=False, learned=False)
+    assert "every run ended in NaN or inf" in describe_sweep_claim(sweep_verdict(broken), False, "sgd", 30, 10.0)
+
+
+def test_describe_memorising_branches_on_the_baseline_training_score():
+    assert describe_memorising(0.92, 0.65, steps=210, frames=8) == (
+        "In 210 steps the baseline got near memorising its 8 training frames (training mIoU 0.920) and scored 0.650 "
+        "less on the held-out frames: a gap regularisation can try to close.")
+    short = describe_memorising(0.17, 0.03, steps=30, frames=8)
+    assert short.startswith("In 30 steps the baseline did not get near memorising its 8 training frames (training "
+                            "mIoU 0.170, under 0.8; gap 0.030)") and short.endswith("Raise REGULARISATION_STEPS to see the rest.")
+
+
 def test_label_interpolation_errors_tells_changed_invented_and_no_class_pixels_apart():
     nearest = np.array([[2, 2, 6, 6, 255], [0, 0, 0, 0, 0]], dtype=np.uint8)
     linear = np.array([[2, 6, 4, 6, 255], [0, 0, 0, 0, 128]], dtype=np.uint8)
@@ -344,6 +391,9 @@ def test_label_interpolation_errors_tells_changed_invented_and_no_class_pixels_a
     assert np.argwhere(errors["invented"]).tolist() == [[0, 2]]
     assert np.argwhere(errors["no_class"]).tolist() == [[1, 4]]
     assert (errors["linear_changed"], errors["linear_invented"], errors["linear_no_class"]) == (3, 1, 1)
+    assert errors["linear_no_class_border"] == 0  # (1,4) is labelled 0 in the nearest-neighbour label
+    on_border = label_interpolation_errors(nearest, np.where(nearest == 255, 200, linear).astype(np.uint8), 9, 255)
+    assert (on_border["linear_no_class"], on_border["linear_no_class_border"]) == (2, 1)
     assert errors["most_invented"] == 4
     assert label_interpolation_errors(nearest, nearest, 9, 255)["most_invented"] is None
 

@@ -18,7 +18,7 @@ def check(results: dict) -> None:
     assert (results["classes"], results["num_classes"], results["ignore_index"]) == ("gta9", 9, None)  # the streets' map
     setup = results["setup"]
     steps, seeds = setup["steps"], setup["seeds"]
-    assert steps >= 4 and len(seeds) >= 2 and setup["train_images"] >= 2
+    assert steps >= 4 and len(seeds) >= 2 and setup["train_images"] >= 2 and setup["regularisation_steps"] >= steps
     check_initialisation(results, steps)
     check_sweep(results, setup)
     check_weight_decay(results)
@@ -75,6 +75,8 @@ def check_sweep(results: dict, setup: dict) -> None:
         above = [rate for rate in rates if largest is None or rate > largest]
         assert (deciding["next"] or {}).get("lr") == (above[0] if above else None)
     assert isinstance(verdict["verdict"], str) and verdict["verdict"]  # the sweep's own words, not a later verdict
+    # the printed claim rests on divergence; learning beyond the prior joins it only when clear of the margin
+    assert ("Learning beyond the class prior, clear of the margin" in verdict["claim"]) == verdict["learned_clear"]
     # the lesson of the section: with batch norm the U-Net learns at some rate, and needs no smaller one
     assert with_norm is not None
     assert without_norm is None or without_norm <= with_norm
@@ -96,6 +98,8 @@ def check_regularisation(results: dict, seed_count: int) -> None:
     for row in runs:
         assert 0 <= row["held_out_miou"] <= 1 and 0 <= row["train_miou"] <= 1
         assert row["gap"] == pytest.approx(row["train_miou"] - row["held_out_miou"])
+    baseline = [row["train_miou"] for row in runs if row["setting"] == "baseline"]
+    assert results["baseline_memorised"] == (statistics.mean(baseline) >= 0.8)
     for name, verdict in results["regularisation_verdicts"].items():
         check_verdict(verdict, runs, name, "baseline", "the baseline")
     rotation = results["rotation"]
