@@ -783,3 +783,27 @@ def class_counts(dataset: SegmentationDataset, chunk: int = 256) -> np.ndarray:
     return counts
 
 
+def class_shares_by(dataset: SegmentationDataset, column: str) -> pd.DataFrame:
+    """Each class's share of the labelled pixels, per value of a manifest column (rows, e.g. scene types).
+
+    Shows how the groups of frames differ in what they contain; ignored pixels are not counted.
+    """
+    num_classes = dataset.class_map.num_classes
+    counts: dict = {}
+    for index, value in enumerate(dataset.manifest[column]):
+        labels = dataset.raw(index)[1].ravel()
+        found = np.bincount(labels[labels < num_classes], minlength=num_classes)[:num_classes]
+        counts[value] = counts.get(value, 0) + found
+    table = pd.DataFrame(counts, index=list(dataset.class_map.class_names)).T.sort_index()
+    return table.div(table.sum(axis=1), axis=0)
+
+
+def describe_shares(shares: pd.DataFrame) -> str:
+    """Where each class is most common, and which groups lack it, from a `class_shares_by` table."""
+    lines = []
+    for name in shares.columns:
+        column = shares[name]
+        absent = [str(group) for group, share in column.items() if share == 0]
+        line = f"- {name}: most in {column.idxmax()} ({column.max():.1%}), least in {column.idxmin()} ({column.min():.1%})"
+        lines.append(line + (f"; none at all in {', '.join(absent)}" if absent else ""))
+    return "\n".join(lines)

@@ -740,3 +740,31 @@ def test_with_fog_and_rain_on_a_third_of_the_frames_get_each_and_a_third_stay_cl
             kinds["rain"] += 1
     assert all(70 <= count <= 130 for count in kinds.values()), kinds
     assert datasets.Augment(haze=0.0, rain=0.0).add_weather(image, rng) is image
+
+
+class _FramesByGroup:
+    """A stand-in data set: two-class labels with a manifest column to group by."""
+
+    class_map = GTA9
+
+    def __init__(self, labels: list[np.ndarray], groups: list[str]):
+        self.labels = labels
+        self.manifest = pd.DataFrame({"scene": groups})
+
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((*self.labels[index].shape, 3), np.uint8), self.labels[index]
+
+
+def test_class_shares_by_adds_frames_of_a_group_and_skips_ignored_pixels():
+    road, cars, ignored = GTA9.class_names.index("road"), GTA9.class_names.index("cars"), 255
+    frames = [np.array([[road, road], [cars, ignored]], np.uint8),   # city: 2 road, 1 car
+              np.array([[road, cars], [cars, cars]], np.uint8),      # city: 1 road, 3 cars
+              np.array([[road, road], [road, road]], np.uint8)]      # highway: 4 road
+    shares = datasets.class_shares_by(_FramesByGroup(frames, ["city", "city", "highway"]), "scene")
+    assert list(shares.index) == ["city", "highway"]
+    assert shares.loc["city", "road"] == pytest.approx(3 / 7) and shares.loc["city", "cars"] == pytest.approx(4 / 7)
+    assert shares.loc["highway", "road"] == 1.0 and shares.loc["highway", "cars"] == 0.0
+    assert np.allclose(shares.sum(axis=1), 1.0)
+    text = datasets.describe_shares(shares[["road", "cars"]])
+    assert text.splitlines() == ["- road: most in highway (100.0%), least in city (42.9%)",
+                                 "- cars: most in city (57.1%), least in highway (0.0%); none at all in highway"]
