@@ -30,7 +30,7 @@ from helpers.config import is_quiet, pick_device
 from helpers.losses import make_loss
 from helpers.train import evaluate, move_batch, resolve_classes
 
-RISE_START = 0.1  # Smith base: the first point past 10 % of the total rise (accuracy) or fall (loss)
+RISE_START = 0.1  # Smith base: the first point past 10 % of the rise (accuracy) or fall (loss), from its lowest point
 RISE_END = 0.9  # Smith max: the first point past 90 % of it, where the curve has flattened
 
 
@@ -79,16 +79,28 @@ class LRFinderResult:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
-        ax.plot(self.lrs, self.losses, color="0.75", linewidth=1, label="loss (raw)")
+        ax.plot(self.lrs, self.losses, color="0.6", linewidth=1, label="loss (raw)")
         ax.plot(self.lrs, self.smoothed, color="C0", linewidth=2, label="loss (smoothed)")
         if self.mode == "exp":
             ax.set_xscale("log")
-        colours = {"steepest": "C1", "valley": "C2", "min_div_10": "C3", "smith_base": "C4", "smith_max": "C5"}
+        # the loss readings dashed, Smith's pair (a coarser reading off the loss here) dotted, in colours far apart
+        styles = {"steepest": ("C1", "--"), "valley": ("C2", "--"), "min_div_10": ("C3", "--"),
+                  "smith_base": ("C9", ":"), "smith_max": ("C4", ":")}
         for name, lr in self.suggestions.items():
             if lr is None:  # named in the legend, without a line
                 ax.plot([], [], " ", label=f"{name}: no reading")
                 continue
-            ax.axvline(lr, color=colours.get(name, "k"), linestyle="--", linewidth=1, label=f"{name}: {lr:.2e}")
+            colour, style = styles.get(name, ("k", "--"))
+            ax.axvline(lr, color=colour, linestyle=style, linewidth=1.5, label=f"{name}: {lr:.2e}")
+        finite = [value for value in self.smoothed if math.isfinite(value)]
+        if finite:  # keep the divergence from squashing the interesting part
+            low, first = min(finite + [value for value in self.losses if math.isfinite(value)]), finite[0]
+            margin = max(first - low, 0.1 * abs(low), 1e-3)
+            ax.set_ylim(low - 0.1 * margin, first + 0.5 * margin)
+            above = [(lr, loss) for lr, loss in zip(self.lrs, self.losses) if not loss <= first + 0.5 * margin]
+            if above:  # the raw loss leaves the axis: mark where, on the top edge
+                ax.plot([above[0][0]], [first + 0.5 * margin], "^", color="0.3", clip_on=False,
+                        label=f"raw loss above the axis from lr {above[0][0]:.2e}")
         handles, labels = ax.get_legend_handles_labels()
         if self.val_accuracy:
             twin = ax.twinx()
@@ -96,11 +108,6 @@ class LRFinderResult:
             twin.set_ylabel("validation pixel accuracy")
             more_handles, more_labels = twin.get_legend_handles_labels()
             handles, labels = handles + more_handles, labels + more_labels
-        finite = [value for value in self.smoothed if math.isfinite(value)]
-        if finite:  # keep the divergence from squashing the interesting part
-            low, first = min(finite + [value for value in self.losses if math.isfinite(value)]), finite[0]
-            margin = max(first - low, 0.1 * abs(low), 1e-3)
-            ax.set_ylim(low - 0.1 * margin, first + 0.5 * margin)
         ax.set_xlabel("learning rate" + (" (log scale)" if self.mode == "exp" else ""))
         ax.set_ylabel("training loss")
         ax.set_title(f"Learning-rate range test ({'exponential' if self.mode == 'exp' else 'linear'})")
@@ -168,50 +175,144 @@ def describe_turn(result: LRFinderResult) -> str:
     return "the loss was still falling at the last rate: the range ends too early to show where it stops"
 
 
+def accuracy_shape(accuracy, dip: float = 0.05) -> dict:
+    """What an accuracy curve did, read the same way for every optimizer: its "kind" and the indices that show it.
+
+    Kinds: "never rose" (highest at the first point); "ragged" (after a point within `dip` of the highest it fell by
+    more than `dip`, and the last point came back within `dip` of the highest: a fall and a recovery inside the
+    noise, wherever the highest point lies); "fell" (it fell after its peak and stayed down); "rising" (highest at
+    the last point, with no such fall); "flattened" (highest inside the range, no fall). Indices: "top" (the
+    highest), "low" (the lowest before it), "peak" and "trough" (the point before the deepest fall, and its bottom).
+    """
+    values = np.asarray(accuracy, dtype=float)
+    top, last = int(np.argmax(values)), len(values) - 1
+    shape = {"top": top, "low": _rise_start(values), "peak": top, "trough": None}
+    if top == 0:
+        return {**shape, "kind": "never rose"}
+    near = values[top] - dip
+    falls = [j for j in range(1, len(values)) if values[:j].max() >= near and values[:j].max() - values[j] > dip]
+    if falls and values[-1] >= near:
+        trough = min(falls, key=lambda j: values[j])
+        return {**shape, "kind": "ragged", "peak": int(np.argmax(values[:trough])), "trough": trough}
+    if falls:
+        return {**shape, "kind": "fell", "trough": top + 1 + int(np.argmin(values[top + 1:]))}
+    return {**shape, "kind": "rising" if top == last else "flattened"}
+
+
 def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float = 0.05) -> list[str]:
     """What the accuracy and loss curves of a linear test did, as lines computed from them (one branch per outcome).
 
-    `dip`: an accuracy drop that counts (a dip, or a fall after the peak); `flat`: the loss counts as flat by
-    the end when its last fifth fell by less than this share of its whole fall.
+    `dip`: an accuracy drop that counts (a dip, or a fall after the peak), and how close to the highest point
+    counts as "as high" (see `accuracy_shape`); `flat`: the loss counts as flat by the end when its last fifth
+    fell by less than this share of its whole fall.
     """
     accuracy, rates = np.asarray(result.val_accuracy), np.asarray(result.val_lrs)
-    top = int(np.argmax(accuracy))
+    shape = accuracy_shape(accuracy, dip)
+    top, kind, smith_max = shape["top"], shape["kind"], result.suggestions.get("smith_max")
     lines = [f"validation accuracy: {accuracy[0]:.3f} at lr {rates[0]:.2e}, highest {accuracy[top]:.3f} at lr "
              f"{rates[top]:.2e}, {accuracy[-1]:.3f} at the last rate {rates[-1]:.2e}"]
-    if top == 0:
+    if kind == "never rose":
         lines.append("→ the accuracy never rose above its first value: there is no rise to read Smith's rule from, "
                      "so suggest() read it off the fall of the loss instead (see the note)")
-    elif top == len(accuracy) - 1:
+    elif kind == "rising":
         lines.append("→ the accuracy was at its highest at the last rate: it had not stopped rising, so the test "
                      "found no maximum (no reading). The range did not reach a rate that is too large.")
+    elif kind == "ragged":
+        peak, trough = shape["peak"], shape["trough"]
+        rule = (f"Smith's rule still read {rate_text(smith_max)}" if smith_max is not None
+                else "Smith's rule: no reading")
+        lines.append(f"→ ragged: the accuracy reached {accuracy[peak]:.3f} at lr {rates[peak]:.2e} (within {dip} of "
+                     f"its highest), fell to {accuracy[trough]:.3f} at lr {rates[trough]:.2e}, and came back "
+                     f"to {accuracy[-1]:.3f} at the last rate, within {dip} of its highest: no clean reading of the "
+                     f"maximum ({rule})")
+        lines.append(f"→ the rates past {rates[peak]:.2e} may have been too large for it, or the fall was noise: one "
+                     "seed and a few validation frames cannot tell")
     else:
-        lines.append(f"→ it stopped rising inside the range: Smith's maximum {rate_text(result.suggestions['smith_max'])}")
-    fell = 0 < top < len(accuracy) - 1 and accuracy[top + 1:].min() < accuracy[top] - dip
-    if fell:
-        lines.append(f"→ after its peak the accuracy fell (down to {accuracy[top + 1:].min():.3f}, "
-                     f"{accuracy[-1]:.3f} at the last rate): the rates past {rates[top]:.2e} were too large for it")
+        lines.append(f"→ it stopped rising inside the range: Smith's maximum {rate_text(smith_max)}")
+    if kind == "fell":
+        lines.append(f"→ after its peak the accuracy fell (down to {accuracy[shape['trough']]:.3f}, "
+                     f"{accuracy[-1]:.3f} at the last rate) and stayed down: the rates past {rates[top]:.2e} were too "
+                     "large for it (in this seed)")
     dips = [(rates[i], accuracy[i]) for i in range(1, len(accuracy)) if accuracy[i] < accuracy[i - 1] - dip]
     if dips:
         lines.append(f"  dips along the way (more than {dip} below the point before): "
                      + ", ".join(f"{value:.3f} at lr {lr:.2e}" for lr, value in dips))
-    if result.diverged:
-        lines.append(f"training loss: it exploded — the test stopped at lr {result.lrs[-1]:.2e}")
-    elif loss_turned(result):
-        lines.append(f"training loss: it turned — {describe_rebound(result)}")
-    elif result.rebound != result.rebound:
-        lines.append(f"training loss: {describe_turn(result)}")
-    else:
-        smoothed = np.asarray(result.smoothed, dtype=float)
-        fifth = max(1, len(smoothed) // 5)
-        late_fall, fall = smoothed[-fifth - 1] - smoothed[-1], smoothed[0] - smoothed.min()
-        trend = (f"flat by the end (it fell only {late_fall:.3f} over the last fifth of the sweep, "
-                 f"{late_fall / fall:.0%} of its fall {smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed), without rising again"
-                 if late_fall < flat * fall else
-                 f"still falling at the last rate ({smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed)")
-        lines.append(f"training loss: {trend}" + (": the training loss alone did not show the rates that were too "
-                                                  "large for the accuracy" if fell else
-                                                  ": no rate of this sweep made it rise"))
+    lines.append(_describe_linear_loss(result, flat, kind))
     return lines + [f"note: {note}" for note in result.notes]
+
+
+def _describe_linear_loss(result: LRFinderResult, flat: float, kind: str) -> str:
+    """The line of `describe_linear_test` on the training loss, set against what the accuracy did (`kind`)."""
+    if result.diverged:
+        return f"training loss: it exploded — the test stopped at lr {result.lrs[-1]:.2e}"
+    if loss_turned(result):
+        return f"training loss: it turned — {describe_rebound(result)}"
+    if result.rebound != result.rebound:
+        return f"training loss: {describe_turn(result)}"
+    smoothed = np.asarray(result.smoothed, dtype=float)
+    fifth = max(1, len(smoothed) // 5)
+    late_fall, fall = smoothed[-fifth - 1] - smoothed[-1], smoothed[0] - smoothed.min()
+    trend = (f"flat by the end (it fell only {late_fall:.3f} over the last fifth of the sweep, "
+             f"{late_fall / fall:.0%} of its fall {smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed), without rising again"
+             if late_fall < flat * fall else
+             f"still falling at the last rate ({smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed)")
+    ending = {"fell": ": the training loss alone did not show the rates that were too large for the accuracy",
+              "ragged": ": the training loss alone did not show the fall of the accuracy"}
+    return f"training loss: {trend}" + ending.get(kind, ": no rate of this sweep made it rise")
+
+
+def describe_against_report(result: LRFinderResult, dip: float = 0.05) -> str:
+    """Whether this run's linear SGD sweep went as the course report's did (accuracy still rising at the last rate)."""
+    accuracy, rates = np.asarray(result.val_accuracy), np.asarray(result.val_lrs)
+    shape = accuracy_shape(accuracy, dip)
+    kind, top, peak, trough = shape["kind"], shape["top"], shape["peak"], shape["trough"]
+    if kind == "rising":
+        text = (f"went as the report's did: the accuracy was still rising at the last rate ({rates[-1]:g}), so "
+                "there is no maximum to read — sweep further")
+    elif kind == "ragged":
+        text = (f"did not reproduce the report's steadily rising curve: past lr {rates[peak]:.2e} "
+                f"({accuracy[peak]:.3f}) the accuracy turned ragged — down to {accuracy[trough]:.3f} at lr "
+                f"{rates[trough]:.2e}, back to {accuracy[-1]:.3f} at the last rate. Smith's maximum lies where "
+                "the curve turns ragged, but a recovery at the last point leaves no clean reading of it")
+    elif kind == "fell":
+        text = (f"did not go as the report's: the accuracy peaked at {accuracy[top]:.3f} (lr {rates[top]:.2e}) and "
+                f"ended at {accuracy[-1]:.3f}: here the rates past the peak were too large, however slowly the step grew")
+    elif kind == "flattened":
+        text = (f"did not go as the report's: the accuracy stopped rising inside the range (highest at lr "
+                f"{rates[top]:.2e}) and stayed level")
+    else:
+        text = "says nothing about the report's curve: the accuracy never rose above its first value"
+    text = f"this run's sweep {text}"
+    low = shape["low"]
+    if accuracy[low] < accuracy[0] - dip:
+        text += (f". It also fell first, from {accuracy[0]:.3f} to {accuracy[low]:.3f} at lr {rates[low]:.2e}, "
+                 "before it rose")
+    return text
+
+
+def describe_base(result: LRFinderResult, suggested_lr: float) -> str:
+    """Where Smith's base of a linear test lies against the rate handed on, and whether it is only an upper bound.
+
+    A base on the first accuracy point after the lowest one is an upper bound: the accuracy had already risen there,
+    and where the rise began lies somewhere before it, between the points (or before the first one) unobserved.
+    """
+    base = result.suggestions.get("smith_base")
+    if base is None:
+        return "base_lr: no reading"
+    ratio, where = base / suggested_lr, "above" if base > suggested_lr else "at or below"
+    if base not in result.val_lrs:
+        return f"base_lr {base:.2e} (read off the loss) is {ratio:.2f}× suggested_lr ({where} the rate handed on)"
+    index, count = result.val_lrs.index(base), len(result.val_lrs)
+    low = _rise_start(np.asarray(result.val_accuracy, dtype=float))
+    text = f"base_lr {base:.2e} is accuracy point {index + 1} of {count}, {ratio:.2f}× suggested_lr"
+    if index != low + 1:
+        return text + f" ({where} the rate handed on)"
+    before = (f"maybe even before the first point (lr {result.val_lrs[0]:.2e})" if low == 0
+              else f"after the lowest point (lr {result.val_lrs[low]:.2e})")
+    text += (f": the first point after the lowest, so only an upper bound — the rise had begun by {base:.2e}, "
+             f"somewhere unobserved before it, {before}")
+    return text + ("; whether it began below the rate handed on, this sweep cannot show" if base > suggested_lr
+                   else "; it began at or below the rate handed on")
 
 
 def plot_linear_test(result: LRFinderResult, title: str):
@@ -223,7 +324,7 @@ def plot_linear_test(result: LRFinderResult, title: str):
     loss_ax.plot(result.lrs, result.smoothed, color="C0", linewidth=2, label=f"smoothed (β = {result.smooth_beta:.2f})")
     accuracy_ax.plot(result.val_lrs, result.val_accuracy, "o-", color="C2", label="validation pixel accuracy")
     if result.val_accuracy:
-        low, high = result.val_accuracy[0], max(result.val_accuracy)
+        low, high = result.val_accuracy[_rise_start(np.asarray(result.val_accuracy))], max(result.val_accuracy)
         for share, style in ((RISE_START, ":"), (RISE_END, "--")):
             accuracy_ax.axhline(low + share * (high - low), color="0.5", linestyle=style, linewidth=1,
                                 label=f"{share:.0%} of the rise")
@@ -322,7 +423,7 @@ def compare_valleys(adam_valley: float | None, sgd_valley: float | None, far: fl
     return ratio, f"SGD's valley ({rate_text(sgd_valley)}) sits {where}"
 
 
-def describe_steadiest(spread, grid_step: float | None = None, few: int = 3) -> str:
+def describe_steadiest(spread, grid_step: float | None = None, few: int = 2) -> str:
     """Which rule moved least over the seeds (smallest largest ÷ smallest), and how valley compares with it.
 
     With `grid_step` (the ratio of two neighbouring rates of the sweep) the spreads are also counted in grid
@@ -377,6 +478,30 @@ def describe_smoothing_lag(result: LRFinderResult) -> list[str]:
         lines.append("→ the smoothed minimum lies within the lag of the raw one, and min_div_10 left of the lowest "
                      "raw loss: the rule's margin survives the lag")
     return lines
+
+
+def describe_valley_shift(result: LRFinderResult, beta: float = 0.5) -> list[str]:
+    """How far the valley and the minimum of an exponential test move when the same raw losses forget faster (`beta`).
+
+    The average delays the whole curve, so every reading moves right; this measures by how much, for this run.
+    """
+    lrs = np.asarray(result.lrs, dtype=float)
+    faster = smooth_losses(result.losses, beta)
+    valley, fast_valley = result.suggestions.get("valley"), suggest(result.lrs, faster)[0]["valley"]
+    lines = [f"valley at β = {result.smooth_beta:.2f}: {rate_text(valley)}; the same losses smoothed with β = {beta:g} "
+             f"(a lag of about {1 / (1 - beta):.0f} batches): {rate_text(fast_valley)}"]
+    if valley is None or fast_valley is None:
+        return lines + ["→ no comparison: one of the two curves gave no valley reading"]
+    moved = math.log10(valley / fast_valley)
+    lowest_moved = math.log10(lrs[int(np.argmin(result.smoothed))] / lrs[int(np.argmin(faster))])
+    if max(abs(moved), abs(lowest_moved)) < 1e-9:
+        verdict = "neither moved: both curves give the same readings"
+    else:
+        verdict = ("the valley moved less than the minimum" if abs(moved) < abs(lowest_moved) - 1e-9 else
+                   "the valley moved further than the minimum" if abs(moved) > abs(lowest_moved) + 1e-9 else
+                   "the valley moved as far as the minimum")
+    return lines + [f"→ the slower average moved the valley {moved:+.2f} decades and the lowest smoothed loss "
+                    f"{lowest_moved:+.2f}: in this run {verdict}"]
 
 
 def lr_schedule(start_lr: float, end_lr: float, num_iter: int, mode: str = "exp") -> np.ndarray:
@@ -507,9 +632,10 @@ def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float
       read up to the loss minimum: fastai's subsequence can run on past it, where the loss already
       rises again, and land its valley there.
     - min_div_10: the lr of the lowest smoothed loss, divided by 10.
-    - smith_base / smith_max: on the accuracy curve, the first lr past 10 % of the total rise
-      (from the first point to the highest) and the first lr past 90 % of it (the curve has
-      flattened). Without validation accuracy the same rule is applied to the fall of the
+    - smith_base / smith_max: on the accuracy curve, the first lr past 10 % of the rise (from the
+      lowest point before the highest — the first point, unless the curve fell first — to the
+      highest) and the first lr past 90 % of it (the curve has flattened); a note says when the
+      curve fell first. Without validation accuracy the same rule is applied to the fall of the
       smoothed loss (first point to its minimum), and a note says so.
     The first 10 % of the points and the last 5 (when there are 20 or more) are left out of
     steepest and valley, as fastai does, because the start is noisy and the end diverges.
@@ -549,6 +675,10 @@ def suggest(lrs, smoothed, val_lrs=(), val_accuracy=()) -> tuple[dict[str, float
         curve_lrs, curve, curve_name = lrs[: lowest + 1], -smoothed[: lowest + 1], "loss"
         curve_ends = ends["sweep"]
     base, peak = _rise_indices(curve)
+    low = _rise_start(curve)
+    if low > 0 and curve_name != "loss":
+        notes.append(f"the {curve_name} fell before it rose (lowest {curve[low]:.3f} at lr {curve_lrs[low]:.2e}, "
+                     f"first {curve[0]:.3f}): smith_base/smith_max measure the rise from that lowest point")
     read_over = len(lrs) if curve_name == "loss" else len(curve)  # the loss curve is cut at its minimum
     top = int(np.argmax(curve))  # the max needs the top observed: the curve flattens or falls after it
     readings["smith_base"] = (float(curve_lrs[base]), _edge(base, read_over), curve_ends)
@@ -608,17 +738,26 @@ def _valley(lrs: np.ndarray, losses: np.ndarray) -> tuple[float, str | None]:
     return float(lrs[_valley_index(losses)]), edge
 
 
+def _rise_start(values: np.ndarray) -> int:
+    """Index of the lowest point before the highest: where the rise starts (the first point, unless the curve fell first)."""
+    return int(np.argmin(values[: int(np.argmax(values)) + 1]))
+
+
 def _rise_indices(values: np.ndarray) -> tuple[int, int]:
-    """Smith's bounds on a rising curve: indices of the first point past 10 % and first past 90 % of the rise."""
+    """Smith's bounds on a rising curve: indices of the first point past 10 % and first past 90 % of the rise.
+
+    The rise is measured from the lowest point before the highest: a curve that fell first and then rose is read
+    from the bottom of its fall, not from a first value it only passed again late.
+    """
     if len(values) < 2:
         return 0, len(values) - 1
-    top = int(np.argmax(values))
-    rise = values[top] - values[0]
+    top, low = int(np.argmax(values)), _rise_start(values)
+    rise = values[top] - values[low]
     if rise <= 0:
         return 0, top
-    base = int(np.argmax(values[: top + 1] >= values[0] + RISE_START * rise))
-    peak = int(np.argmax(values[: top + 1] >= values[0] + RISE_END * rise))
-    return min(max(base - 1, 0) if base == peak else base, peak), peak
+    base = low + int(np.argmax(values[low: top + 1] >= values[low] + RISE_START * rise))
+    peak = low + int(np.argmax(values[low: top + 1] >= values[low] + RISE_END * rise))
+    return min(max(base - 1, low) if base == peak else base, peak), peak
 
 
 def _rise_bounds(lrs: np.ndarray, values: np.ndarray) -> tuple[float, float]:

@@ -15,13 +15,17 @@ from helpers.lr_finder import (
     LRFinderResult,
     _rise_bounds,
     _valley_index,
+    accuracy_shape,
     compare_valleys,
+    describe_against_report,
+    describe_base,
     describe_linear_test,
     describe_lr_source,
     describe_smoothing_lag,
     describe_steadiest,
     describe_step_growth,
     describe_turn,
+    describe_valley_shift,
     loss_turned,
     lr_range_test,
     lr_schedule,
@@ -425,8 +429,11 @@ def test_describe_steadiest_counts_the_spread_in_grid_steps():
     spread = pd.DataFrame({"largest ÷ smallest": [1.93, 5.18]}, index=["valley", "steepest"])
     text = describe_steadiest(spread, grid_step=1.39)
     assert "×1.39 from one to the next; spreads in grid steps: valley 2.0, steepest 5.0" in text
-    assert text.endswith("→ valley within 3 grid steps: near the resolution of the test, the seeds barely disagree")
+    assert text.endswith("→ valley within 2 grid steps: near the resolution of the test, the seeds barely disagree")
     assert describe_steadiest(spread.iloc[1:], grid_step=1.39).endswith("beyond the resolution of the test")
+    three_steps = pd.DataFrame({"largest ÷ smallest": [2.68]}, index=["valley"])  # ×1.39³: beyond one or two steps
+    assert describe_steadiest(three_steps, grid_step=1.39).endswith(
+        "every spread is wider than 2 grid steps: the seeds disagree beyond the resolution of the test")
 
 
 def legend_labels(ax) -> list[str]:
@@ -448,4 +455,112 @@ def test_range_test_figures_have_titles_axes_and_legends():
     ax = plot_relative_steps([(0.1, 0.01), (0.2, 0.015)])
     assert ax.get_title().startswith("SGD range test") and ax.get_xlabel().startswith("learning rate")
     assert legend_labels(ax) == ["median ‖Δw‖ / ‖w‖ per step"]
+    matplotlib.pyplot.close("all")
+
+
+# a peak, a fall and a recovery at the last point: SGD's curve (highest at the end) and Adam's (highest inside)
+SGD_LRS = list(np.linspace(0.183, 2.0, 10))
+SGD_ACCURACY = [0.512, 0.174, 0.40, 0.50, 0.55, 0.65, 0.713, 0.582, 0.499, 0.728]
+ADAM_LRS = list(np.linspace(9.1e-3, 0.1, 10))
+ADAM_ACCURACY = [0.326, 0.45, 0.65, 0.582, 0.68, 0.70, 0.72, 0.753, 0.645, 0.726]
+
+
+def linear_result(lrs, accuracy) -> LRFinderResult:
+    result = turning([2.0, 1.5, 1.0, 0.8, 0.7, 0.68, 0.67, 0.665, 0.662, 0.66])
+    result.val_lrs, result.val_accuracy = list(lrs), list(accuracy)
+    result.suggestions, result.notes = suggest(result.lrs, result.smoothed, lrs, accuracy)
+    return result
+
+
+def test_a_peak_fall_and_recovery_reads_ragged_for_both_optimizers():
+    assert accuracy_shape(SGD_ACCURACY)["kind"] == accuracy_shape(ADAM_ACCURACY)["kind"] == "ragged"
+    sgd = "\n".join(describe_linear_test(linear_result(SGD_LRS, SGD_ACCURACY)))
+    assert "had not stopped rising" not in sgd and "did not reach a rate that is too large" not in sgd
+    assert ("→ ragged: the accuracy reached 0.713 at lr 1.39e+00 (within 0.05 of its highest), fell to 0.499 at lr "
+            "1.80e+00, and came back to 0.728 at the last rate, within 0.05 of its highest: no clean reading of the "
+            "maximum (Smith's rule: no reading)") in sgd
+    adam = "\n".join(describe_linear_test(linear_result(ADAM_LRS, ADAM_ACCURACY)))
+    assert "→ ragged: the accuracy reached 0.753 at lr 7.98e-02 (within 0.05 of its highest), fell to 0.645" in adam
+    assert "the rates past 7.98e-02 may have been too large for it, or the fall was noise" in adam
+    assert "were too large for it" not in adam and "did not show the fall of the accuracy" in adam
+
+
+def test_accuracy_shape_has_a_kind_for_each_outcome():
+    assert accuracy_shape([0.5, 0.4, 0.3])["kind"] == "never rose"
+    assert accuracy_shape([0.1, 0.3, 0.2, 0.5])["kind"] == "rising"  # the dip lies far below the top
+    fell = accuracy_shape([0.1, 0.6, 0.7, 0.4, 0.45])
+    assert (fell["kind"], fell["top"], fell["trough"]) == ("fell", 2, 3)
+    assert accuracy_shape([0.1, 0.6, 0.7, 0.68, 0.69])["kind"] == "flattened"
+    assert accuracy_shape([0.5, 0.2, 0.6, 0.7])["low"] == 1
+
+
+def test_describe_against_report_says_what_this_runs_sweep_did():
+    text = describe_against_report(linear_result(SGD_LRS, SGD_ACCURACY))
+    assert text.startswith("this run's sweep did not reproduce the report's steadily rising curve: past lr 1.39e+00")
+    assert text.endswith("It also fell first, from 0.512 to 0.174 at lr 3.85e-01, before it rose")
+    rising = linear_result(SGD_LRS, np.linspace(0.2, 0.7, 10))
+    assert describe_against_report(rising) == ("this run's sweep went as the report's did: the accuracy was still "
+                                               "rising at the last rate (2), so there is no maximum to read — sweep further")
+    assert "ended at 0.400" in describe_against_report(linear_result(SGD_LRS, SGD_ACCURACY[:-1] + [0.4]))
+    assert "stayed level" in describe_against_report(linear_result(SGD_LRS, SGD_ACCURACY[:6] + [0.713, 0.7, 0.71, 0.7]))
+    assert "never rose" in describe_against_report(linear_result(SGD_LRS, [0.5] + [0.4] * 9))
+
+
+def test_smith_base_is_read_from_the_lowest_point_when_the_accuracy_fell_first():
+    suggestions, notes = suggest(SGD_LRS, [2.0 - 0.1 * i for i in range(10)], SGD_LRS, SGD_ACCURACY)
+    assert suggestions["smith_base"] == SGD_LRS[2]  # 10 % of the rise 0.174 → 0.728, not of 0.512 → 0.728 (lr 0.99)
+    assert notes[0] == ("the validation accuracy fell before it rose (lowest 0.174 at lr 3.85e-01, first 0.512): "
+                        "smith_base/smith_max measure the rise from that lowest point")
+
+
+def test_describe_base_calls_the_first_point_after_the_lowest_an_upper_bound():
+    result = linear_result(ADAM_LRS, ADAM_ACCURACY)
+    assert result.suggestions["smith_base"] == ADAM_LRS[1]
+    text = describe_base(result, suggested_lr=ADAM_LRS[1] / 2)
+    assert text.startswith("base_lr 1.92e-02 is accuracy point 2 of 10, 2.00× suggested_lr: the first point after "
+                           "the lowest, so only an upper bound — the rise had begun by 1.92e-02")
+    assert "maybe even before the first point (lr 9.10e-03)" in text and text.endswith("this sweep cannot show")
+    assert describe_base(result, ADAM_LRS[1] * 2).endswith("it began at or below the rate handed on")
+    result.suggestions["smith_base"] = ADAM_LRS[3]
+    assert describe_base(result, ADAM_LRS[1]).endswith("suggested_lr (above the rate handed on)")
+    result.suggestions["smith_base"] = 0.05
+    assert "(read off the loss)" in describe_base(result, 0.1)
+    result.suggestions["smith_base"] = None
+    assert describe_base(result, 0.1) == "base_lr: no reading"
+
+
+def test_describe_valley_shift_measures_how_far_the_smoothing_moves_the_valley():
+    lrs = list(np.geomspace(1e-5, 100.0, 50))
+    losses = [2.5] * 10 + [2.5 - 0.1 * i for i in range(1, 21)] + [0.5 + 0.3 * i for i in range(1, 21)]
+    result = LRFinderResult(lrs=lrs, losses=losses, smoothed=smooth_losses(losses, 0.9), smooth_beta=0.9)
+    result.suggestions, _ = suggest(lrs, result.smoothed)
+    faster = suggest(lrs, smooth_losses(losses, 0.5))[0]["valley"]
+    lines = describe_valley_shift(result)
+    assert lines[0] == (f"valley at β = 0.90: {rate_text(result.suggestions['valley'])}; the same losses smoothed "
+                        f"with β = 0.5 (a lag of about 2 batches): {rate_text(faster)}")
+    moved = math.log10(result.suggestions["valley"] / faster)
+    lowest_moved = math.log10(lrs[int(np.argmin(result.smoothed))] / lrs[int(np.argmin(smooth_losses(losses, 0.5)))])
+    assert lines[1] == (f"→ the slower average moved the valley {moved:+.2f} decades and the lowest smoothed loss "
+                        f"{lowest_moved:+.2f}: in this run the valley moved less than the minimum")
+    assert 0 < moved < lowest_moved
+    same = LRFinderResult(lrs=lrs, losses=losses, smoothed=smooth_losses(losses, 0.5), smooth_beta=0.5)
+    same.suggestions, _ = suggest(lrs, same.smoothed)
+    assert describe_valley_shift(same)[1].endswith("in this run neither moved: both curves give the same readings")
+    result.suggestions = {"valley": None}
+    assert describe_valley_shift(result)[1] == "→ no comparison: one of the two curves gave no valley reading"
+
+
+def test_the_exponential_plot_marks_a_raw_loss_above_the_axis_and_draws_smiths_pair_dotted():
+    lrs = list(np.geomspace(1e-3, 10.0, 20))
+    losses = [2.0 - 0.08 * i for i in range(15)] + [3.0, 5.0, 9.0, 20.0, 40.0]
+    result = LRFinderResult(lrs=lrs, losses=losses, smoothed=smooth_losses(losses, 0.5), smooth_beta=0.5)
+    result.suggestions = {"valley": lrs[5], "min_div_10": lrs[3], "smith_base": lrs[2], "smith_max": lrs[8]}
+    ax = result.plot()
+    labels = legend_labels(ax)
+    assert any(label.startswith("raw loss above the axis from lr") for label in labels)
+    lines = {line.get_label().split(":")[0]: line for line in ax.get_lines()}
+    assert lines["smith_base"].get_linestyle() == lines["smith_max"].get_linestyle() == ":"
+    assert lines["min_div_10"].get_linestyle() == "--"
+    colours = [lines[name].get_color() for name in ("valley", "min_div_10", "smith_base", "smith_max")]
+    assert len(set(colours)) == 4 and lines["smith_max"].get_color() != "C5"  # C5 (brown) is too close to C3 (red)
     matplotlib.pyplot.close("all")
