@@ -63,3 +63,46 @@ def unseen_indices(dataset, model: torch.nn.Module) -> np.ndarray:
     trained = {str(sequence) for sequence in model.checkpoint_extra.get("train_sequences", [])}
     sequences = dataset.manifest["sequence"].astype(str).to_numpy()
     return np.flatnonzero(~np.isin(sequences, sorted(trained)))
+
+
+def describe_reference_gap(gap: float, seed_spread: float | None, spread_source: str, epochs: int,
+                           pseudo_test_miou: float, well_beyond: float = 2.0) -> str:
+    """What the reference model's mIoU lead (`gap` > 0) or lag over this run's model can and cannot say.
+
+    Both models are one seed each, so a gap is read against `seed_spread`, the standard deviation of
+    a score over seeds (`spread_source` says where it was measured). Below it the gap is noise;
+    a gap of `well_beyond` spreads or more is the only one that says something about the longer training.
+    """
+    size = abs(gap)
+    side = "ahead of" if gap > 0 else "behind"
+    line = f"the reference model is {size:.3f} mIoU {side} this run's model"
+    if seed_spread is None or not seed_spread == seed_spread:  # None or NaN: no spread measured
+        return (f"{line}; no seed spread is recorded in this run folder ({spread_source}), and with one seed each "
+                "a gap of a few hundredths may be the seed alone")
+    measured = f"{seed_spread:.3f}: the standard deviation over seeds of {spread_source}"
+    if size < seed_spread:
+        return f"{line}: within what one seed moves a score ({measured})"
+    if size < well_beyond * seed_spread:
+        return (f"{line}: more than one seed's spread ({measured}) but less than {well_beyond:g} times it — with one "
+                "seed each, not enough to say that the longer training made the difference")
+    if gap > 0:
+        return (f"{line}, well beyond what one seed moves a score ({measured}): the longer training "
+                f"({epochs} epochs) paid off on new streets")
+    return (f"{line}, well beyond what one seed moves a score ({measured}): more epochs are no guarantee — past "
+            "some point a model fits its training streets ever more closely without getting better on new ones "
+            f"(the reference trained {epochs} epochs and scored {pseudo_test_miou:.3f} on its own pseudo-test split)")
+
+
+def seed_spread(grid_summary: list[dict] | None, grid_setup: dict | None, optimizer: str,
+                schedule: str) -> tuple[float | None, str]:
+    """The standard deviation of mIoU over seeds that notebook 06 recorded for this optimizer and schedule, and
+    where it comes from in words; (None, why not) when 06 recorded none for them in this run folder."""
+    rows = [row for row in grid_summary or [] if row.get("optimizer") == optimizer and row.get("scheduler") == schedule]
+    if not rows:
+        return None, f"notebook 06 recorded no {optimizer} + {schedule} runs here"
+    row, setup = rows[0], grid_setup or {}
+    size = setup.get("image_size") or ["?", "?"]
+    std = row.get("miou_std")
+    return (None if std is None else float(std)), (
+        f"notebook 06's {optimizer} + {schedule}, {row.get('runs', '?')} seeds of "
+        f"{setup.get('epochs', '?')} epochs at {size[0]}×{size[1]}")

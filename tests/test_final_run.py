@@ -187,3 +187,31 @@ def test_one_frame_per_sequence_takes_frames_of_different_sequences_first():
     assert final_run.one_frame_per_sequence(manifest, 3)["image"].tolist() == ["1", "4", "6"]
     assert final_run.one_frame_per_sequence(manifest, 4)["image"].tolist() == ["1", "4", "6", "2"]
     assert final_run.one_frame_per_sequence(manifest.drop(columns="sequence"), 2)["image"].tolist() == ["1", "2"]
+
+
+def test_describe_schedule_choice_says_where_the_schedule_was_chosen_and_how_much_the_last_epochs_swung():
+    recipe = Recipe(optimizer="adam", lr=2e-3, schedule="none", epochs=50)
+    text = final_run.describe_schedule_choice(recipe, 6, [0.55, 0.587, 0.515])
+    assert "won notebook 06's short grid of 6 epochs; it need not be the best one for this run of 50 epochs" in text
+    assert "exercise 1" in text
+    assert "last 3 epochs the pseudo-test mIoU still swung between 0.515 and 0.587 (0.072)" in text
+    assert "a constant rate keeps it swinging" in text
+    annealed = final_run.describe_schedule_choice(recipe.replace(schedule="cosine", epochs=6), 6, [0.5, 0.51])
+    assert "as long as this run" in annealed and "exercise 1" not in annealed and "last rates" in annealed
+    assert "not chosen by notebook 06" in final_run.describe_schedule_choice(recipe, None, [0.5, 0.6])
+    assert "swung" not in final_run.describe_schedule_choice(recipe, 6, [0.5])  # one epoch: no swing to report
+
+
+def test_describe_lookup_race_says_who_leads_and_where_the_lookup_still_wins():
+    names = ["road", "cars", "tram"]
+    unet = {"pixel_accuracy": 0.9, "miou": 0.6, "iou": [0.9, 0.7, 0.2]}
+    lookup = {"pixel_accuracy": 0.7, "miou": 0.3, "iou": [0.6, 0.05, 0.25]}
+    ahead = final_run.describe_lookup_race(unet, lookup, names)
+    assert "pixel accuracy 0.900 (U-Net) against 0.700 (lookup); mIoU 0.600 against 0.300" in ahead
+    assert "the U-Net is 0.300 mIoU ahead of the colour lookup" in ahead
+    assert ahead.endswith("the lookup still leads on tram (0.25 against 0.20)")
+    behind = final_run.describe_lookup_race(lookup, unet, names)
+    assert "the U-Net is 0.300 mIoU behind the colour lookup" in behind
+    assert "the lookup still leads on road (0.90 against 0.60), cars (0.70 against 0.05)" in behind
+    level = dict(unet, iou=[0.9, 0.7, float("nan")])
+    assert final_run.describe_lookup_race(unet, level, names).endswith("the lookup leads on no class by 0.01 IoU or more")

@@ -9,7 +9,14 @@ from helpers.config import get_profile
 from helpers.datasets import load_dataset
 from helpers.metrics import ConfusionMatrix
 from helpers.models import UNet
-from helpers.reference import REFERENCE_PATH, describe_augment, load_reference, unseen_indices
+from helpers.reference import (
+    REFERENCE_PATH,
+    describe_augment,
+    describe_reference_gap,
+    load_reference,
+    seed_spread,
+    unseen_indices,
+)
 from helpers.train import predict
 
 QUICK = get_profile("quick")
@@ -73,3 +80,40 @@ def test_the_reference_model_segments_streets_it_never_saw(new_streets):
         scores[name] = matrix.compute()["miou"]
     assert scores["reference"] > 0.45 and scores["reference"] > scores["untrained"] + 0.3, scores
     assert np.isfinite(list(scores.values())).all()
+
+
+GRID_SUMMARY = [{"optimizer": "adam", "scheduler": "none", "miou_mean": 0.2, "miou_std": 0.03, "runs": 3},
+                {"optimizer": "adam", "scheduler": "onecycle", "miou_mean": 0.19, "miou_std": 0.05, "runs": 3}]
+GRID_SETUP = {"epochs": 6, "image_size": [80, 60]}
+
+
+def test_seed_spread_reads_notebook_06s_standard_deviation_of_this_optimizer_and_schedule():
+    spread, source = seed_spread(GRID_SUMMARY, GRID_SETUP, "adam", "onecycle")
+    assert spread == 0.05 and source == "notebook 06's adam + onecycle, 3 seeds of 6 epochs at 80×60"
+    spread, source = seed_spread(GRID_SUMMARY, GRID_SETUP, "sgd", "none")
+    assert spread is None and "no sgd + none runs" in source
+    assert seed_spread(None, None, "adam", "none")[0] is None  # notebook 06 has not run
+
+
+@pytest.mark.parametrize("gap, expected, absent", [
+    (0.009, "within what one seed moves a score (0.030: the standard deviation over seeds of src)",
+     "more epochs"),
+    (-0.009, "within what one seed moves a score", "more epochs"),
+    (-0.045, "more than one seed's spread (0.030", "more epochs"),
+    (-0.09, "well beyond what one seed moves a score (0.030: the standard deviation over seeds of src): more epochs "
+            "are no guarantee", "paid off"),
+    (0.09, "well beyond what one seed moves a score (0.030: the standard deviation over seeds of src): the longer "
+           "training (100 epochs) paid off", "more epochs"),
+])
+def test_describe_reference_gap_calls_a_gap_below_the_seed_spread_noise_and_explains_only_a_gap_well_beyond(
+        gap, expected, absent):
+    text = describe_reference_gap(gap, 0.03, "src", 100, 0.59)
+    side = "ahead of" if gap > 0 else "behind"
+    assert text.startswith(f"the reference model is {abs(gap):.3f} mIoU {side} this run's model")
+    assert expected in text and absent not in text
+
+
+def test_describe_reference_gap_without_a_seed_spread_says_so():
+    for missing in (None, float("nan")):
+        text = describe_reference_gap(-0.2, missing, "notebook 06 recorded no adam + none runs here", 100, 0.59)
+        assert "no seed spread is recorded" in text and "more epochs" not in text

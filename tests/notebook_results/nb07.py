@@ -100,6 +100,11 @@ def check(results: dict, run_dir=None) -> None:
     for subset, value in left_out.items():  # counting absent classes as 0 can only lower the mean
         assert as_zero[subset] <= value + 1e-9, subset
     assert set(results["miou_by_scene_whole_split"]) <= {"city", "suburb", "countryside", "highway", "unknown"}
+    # notebook 03's colour lookup, scored on the report's test frames beside the final model
+    assert _score(results["colour_lookup_test_miou"]) and _score(results["colour_lookup_test_pixel_accuracy"])
+    assert math.isclose(results["unet_miou_beside_lookup"], results["test_miou"], abs_tol=1e-6)
+    if results["_stamp"]["profile"] != "smoke" and results["classes"] == "gta9":  # a full budget beats colour alone
+        assert results["test_miou"] > results["colour_lookup_test_miou"]
     # the shipped reference model applies to the quick profile's streets only: elsewhere the notebook says why not
     if results["_stamp"]["profile"] != "quick" or results["classes"] != "gta9":
         assert results["reference_miou"] is None
