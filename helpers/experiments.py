@@ -298,10 +298,17 @@ def label_log_ticks(ax) -> None:
         ax.yaxis.set_minor_formatter(FormatStrFormatter("%.3g"))
 
 
+def span_text(low: float, high: float) -> str:
+    """"low–high" with as many decimals as tell them apart (at least 2): a narrow span is not rounded away."""
+    decimals = max(2, 1 - math.floor(math.log10(high - low))) if high > low else 2
+    return f"{low:.{decimals}f}–{high:.{decimals}f}"
+
+
 def plot_epoch_curves(curves: Mapping[str, pd.Series], ylabel: str, title: str, ax) -> bool:
     """Per-epoch curves (one point per epoch, marked) on `ax`, with whole-number epochs; the y axis is
     logarithmic only when the values span more than a factor of 2 (a narrower range reads better on a
-    linear one), and then " (log scale)" joins the title. Returns whether it is logarithmic."""
+    linear one), and then " (log scale)" joins the title; the title also gives the values' span, so that two
+    panels on different scales compare at a glance. Returns whether it is logarithmic."""
     from matplotlib.ticker import MaxNLocator
 
     from helpers.viz import plot_curves
@@ -309,7 +316,9 @@ def plot_epoch_curves(curves: Mapping[str, pd.Series], ylabel: str, title: str, 
     values = np.concatenate([np.asarray(curve, dtype=float) for curve in curves.values()] or [np.empty(0)])
     values = values[np.isfinite(values) & (values > 0)]
     log_scale = bool(values.size > 0 and values.max() / values.min() > 2)
-    plot_curves(curves, "epoch", ylabel, title + (" (log scale)" if log_scale else ""), ax=ax, logy=log_scale)
+    notes = (["log scale"] if log_scale else []) + ([f"values {span_text(values.min(), values.max())}"] if values.size
+                                                     else [])
+    plot_curves(curves, "epoch", ylabel, title + (f" ({', '.join(notes)})" if notes else ""), ax=ax, logy=log_scale)
     for line in ax.get_lines():
         line.set_marker("o")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -354,3 +363,119 @@ def interval_text(gap: Mapping[str, Any]) -> str:
     shown = gap["low"] > 0 or gap["high"] < 0
     return (f"95 % interval [{gap['low']:+.3f}, {gap['high']:+.3f}] over {gap['groups']} resampled sequences: "
             + ("these frames show a difference" if shown else "not shown to be a difference by these frames"))
+
+
+def range_test_evidence(min_div_10: float | None, linear_accuracy: Mapping[str, Sequence[float]] | None
+                        ) -> dict[str, float]:
+    """What notebook 05's range tests showed of one optimizer: the rate of the lowest loss of its exponential
+    test (`min_div_10` × 10) and its linear test's best validation pixel accuracy with the rate it came at.
+    Keys are absent when notebook 05 did not record them."""
+    evidence = {}
+    if min_div_10 is not None and math.isfinite(min_div_10):
+        evidence["lowest_loss_lr"] = 10 * float(min_div_10)
+    if linear_accuracy and linear_accuracy.get("pixel_accuracy"):
+        accuracies = np.asarray(linear_accuracy["pixel_accuracy"], dtype=float)
+        best = int(np.nanargmax(accuracies))
+        evidence["best_accuracy"] = float(accuracies[best])
+        evidence["best_accuracy_lr"] = float(linear_accuracy["lr"][best])
+    return evidence
+
+
+def describe_rate_check(name: str, lr: float, kept: float, fraction: float | None, evidence: Mapping[str, float],
+                        barely: float = 2 / 3, far: float = 3.0) -> str:
+    """Whether one optimizer trained at its grid rate, and what its rows then measure.
+
+    `kept` is its training loss at the end as a share of its start; above `barely` it barely trained.
+    `fraction` is LR_FRACTION, None when the rate came from DEFAULT_LRS (notebook 05 had not run).
+    `evidence` is `range_test_evidence` of notebook 05; a rate of 05's that is `far` times the grid's
+    or more shows the optimizer training where the grid did not look. Three outcomes: it trained; it
+    barely trained and 05 saw it train far higher (its rows rank schedules, not optimizers); it barely
+    trained and 05 shows nothing higher.
+    """
+    label = name.upper()
+    if kept <= barely:
+        return f"{label} trained at {lr:.2e}: its training loss kept {kept:.0%} of its start."
+    source = f"{fraction:g} × notebook 05's valley" if fraction is not None else "DEFAULT_LRS"
+    lines = [f"{label} barely trained at {lr:.2e} ({source}): its training loss kept "
+             f"{kept:.0%} of its start."]
+    higher = []
+    if evidence.get("lowest_loss_lr", 0) >= far * lr:
+        higher.append(f"the loss of its exponential test was lowest at {evidence['lowest_loss_lr']:.2e} "
+                      f"({evidence['lowest_loss_lr'] / lr:.0f} × this rate)")
+    if evidence.get("best_accuracy_lr", 0) >= far * lr:
+        higher.append(f"its linear test reached validation pixel accuracy {evidence['best_accuracy']:.2f} at "
+                      f"{evidence['best_accuracy_lr']:.2e} ({evidence['best_accuracy_lr'] / lr:.0f} × this rate)")
+    if higher:
+        lines.append(f"Notebook 05's {label} tests saw it train far higher: {'; '.join(higher)}. So the {label} rows "
+                     f"below rank the schedules at a rate far below where {label} trains; they do not compare "
+                     f"{label} with the other optimizer.")
+    else:
+        lines.append(f"Notebook 05 recorded no {label} reading far above this rate, so its rows below may reflect "
+                     f"the rate more than {label} or the schedules.")
+    lines.append("Exercise 5 re-runs the grid with another LR_FRACTION to test it.")
+    return " ".join(lines)
+
+
+def describe_why_winner(winner: str, ends_low: bool, last_epoch_fall: float, epochs: int, final_epochs: int,
+                        falling: float = 0.02) -> str:
+    """Why the winner may have won this grid, from how the loss ended: still falling, or levelled off.
+
+    `last_epoch_fall` is the median share by which the runs' training loss fell over their last epoch
+    (above `falling`: still falling); `ends_low` whether the winner ends the run well below its rate.
+    Five outcomes: too few epochs to tell, and {still falling, levelled off} × {ends high, ends low}.
+    """
+    if epochs < 2 or not math.isfinite(last_epoch_fall):
+        return f"With {epochs} epoch(s) per run there is no last-epoch fall of the loss to read."
+    fall = f"the training loss fell a median {last_epoch_fall:.0%} over the last of {epochs} epochs"
+    later = (f" Notebook 07 trains this winner for {final_epochs} epochs, where this argument no longer holds: "
+             "a run that long reaches its floor, and a schedule that ends low may then do better."
+             if final_epochs > epochs else "")
+    if last_epoch_fall > falling and not ends_low:
+        return (f"In this short grid the loss was still falling at the end ({fall}): a schedule that spends the end "
+                f"of a run at low rates gives up progress that a rate held high still makes, which is why {winner} "
+                "won here. Annealing pays off once a run nears its floor; exercise 1 doubles the epochs." + later)
+    if last_epoch_fall > falling:
+        return (f"The loss was still falling at the end ({fall}), yet {winner}, which ends at a low rate, won: "
+                "the calm end helped even before the loss levelled off.")
+    if ends_low:
+        return (f"The loss had levelled off by the end ({fall}): a schedule that ends at a low rate could settle, "
+                f"and {winner} is one of them.")
+    return (f"The loss had levelled off by the end ({fall}), and still {winner}, which ends at a high rate, won: "
+            "the low-rate ends did not help in this grid.")
+
+
+def verdict_lines(winner: str, verdicts: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per distinct recipe: the winner's mean per-seed lead over it ± its standard error, and whether
+    that lead is within the noise (less than two standard errors)."""
+    lines = []
+    for name, verdict in verdicts.items():
+        noise = ("no standard error (one seed)" if not math.isfinite(verdict["standard_error"])
+                 else "yes" if verdict["within_noise"] else "no")
+        lines.append(f"{winner} − {name}: {verdict['difference']:+.3f} ± {verdict['standard_error']:.3f} (SE) "
+                     f"→ within noise: {noise}")
+    return lines
+
+
+def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
+    """Which forest loss came out ahead with each optimizer, and whether the textbook case for BCE held.
+
+    `verdicts` maps an optimizer's name to `paired_within_noise(..., ("bce", name), ("mse", name))`
+    (difference = BCE − MSE). Outcomes: BCE ahead beyond the noise with every optimizer (borne out),
+    MSE ahead beyond it with some (not borne out), otherwise not shown either way.
+    """
+    parts, outcomes = [], []
+    for name, verdict in verdicts.items():
+        ahead, behind = ("BCE", "MSE") if verdict["difference"] > 0 else ("MSE", "BCE")
+        noise = "within the noise" if verdict["within_noise"] else "more than two standard errors"
+        parts.append(f"with {name.upper()}, {ahead} ahead of {behind} by {abs(verdict['difference']):.3f} mIoU "
+                     f"({noise})")
+        outcomes.append("noise" if verdict["within_noise"] else ahead)
+    if all(outcome == "BCE" for outcome in outcomes):
+        verdict_text = "the textbook case for BCE was borne out with every optimizer"
+    elif "MSE" in outcomes:
+        verdict_text = "the textbook case for BCE was not borne out here"
+    else:
+        verdict_text = "these runs do not show BCE's textbook advantage"
+    return (f"{'; '.join(parts)[0].upper()}{'; '.join(parts)[1:]}: {verdict_text}. Both losses ran at one rate per "
+            "optimizer, so part of any difference may be the step size: at one rate BCE's larger gradients take "
+            "larger steps.")

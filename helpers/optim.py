@@ -310,3 +310,25 @@ def as_schedule(scheduler: Schedule | lr_scheduler.LRScheduler | lr_scheduler.Re
     if isinstance(scheduler, lr_scheduler.LRScheduler):
         return Schedule(type(scheduler).__name__, scheduler, "epoch")
     raise TypeError(f"expected a Schedule from make_scheduler or a torch scheduler, got {type(scheduler).__name__}")
+
+
+def momentum_of(optimizer: torch.optim.Optimizer) -> float | None:
+    """SGD's momentum or Adam's beta1 (the first param group's), None for an optimizer without either."""
+    group = optimizer.param_groups[0]
+    return group["betas"][0] if "betas" in group else group.get("momentum")
+
+
+def cycled_momentum(schedule: str, optimizer: str, epochs: int = 2, steps_per_epoch: int = 5) -> tuple[float, float] | None:
+    """The (lowest, highest) momentum or beta1 that `schedule` gives `optimizer` over a toy run, or None when it
+    leaves them alone: CyclicLR and OneCycleLR move them against the rate, so a schedule is more than a rate."""
+    toy = make_optimizer(optimizer, [nn.Parameter(torch.zeros(1))], lr=1.0)
+    plan = make_scheduler(schedule, toy, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    seen = []
+    for _ in range(epochs):
+        for _ in range(steps_per_epoch):
+            seen.append(momentum_of(toy))
+            toy.step()
+            plan.step("batch")
+        plan.step("epoch", metric=0.5)
+    values = [value for value in seen if value is not None]
+    return (min(values), max(values)) if values and max(values) > min(values) else None

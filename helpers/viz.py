@@ -299,6 +299,14 @@ def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.0)) -> tup
     return fig, ax
 
 
+LOSS_WORDS = {"ce": "cross-entropy", "dice": "Dice", "bce": "binary cross-entropy", "mse": "mean squared error"}
+
+
+def loss_label(name: str) -> str:
+    """An axis label for a loss given by its registry name: "ce+dice" → "cross-entropy + Dice loss"."""
+    return " + ".join(LOSS_WORDS.get(part.strip(), part.strip()) for part in str(name).split("+")) + " loss"
+
+
 def history_label(key: str) -> str:
     """A history column as a legend label: "val_loss" → "val loss", "miou" → "mIoU"."""
     words = {"miou": "mIoU", "iou": "IoU"}

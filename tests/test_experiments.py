@@ -13,6 +13,9 @@ import torch
 from helpers.experiments import (
     curves_by_setting,
     dash_line,
+    describe_loss_comparison,
+    describe_rate_check,
+    describe_why_winner,
     describe_winner,
     failed_runs,
     format_mean_std,
@@ -23,10 +26,12 @@ from helpers.experiments import (
     plateau_reductions,
     plot_epoch_curves,
     plot_grid_bars,
+    range_test_evidence,
     run_grid,
     same_runs,
     seed_list,
     summarize,
+    verdict_lines,
     within_noise,
 )
 
@@ -300,12 +305,12 @@ def test_plot_epoch_curves_uses_a_log_axis_only_over_a_wide_range():
     _, (wide_ax, narrow_ax) = plt.subplots(1, 2)
     wide = {"none": pd.Series([3.0, 1.0, 0.5], index=[1, 2, 3]), "cosine": pd.Series([2.0, 0.9, float("nan")])}
     assert plot_epoch_curves(wide, "loss", "SGD: pseudo-test loss", ax=wide_ax) is True  # 3.0 / 0.5 > 2
-    assert wide_ax.get_yscale() == "log" and wide_ax.get_title() == "SGD: pseudo-test loss (log scale)"
+    assert wide_ax.get_yscale() == "log" and wide_ax.get_title() == "SGD: pseudo-test loss (log scale, values 0.50–3.00)"
     assert [line.get_marker() for line in wide_ax.get_lines()] == ["o", "o"]
     assert isinstance(wide_ax.xaxis.get_major_locator(), MaxNLocator) and wide_ax.get_xlabel() == "epoch"
     narrow = {"none": pd.Series([1.0, 0.8, 0.6])}  # 1.0 / 0.6 < 2
     assert plot_epoch_curves(narrow, "loss", "ADAM: pseudo-test loss", ax=narrow_ax) is False
-    assert narrow_ax.get_yscale() == "linear" and narrow_ax.get_title() == "ADAM: pseudo-test loss"
+    assert narrow_ax.get_yscale() == "linear" and narrow_ax.get_title() == "ADAM: pseudo-test loss (values 0.60–1.00)"
     plt.close("all")
 
 
@@ -315,3 +320,57 @@ def test_gap_and_interval_texts_follow_the_sign_and_zero():
     assert interval_text({"low": -0.05, "high": -0.01, "groups": 4}).endswith("these frames show a difference")
     assert interval_text({"low": -0.01, "high": 0.05, "groups": 4}) == (
         "95 % interval [-0.010, +0.050] over 4 resampled sequences: not shown to be a difference by these frames")
+
+
+def test_range_test_evidence_reads_the_lowest_loss_and_the_best_accuracy():
+    evidence = range_test_evidence(0.0356, {"lr": [0.2, 1.0, 2.0], "pixel_accuracy": [0.5, 0.61, 0.73]})
+    assert evidence == pytest.approx({"lowest_loss_lr": 0.356, "best_accuracy": 0.73, "best_accuracy_lr": 2.0})
+    assert range_test_evidence(None, None) == {}
+
+
+def test_describe_rate_check_says_what_rows_measure_in_each_outcome():
+    evidence = {"lowest_loss_lr": 0.356, "best_accuracy": 0.73, "best_accuracy_lr": 2.0}
+    trained = describe_rate_check("adam", 2.24e-3, 0.55, 0.25, evidence)
+    assert trained == "ADAM trained at 2.24e-03: its training loss kept 55% of its start."
+    far = describe_rate_check("sgd", 2.28e-3, 0.78, 0.25, evidence)
+    assert "SGD barely trained at 2.28e-03 (0.25 × notebook 05's valley)" in far and "kept 78%" in far
+    assert "lowest at 3.56e-01 (156 × this rate)" in far and "accuracy 0.73 at 2.00e+00 (877 × this rate)" in far
+    assert "do not compare SGD with the other optimizer" in far and "Exercise 5" in far
+    unknown = describe_rate_check("sgd", 2.28e-3, 0.78, 0.25, {})
+    assert "(DEFAULT_LRS)" in describe_rate_check("sgd", 2e-2, 0.9, None, {})
+    assert "no SGD reading far above this rate" in unknown and "notebook 05's SGD tests" not in unknown.lower()
+
+
+def test_describe_why_winner_follows_the_end_of_the_loss():
+    short = describe_why_winner("ADAM + none", False, 0.08, 6, 50)
+    assert short.startswith("In this short grid the loss was still falling at the end (the training loss fell a "
+                            "median 8% over the last of 6 epochs)")
+    assert "why ADAM + none won here" in short and "trains this winner for 50 epochs" in short
+    assert "for 50 epochs" not in describe_why_winner("ADAM + none", False, 0.08, 6, 6)
+    assert "yet ADAM + cosine, which ends at a low rate, won" in describe_why_winner("ADAM + cosine", True, 0.08, 6, 50)
+    assert "levelled off" in describe_why_winner("ADAM + cosine", True, 0.01, 6, 50)
+    assert "did not help" in describe_why_winner("ADAM + none", False, 0.01, 6, 50)
+    assert "no last-epoch fall" in describe_why_winner("ADAM + none", False, math.nan, 1, 50)
+
+
+def test_verdict_lines_give_one_line_per_recipe():
+    lines = verdict_lines("ADAM + none", {
+        "ADAM + cyclic": {"difference": 0.023, "standard_error": 0.005, "within_noise": False},
+        "ADAM + cosine": {"difference": 0.030, "standard_error": 0.02, "within_noise": True},
+        "SGD + none": {"difference": 0.1, "standard_error": math.nan, "within_noise": False}})
+    assert lines == ["ADAM + none − ADAM + cyclic: +0.023 ± 0.005 (SE) → within noise: no",
+                     "ADAM + none − ADAM + cosine: +0.030 ± 0.020 (SE) → within noise: yes",
+                     "ADAM + none − SGD + none: +0.100 ± nan (SE) → within noise: no standard error (one seed)"]
+
+
+def test_describe_loss_comparison_names_the_loss_ahead_and_the_confound():
+    mse_ahead = describe_loss_comparison({"sgd": {"difference": -0.05, "within_noise": False},
+                                          "adam": {"difference": -0.01, "within_noise": True}})
+    assert mse_ahead.startswith("With SGD, MSE ahead of BCE by 0.050 mIoU (more than two standard errors); with ADAM, "
+                                "MSE ahead of BCE by 0.010 mIoU (within the noise): the textbook case for BCE was not "
+                                "borne out here.")
+    assert "step size" in mse_ahead
+    bce = describe_loss_comparison({"sgd": {"difference": 0.05, "within_noise": False}})
+    assert "borne out with every optimizer" in bce
+    noise = describe_loss_comparison({"sgd": {"difference": 0.05, "within_noise": True}})
+    assert "do not show BCE's textbook advantage" in noise

@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.optim import Schedule, as_schedule, current_lr, cyclic_cycles, make_optimizer, make_scheduler
+from helpers.optim import (
+    Schedule,
+    as_schedule,
+    current_lr,
+    cycled_momentum,
+    cyclic_cycles,
+    make_optimizer,
+    make_scheduler,
+)
 
 EPOCHS, STEPS = 4, 5
 
@@ -269,3 +277,12 @@ def test_plateau_patience_grows_with_the_run(epochs, patience):
         schedule.step("epoch", metric=0.5)
     # the rate falls only once the metric has gone more than `patience` epochs without improving
     assert rates[: patience + 2] == [0.1] * (patience + 2) and rates[-1] == pytest.approx(0.01)
+
+
+def test_cycled_momentum_names_the_schedules_that_move_momentum_or_beta1():
+    assert cycled_momentum("cyclic", "sgd") == pytest.approx((0.8, 0.9))  # against the rate, SGD's momentum only
+    assert cycled_momentum("cyclic", "adam") is None
+    assert cycled_momentum("onecycle", "sgd") == pytest.approx((0.85, 0.95), abs=0.01)
+    assert cycled_momentum("onecycle", "adam") == pytest.approx((0.85, 0.95), abs=0.01)  # beta1
+    for name in ("none", "plateau", "cosine"):
+        assert cycled_momentum(name, "sgd") is None and cycled_momentum(name, "adam") is None

@@ -434,3 +434,10 @@ def test_plot_history_writes_miou_as_miou_in_the_legend():
 def test_plot_per_class_leaves_room_above_the_tallest_bar_for_its_value():
     fig = viz.plot_per_class(np.array([0.07, 1.4, 4.84, 1.0, 0.8, 0.5, 1.2, 1.0, 1.9]), GTA9, ylabel="weight")
     assert fig.axes[0].get_ylim()[1] >= 1.1 * 4.84
+
+
+def test_loss_label_spells_out_registry_names():
+    from helpers.viz import loss_label
+
+    assert loss_label("ce+dice") == "cross-entropy + Dice loss"
+    assert loss_label("bce") == "binary cross-entropy loss" and loss_label("mse") == "mean squared error loss"
