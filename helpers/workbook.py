@@ -277,8 +277,17 @@ def earlier_result(notebook: str, key: str, default: Any) -> Any:
         differs, advice = conflict
         print(f"{notebook} recorded {key!r} {differs}: using the default {default!r}. To use it, {advice}.")
         return default
-    print(f"using {key} = {value!r} recorded by {notebook}")
+    print(f"using {key} = {short_repr(value)} recorded by {notebook}")
     return value
+
+
+def short_repr(value: Any, width: int = 100) -> str:
+    """`repr(value)`, or for a long one its kind and size: a note should not bury the cell's own output."""
+    text = repr(value)
+    if len(text) <= width:
+        return text
+    size = f" of {len(value)} entries" if isinstance(value, (dict, list, tuple)) else ""
+    return f"{text[:width - 40]}… (a {type(value).__name__}{size}, {len(text)} characters in full)"
 
 
 # ---------------------------------------------------------------- the tiny data set of the tests

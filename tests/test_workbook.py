@@ -219,3 +219,16 @@ def test_the_session_says_once_which_split_it_uses(tmp_path, capsys):
     assert session.manifest == tmp_path / "manifest.csv" and session.manifest == tmp_path / "manifest.csv"
     said = capsys.readouterr().out
     assert said.count("using the clean split of 01_data_cleaning") == 1 and str(tmp_path / "manifest.csv") in said
+
+
+def test_earlier_result_notes_a_long_value_by_its_kind_and_size(tmp_path, capsys):
+    workbook.start("05_lr_range_test", profile="smoke", run_dir=tmp_path, device="cpu", seed=0)
+    accuracy = {"lr": [0.01 * step for step in range(1, 11)], "pixel_accuracy": [0.5] * 10}
+    workbook.record("linear_val_accuracy", accuracy)
+    workbook.record("suggested_lr", 0.25)
+    capsys.readouterr()
+    assert workbook.earlier_result("05_lr_range_test", "linear_val_accuracy", None) == accuracy  # the value is whole
+    assert workbook.earlier_result("05_lr_range_test", "suggested_lr", 0.1) == 0.25
+    long_note, short_note = capsys.readouterr().out.splitlines()
+    assert "(a dict of 2 entries" in long_note and len(long_note) < 180
+    assert short_note == "using suggested_lr = 0.25 recorded by 05_lr_range_test"
