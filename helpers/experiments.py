@@ -476,6 +476,7 @@ def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
         verdict_text = "the textbook case for BCE was not borne out here"
     else:
         verdict_text = "these runs do not show BCE's textbook advantage"
-    return (f"{'; '.join(parts)[0].upper()}{'; '.join(parts)[1:]}: {verdict_text}. Both losses ran at one rate per "
+    found = "; ".join(parts)
+    return (f"{found[0].upper()}{found[1:]}: {verdict_text}. Both losses ran at one rate per "
             "optimizer, so part of any difference may be the step size: at one rate BCE's larger gradients take "
             "larger steps.")

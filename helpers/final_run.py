@@ -332,6 +332,45 @@ def _save_figure(fig, path: Path) -> None:
     temporary.replace(path)
 
 
+# ----------------------------------------------------------------------------- sentences about this run
+
+
+def describe_schedule_choice(recipe: Recipe, grid_epochs: int | None, last_miou: list[float]) -> str:
+    """Where the recipe's schedule was chosen, and how much the pseudo-test mIoU (`last_miou`, the last epochs
+    of this run) still swung: a schedule that won a short grid need not be the best for a longer run."""
+    if grid_epochs is None:
+        chosen = f"The schedule ({recipe.schedule}) was not chosen by notebook 06 in this run folder"
+    elif grid_epochs < recipe.epochs:
+        chosen = (f"The schedule ({recipe.schedule}) won notebook 06's short grid of {grid_epochs} epochs; it need "
+                  f"not be the best one for this run of {recipe.epochs} epochs (notebook 06, exercise 1, re-runs the "
+                  "grid with a longer budget)")
+    else:
+        chosen = f"The schedule ({recipe.schedule}) won notebook 06's grid of {grid_epochs} epochs, as long as this run"
+    if len(last_miou) < 2:
+        return chosen + "."
+    low, high = min(last_miou), max(last_miou)
+    calm = "a constant rate keeps it swinging to the end" if recipe.schedule == "none" else (
+        "the schedule's last rates set how much it still moves")
+    return (f"{chosen}. Over the last {len(last_miou)} epochs the pseudo-test mIoU still swung between {low:.3f} and "
+            f"{high:.3f} ({high - low:.3f}): {calm}.")
+
+
+def describe_lookup_race(unet: dict, lookup: dict, class_names: list[str], by: float = 0.01) -> str:
+    """The final U-Net against notebook 03's colour lookup on the same test frames: pixel accuracy, mIoU, and the
+    classes whose IoU the lookup still beats by `by` or more. `unet`, `lookup`: `ConfusionMatrix.compute()` dicts."""
+    gap = unet["miou"] - lookup["miou"]
+    standing = (f"the U-Net is {gap:.3f} mIoU ahead of the colour lookup: its view of shapes and neighbours beats "
+                "knowing each colour's most frequent class" if gap > 0 else
+                f"the U-Net is {-gap:.3f} mIoU behind the colour lookup: this run did not get past what one pixel's "
+                "colour already says")
+    leads = [f"{name} ({a:.2f} against {b:.2f})" for name, a, b in zip(class_names, lookup["iou"], unet["iou"])
+             if a == a and b == b and a - b >= by]
+    where = (f"the lookup still leads on {', '.join(leads)}" if leads
+             else f"the lookup leads on no class by {by:g} IoU or more")
+    return (f"pixel accuracy {unet['pixel_accuracy']:.3f} (U-Net) against {lookup['pixel_accuracy']:.3f} (lookup); "
+            f"mIoU {unet['miou']:.3f} against {lookup['miou']:.3f}: {standing}; {where}")
+
+
 # ----------------------------------------------------------------------------- the command
 
 
@@ -455,42 +494,3 @@ def say(message: str) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-# ----------------------------------------------------------------------------- sentences about this run
-
-
-def describe_schedule_choice(recipe: Recipe, grid_epochs: int | None, last_miou: list[float]) -> str:
-    """Where the recipe's schedule was chosen, and how much the pseudo-test mIoU (`last_miou`, the last epochs
-    of this run) still swung: a schedule that won a short grid need not be the best for a longer run."""
-    if grid_epochs is None:
-        chosen = f"The schedule ({recipe.schedule}) was not chosen by notebook 06 in this run folder"
-    elif grid_epochs < recipe.epochs:
-        chosen = (f"The schedule ({recipe.schedule}) won notebook 06's short grid of {grid_epochs} epochs; it need "
-                  f"not be the best one for this run of {recipe.epochs} epochs (notebook 06, exercise 1, re-runs the "
-                  "grid with a longer budget)")
-    else:
-        chosen = f"The schedule ({recipe.schedule}) won notebook 06's grid of {grid_epochs} epochs, as long as this run"
-    if len(last_miou) < 2:
-        return chosen + "."
-    low, high = min(last_miou), max(last_miou)
-    calm = "a constant rate keeps it swinging to the end" if recipe.schedule == "none" else (
-        "the schedule's last rates set how much it still moves")
-    return (f"{chosen}. Over the last {len(last_miou)} epochs the pseudo-test mIoU still swung between {low:.3f} and "
-            f"{high:.3f} ({high - low:.3f}): {calm}.")
-
-
-def describe_lookup_race(unet: dict, lookup: dict, class_names: list[str], by: float = 0.01) -> str:
-    """The final U-Net against notebook 03's colour lookup on the same test frames: pixel accuracy, mIoU, and the
-    classes whose IoU the lookup still beats by `by` or more. `unet`, `lookup`: `ConfusionMatrix.compute()` dicts."""
-    gap = unet["miou"] - lookup["miou"]
-    standing = (f"the U-Net is {gap:.3f} mIoU ahead of the colour lookup: its view of shapes and neighbours beats "
-                "knowing each colour's most frequent class" if gap > 0 else
-                f"the U-Net is {-gap:.3f} mIoU behind the colour lookup: this run did not get past what one pixel's "
-                "colour already says")
-    leads = [f"{name} ({a:.2f} against {b:.2f})" for name, a, b in zip(class_names, lookup["iou"], unet["iou"])
-             if a == a and b == b and a - b >= by]
-    where = (f"the lookup still leads on {', '.join(leads)}" if leads
-             else f"the lookup leads on no class by {by:g} IoU or more")
-    return (f"pixel accuracy {unet['pixel_accuracy']:.3f} (U-Net) against {lookup['pixel_accuracy']:.3f} (lookup); "
-            f"mIoU {unet['miou']:.3f} against {lookup['miou']:.3f}: {standing}; {where}")

@@ -9,6 +9,7 @@ SEED) may put its training sequences into test.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def describe_reference_gap(gap: float, seed_spread: float | None, spread_source:
     size = abs(gap)
     side = "ahead of" if gap > 0 else "behind"
     line = f"the reference model is {size:.3f} mIoU {side} this run's model"
-    if seed_spread is None or not seed_spread == seed_spread:  # None or NaN: no spread measured
+    if seed_spread is None or math.isnan(seed_spread):  # no spread measured
         return (f"{line}; no seed spread is recorded in this run folder ({spread_source}), and with one seed each "
                 "a gap of a few hundredths may be the seed alone")
     measured = f"{seed_spread:.3f}: the standard deviation over seeds of {spread_source}"
