@@ -41,8 +41,9 @@ def describe_against_baseline(pixel_accuracy: Mapping[str, float], miou: Mapping
                      f"mIoU {miou[name]:.3f}")
     below = [name for name, accuracy in pixel_accuracy.items() if accuracy <= floor]
     if below:
+        those = "its" if len(below) == 1 else "their"
         lines.append(f"after {epochs} epoch(s), {', '.join(below)} got fewer pixels right than the floor: "
-                     "barely trained, so read its mIoU as an early state, not as what the architecture can do")
+                     f"barely trained, so read {those} mIoU as an early state, not as what the architecture can do")
     else:
         lines.append(f"after {epochs} epoch(s) every model beats the floor in pixel accuracy; all are still far "
                      "from trained (notebook 07 trains the U-Net for the full budget)")
@@ -69,6 +70,8 @@ def describe_layouts(agreement: Mapping[str, float], target_agreement: float, ep
         if value > target_agreement + LAYOUT_MARGIN:
             verdict = ("paints nearly the same layout on every frame: it has learned where classes usually are, "
                        "not what this frame shows")
+        elif value < target_agreement - LAYOUT_MARGIN:
+            verdict = "changes from frame to frame more than the targets do: speckle, not the scene's layout"
         else:
             verdict = "varies with the frame about as much as the targets do"
         lines.append(f"- {name}: {value:.2f}, {verdict}")

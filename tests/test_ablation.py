@@ -51,14 +51,17 @@ def test_describe_against_baseline_names_the_models_below_the_floor():
     assert "no skips: pixel accuracy 0.480, BELOW" in below and "after 6 epoch(s), no skips got fewer" in below
     above = describe_against_baseline({"U-Net": 0.60}, {"U-Net": 0.3}, baseline, epochs=6)
     assert "every model beats the floor" in above and "BELOW" not in above
+    both = describe_against_baseline({"a": 0.1, "b": 0.2}, {"a": 0.0, "b": 0.1}, baseline, epochs=2)
+    assert "a, b got fewer pixels right than the floor: barely trained, so read their mIoU" in both
 
 
 def test_layout_agreement_and_its_description():
     fixed = torch.zeros(3, 2, 2, dtype=torch.long)
     varied = torch.stack([torch.full((2, 2), value) for value in (0, 1, 2)])
     assert layout_agreement(fixed) == 1.0 and abs(layout_agreement(varied) - 1 / 3) < 1e-6
-    text = describe_layouts({"fixed": 1.0, "follows": 0.4}, target_agreement=1 / 3, epochs=6)
+    text = describe_layouts({"fixed": 1.0, "follows": 0.4, "speckle": 0.1}, target_agreement=1 / 3, epochs=6)
     assert "fixed: 1.00, paints nearly the same layout" in text and "follows: 0.40, varies" in text
+    assert "speckle: 0.10, changes from frame to frame more than the targets do" in text
     assert "after 6 epoch(s)" in text
 
 
