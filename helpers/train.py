@@ -1208,6 +1208,24 @@ def loader_generators(loader) -> list[torch.Generator]:
     return found
 
 
+def first_batch_indices(loader) -> list[int]:
+    """The data-set indices of the first batch the loader's next pass yields, leaving its generators untouched.
+
+    Two training runs that print the same indices start from the same batch order. Like iterating the
+    DataLoader, it first draws the workers' base seed from the loader's generator, then reads the sampler.
+    """
+    generators = loader_generators(loader)
+    saved = [generator.get_state() for generator in generators]
+    try:
+        if isinstance(loader.generator, torch.Generator):
+            torch.empty((), dtype=torch.int64).random_(generator=loader.generator)  # as DataLoader.__iter__ does
+        batch = next(iter(loader.batch_sampler))
+    finally:
+        for generator, state in zip(generators, saved):
+            generator.set_state(state)
+    return [int(item[0]) if isinstance(item, (tuple, list)) else int(item) for item in batch]
+
+
 def rng_state(loader=None) -> dict:
     """Python, numpy, torch (CPU and CUDA) and loader generator states, as weights_only-safe values."""
     version, internal, gauss = random.getstate()

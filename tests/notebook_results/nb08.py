@@ -40,3 +40,12 @@ def check(results: dict) -> None:
         first, second = name.split(" − ")
         assert abs(gap["difference"] - (results["miou"][first] - results["miou"][second])) < 1e-3, name
         assert gap["low"] <= gap["high"] and gap["groups"] >= 1, (name, gap)
+    # every model starts from the same batch order: each run builds its own loader from the same seed
+    first = results["first_batch_frames"]
+    assert len(first) == 3 and first[0] and all(batch == first[0] for batch in first), first
+    # the floor: the most frequent training class on every pixel of the same validation frames
+    floor = results["majority_floor"]
+    assert floor["class"] == "everything else" and 0.0 < floor["pixel_accuracy"] < 1.0, floor
+    assert 0.0 < floor["miou"] < floor["pixel_accuracy"], floor
+    # the colorizer holds a constant rate: a quarter of 05's rate, as 06 does for constant rates
+    assert abs(results["color_lr"] - results["lr"] / 4) < 1e-12, (results["color_lr"], results["lr"])
