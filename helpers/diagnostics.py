@@ -254,9 +254,12 @@ def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: floa
     more could move it to the other side.
     """
     learned, finite = facts["largest_learned"], facts["largest_finite"]
+    closest = _closest_to_line(facts, prior_loss, margin)
+    reading = (f"{sweep_outcome_text(facts)}." if closest >= margin * prior_loss else
+               f"on this line alone, {sweep_outcome_text(facts)} — but a deciding run ended within the margin of it "
+               "(last line), so another seed could change this reading.")
     lines = [f"Largest rate whose run ended finite and {margin:.0%} or more below the class-prior loss: with batch norm "
-             f"{_rate_text(learned['batch'], top_rate)}, without {_rate_text(learned['none'], top_rate)} → "
-             f"{sweep_outcome_text(facts)}.",
+             f"{_rate_text(learned['batch'], top_rate)}, without {_rate_text(learned['none'], top_rate)} → {reading}",
              f"Largest rate whose run merely stayed finite: with batch norm {_rate_text(finite['batch'], top_rate)}, "
              f"without {_rate_text(finite['none'], top_rate)} (finite is not learning: a network whose ReLUs all went "
              "dead outputs a constant and at best reaches the class-prior loss).",
@@ -270,7 +273,6 @@ def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: floa
             parts = [f"the largest that learned, {_ended_text(last, prior_loss)}" if last else "no rate learned",
                      f"the next rate, {_ended_text(above, prior_loss)}" if above else "no larger rate was tried"]
         lines.append(f"  {NORM_NAMES[norm]}: " + "; ".join(parts))
-    closest = _closest_to_line(facts, prior_loss, margin)
     lines.append(f"The nearest of them ended {closest:.3f} from the line (the margin is {margin * prior_loss:.3f}): " + (
         "closer than the margin, so the verdict rests on a run that another seed could put on the other side."
         if closest < margin * prior_loss else

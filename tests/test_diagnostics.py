@@ -277,7 +277,9 @@ def test_describe_sweep_falls_back_on_the_closest_run_and_flags_a_run_near_the_l
     sweep = sweep_rows({"batch": [10.0], "none": []})
     sweep.loc[(sweep.norm == "none") & (sweep.lr == 1.0), "final"] = 1.2  # the closest run without batch norm
     text = describe_sweep(sweep_verdict(sweep), prior_loss=1.0, margin=0.05, top_rate=100.0)
-    assert "with batch norm 10, without none of the rates → only with batch norm" in text
+    assert ("with batch norm 10, without none of the rates → on this line alone, only with batch norm did any of these "
+            "rates learn beyond the class prior — but a deciding run ended within the margin of it (last line), so "
+            "another seed could change this reading.") in text
     assert ("  with batch norm: the largest that learned, lr 10 ended at 0.900, 10.0% below the class-prior loss; "
             "no larger rate was tried") in text.split("\n")
     assert ("  without batch norm: no rate learned; the closest, lr 1 ended at 1.200, 20.0% above the class-prior "
