@@ -677,10 +677,11 @@ def _review_label_rgb(label: Any, class_map: ClassMap | None = None) -> np.ndarr
     return to_uint8_rgb(label)
 
 
-def _colour_handles(labels: Sequence[np.ndarray | None]) -> list[Patch]:
-    """Legend patches for every colour present in `labels`, most pixels first, named by the Cityscapes
-    table (others: 'unknown colour'). Colours that another present one nearly equals (bus and train)
-    carry their RGB value, so the legend tells them apart."""
+def _colour_handles(labels: Sequence[np.ndarray | None], unknown_shown: int = 3) -> list[Patch]:
+    """Legend patches for every Cityscapes colour present in `labels`, most pixels first. Colours that another
+    present one nearly equals (bus and train) carry their RGB value, so the legend tells them apart. Colours
+    outside the table: the `unknown_shown` most frequent by value, the rest in one patch (a blurred or JPEG
+    label holds thousands)."""
     names: dict[tuple[int, int, int], str] = {}
     for label in CITYSCAPES_LABELS:
         names.setdefault(label.colour, "unlabeled / void" if label.colour == (0, 0, 0) else label.name)
@@ -692,13 +693,21 @@ def _colour_handles(labels: Sequence[np.ndarray | None]) -> list[Patch]:
         for colour, number in zip(map(tuple, colours.tolist()), pixels.tolist()):
             counts[colour] = counts.get(colour, 0) + number
     ranked = sorted(counts, key=lambda colour: -counts[colour])
+    known = [colour for colour in ranked if colour in names]
+    unknown = [colour for colour in ranked if colour not in names]
 
     def label(colour: tuple[int, int, int]) -> str:
-        name = names.get(colour, f"unknown colour {colour}")
-        close = any(other != colour and np.abs(np.subtract(other, colour)).sum() <= NEAR_COLOUR for other in ranked)
-        return f"{name} {colour}" if close and colour in names else name
+        close = any(other != colour and np.abs(np.subtract(other, colour)).sum() <= NEAR_COLOUR for other in known)
+        return f"{names[colour]} {colour}" if close else names[colour]
 
-    return [Patch(facecolor=_unit_rgb(colour), edgecolor="grey", label=label(colour)) for colour in ranked]
+    handles = [Patch(facecolor=_unit_rgb(colour), edgecolor="grey", label=label(colour)) for colour in known]
+    handles += [Patch(facecolor=_unit_rgb(colour), edgecolor="grey", label=f"unknown colour {colour}")
+                for colour in unknown[:unknown_shown]]
+    if len(unknown) > unknown_shown:
+        rest = len(unknown) - unknown_shown
+        handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//",
+                             label=f"{rest} more unknown colours ({sum(counts[c] for c in unknown[unknown_shown:])} px)"))
+    return handles
 
 
 def _draw_review_row(axes: Sequence[Axes], title: str, image: Any, label_rgb: np.ndarray | None, alpha: float) -> None:

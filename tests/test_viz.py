@@ -441,3 +441,15 @@ def test_loss_label_spells_out_registry_names():
 
     assert loss_label("ce+dice") == "cross-entropy + Dice loss"
     assert loss_label("bce") == "binary cross-entropy loss" and loss_label("mse") == "mean squared error loss"
+
+
+def test_review_legend_sums_up_the_unknown_colours_of_a_blurred_label():
+    rng = np.random.default_rng(0)
+    label = np.zeros((40, 50, 3), np.uint8)
+    label[:, :25] = (128, 64, 128)  # road
+    label[:, 25:] = rng.integers(0, 256, (40, 25, 3))  # a thousand colours outside the table
+    handles = viz._colour_handles([label])
+    names = [handle.get_label() for handle in handles]
+    assert names[0] == "road" and len(names) == 5
+    assert sum(name.startswith("unknown colour (") for name in names) == 3
+    assert names[-1].startswith("997 more unknown colours (997 px)")
