@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from helpers.config import is_quiet, seed_everything
 
 RESERVED = ("seed", "seconds", "error")
+BARELY_TRAINED = 2 / 3  # a run whose training loss kept more than this share of its start barely trained
 
 
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
@@ -382,7 +383,7 @@ def range_test_evidence(min_div_10: float | None, linear_accuracy: Mapping[str, 
 
 
 def describe_rate_check(name: str, lr: float, kept: float, fraction: float | None, evidence: Mapping[str, float],
-                        barely: float = 2 / 3, far: float = 3.0) -> str:
+                        barely: float = BARELY_TRAINED, far: float = 3.0) -> str:
     """Whether one optimizer trained at its grid rate, and what its rows then measure.
 
     `kept` is its training loss at the end as a share of its start; above `barely` it barely trained.
@@ -412,7 +413,78 @@ def describe_rate_check(name: str, lr: float, kept: float, fraction: float | Non
     else:
         lines.append(f"Notebook 05 recorded no {label} reading far above this rate, so its rows below may reflect "
                      f"the rate more than {label} or the schedules.")
-    lines.append("Exercise 5 re-runs the grid with another LR_FRACTION to test it.")
+    lines.append(f"After the table, a second look retrains {label} at higher rates.")
+    return " ".join(lines)
+
+
+def probe_rates(grid_lr: float, valley: float | None, min_div_10: float | None, above: float = 1.5
+                ) -> dict[str, float]:
+    """Higher constant rates for a second look at an optimizer that barely trained at `grid_lr`.
+
+    Notebook 05's two readings of that optimizer: its valley (LR_FRACTION = 1) and fastai's other rule,
+    the rate of the lowest loss ÷ 10; only those at least `above` × the grid's rate. Without either
+    (notebook 05 did not run, or its readings lie below), 4 × and 16 × the grid's rate.
+    """
+    readings = {"notebook 05's valley": valley, "05's lowest loss ÷ 10": min_div_10}
+    rates = {rule: float(rate) for rule, rate in readings.items()
+             if rate is not None and math.isfinite(rate) and rate >= above * grid_lr}
+    return rates or {"4 × the grid's rate": 4 * grid_lr, "16 × the grid's rate": 16 * grid_lr}
+
+
+def probe_means(runs: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Rule → (rate, mean mIoU over the seeds) of one optimizer's second-look runs; NaN when any run failed."""
+    return {rule: (float(rows["probe_lr"].iloc[0]),
+                   float(rows["miou"].mean(skipna=False)) if "miou" in rows else math.nan)
+            for rule, rows in runs.groupby("rule", sort=False)}
+
+
+def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[float, float]], winner: str,
+                        winner_mean: float, gain: Mapping[str, Any], verdict: Mapping[str, Any], epochs: int,
+                        winners_optimizer: bool = False) -> str:
+    """What retraining an optimizer that barely trained at higher rates says about the grid's ranking.
+
+    `probes` maps each rule to (rate, mean mIoU over the seeds; NaN when its runs failed); `grid_mean`
+    is the optimizer's constant-rate mean in the grid, `winner_mean` the grid winner's. `gain` is
+    `paired_within_noise` of the best probe against the grid's constant rate, `verdict` of the winner
+    against the best probe. Outcomes: every probe failed; no probe did better than the grid's rate
+    beyond the noise; a higher rate helped but the winner stays ahead beyond the noise; a probe caught
+    up with the winner, which makes the optimizers' ranking the rate's. When `name` is the winner's
+    own optimizer, a better probe says only that a higher rate would have served the winner too.
+    """
+    label = name.upper()
+    tried = ", ".join(f"{rate:.2e} ({rule}): " + (f"{mean:.3f}" if math.isfinite(mean) else "failed")
+                      for rule, (rate, mean) in probes.items())
+    lines = [f"{label} at a constant rate, mean pseudo-test mIoU over the seeds — in the grid: {grid_mean:.3f}; "
+             f"at {tried}."]
+    finite = {rule: (rate, mean) for rule, (rate, mean) in probes.items() if math.isfinite(mean)}
+    if not finite:
+        lines.append(f"Every higher rate failed: the grid's rate was not too low for {label}, the higher ones too high.")
+        return " ".join(lines)
+    best_rule = max(finite, key=lambda rule: finite[rule][1])
+    best_rate, best_mean = finite[best_rule]
+    rise = best_mean - grid_mean
+    if rise <= 0 or gain.get("within_noise", True):
+        lines.append(f"No higher rate did better than the grid's beyond the noise (best {rise:+.3f}, at "
+                     f"{best_rate:.2e}): in {epochs} epochs the rate is not shown to be what held {label} back.")
+    elif winners_optimizer:
+        verb = "beat" if best_mean > winner_mean and not verdict.get("within_noise", True) else "did not clearly beat"
+        lines.append(f"{label} is the winner's own optimizer, so this compares rates, not optimizers: at "
+                     f"{best_rate:.2e} it {verb} the winner {winner} ({best_mean:.3f} against {winner_mean:.3f}). "
+                     "The recipe handed on stays the grid's winner; exercise 5 re-runs the whole grid with "
+                     "LR_FRACTION = 1.")
+    elif verdict.get("within_noise") or best_mean >= winner_mean:
+        standing = "above" if best_mean > winner_mean and not verdict.get("within_noise") else "within the noise of"
+        lines.append(f"At {best_rate:.2e} {label} reached {best_mean:.3f} ({rise:+.3f} over the grid's rate), "
+                     f"{standing} the winner {winner} ({winner_mean:.3f}): the grid's ranking of the optimizers "
+                     f"came from {label}'s rate, not from {label}. The recipe handed on stays the grid's winner — "
+                     "the rule was fixed before looking, and this second look tried only constant rates — but "
+                     "exercise 5 re-runs the whole grid with LR_FRACTION = 1.")
+    else:
+        lines.append(f"A higher rate lifts {label} by {rise:.3f} (best at {best_rate:.2e}), yet the winner {winner} "
+                     f"stays {winner_mean - best_mean:.3f} ahead, beyond two standard errors of the per-seed "
+                     f"differences (2 × {verdict.get('standard_error', math.nan):.3f}): at this budget of {epochs} "
+                     f"epochs {label} is behind at every rate tried, so the ranking of the optimizers stands. It is "
+                     "a ranking at this budget: exercise 1 doubles the epochs.")
     return " ".join(lines)
 
 

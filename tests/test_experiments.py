@@ -15,6 +15,9 @@ from helpers.experiments import (
     dash_line,
     describe_loss_comparison,
     describe_rate_check,
+    describe_rate_probe,
+    probe_means,
+    probe_rates,
     describe_why_winner,
     describe_winner,
     failed_runs,
@@ -335,10 +338,54 @@ def test_describe_rate_check_says_what_rows_measure_in_each_outcome():
     far = describe_rate_check("sgd", 2.28e-3, 0.78, 0.25, evidence)
     assert "SGD barely trained at 2.28e-03 (0.25 × notebook 05's valley)" in far and "kept 78%" in far
     assert "lowest at 3.56e-01 (156 × this rate)" in far and "accuracy 0.73 at 2.00e+00 (877 × this rate)" in far
-    assert "do not compare SGD with the other optimizer" in far and "Exercise 5" in far
+    assert "do not compare SGD with the other optimizer" in far and "a second look retrains SGD at higher rates" in far
     unknown = describe_rate_check("sgd", 2.28e-3, 0.78, 0.25, {})
     assert "(DEFAULT_LRS)" in describe_rate_check("sgd", 2e-2, 0.9, None, {})
     assert "no SGD reading far above this rate" in unknown and "notebook 05's SGD tests" not in unknown.lower()
+
+
+def test_probe_rates_keeps_notebook_05s_readings_above_the_grid_rate():
+    assert probe_rates(2.28e-3, 9.1e-3, 3.56e-2) == {"notebook 05's valley": 9.1e-3, "05's lowest loss ÷ 10": 3.56e-2}
+    assert probe_rates(2.28e-3, 9.1e-3, 2.5e-3) == {"notebook 05's valley": 9.1e-3}  # 2.5e-3: not 1.5 × higher
+    assert probe_rates(0.02, None, None) == {"4 × the grid's rate": 0.08, "16 × the grid's rate": 0.32}
+    assert probe_rates(0.02, float("nan"), 0.01) == {"4 × the grid's rate": 0.08, "16 × the grid's rate": 0.32}
+
+
+def test_describe_rate_probe_reads_each_outcome():
+    probes = {"notebook 05's valley": (9.1e-3, 0.122), "05's lowest loss ÷ 10": (3.56e-2, 0.126)}
+    rose = {"difference": 0.036, "standard_error": 0.005, "within_noise": False}
+    apart = {"difference": 0.082, "standard_error": 0.01, "within_noise": False}
+    close = {"difference": 0.008, "standard_error": 0.01, "within_noise": True}
+    behind = describe_rate_probe("sgd", 0.090, probes, "ADAM + none", 0.208, rose, apart, 6)
+    assert "in the grid: 0.090; at 9.10e-03 (notebook 05's valley): 0.122, 3.56e-02 (05's lowest loss ÷ 10): 0.126" in behind
+    assert "lifts SGD by 0.036 (best at 3.56e-02)" in behind and "stays 0.082 ahead" in behind
+    assert "(2 × 0.010)" in behind and "the ranking of the optimizers stands" in behind
+    caught = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.230)}, "ADAM + none", 0.208, rose,
+                                 {"difference": -0.022, "standard_error": 0.005, "within_noise": False}, 6)
+    assert "reached 0.230 (+0.140 over the grid's rate), above the winner ADAM + none (0.208)" in caught
+    assert "came from SGD's rate, not from SGD" in caught and "stays the grid's winner" in caught
+    level = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.212)}, "ADAM + none", 0.208, rose, close, 6)
+    assert "within the noise of the winner" in level and "came from SGD's rate" in level
+    worse = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.08)}, "ADAM + none", 0.208, rose, apart, 6)
+    assert "No higher rate did better than the grid's beyond the noise (best -0.010" in worse
+    assert "stands" not in worse
+    noisy = describe_rate_probe("sgd", 0.0398, {"v": (6.2e-2, 0.0399)}, "ADAM + none", 0.0398, close, close, 2)
+    assert "No higher rate did better" in noisy and "came from" not in noisy
+    failed = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, float("nan"))}, "ADAM + none", 0.208, {}, {}, 6)
+    assert "9.10e-03 (v): failed" in failed and "Every higher rate failed" in failed
+    own = describe_rate_probe("adam", 0.15, {"v": (9e-3, 0.2)}, "ADAM + none", 0.15, rose, apart, 6,
+                              winners_optimizer=True)
+    assert "ADAM is the winner's own optimizer" in own and "it beat the winner ADAM + none (0.200 against 0.150)" in own
+    assert "came from" not in own
+
+
+def test_probe_means_averages_each_rule_and_marks_a_failed_rule():
+    runs = pd.DataFrame({"rule": ["valley", "valley", "min", "min"], "probe_lr": [0.01, 0.01, 0.04, 0.04],
+                         "miou": [0.1, 0.2, 0.3, float("nan")]})
+    means = probe_means(runs)
+    assert list(means) == ["valley", "min"] and means["valley"] == pytest.approx((0.01, 0.15))
+    assert means["min"][0] == 0.04 and math.isnan(means["min"][1])
+    assert math.isnan(probe_means(runs.drop(columns="miou"))["valley"][1])
 
 
 def test_describe_why_winner_follows_the_end_of_the_loss():
