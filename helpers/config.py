@@ -29,7 +29,7 @@ class Profile:
     max_eval_images: int | None  # cap for val / pseudo-test / test
     batch_size: int
     epochs: int  # final training (notebook 07)
-    compare_epochs: int  # each run of the optimizer / scheduler grid (06) and ablation (08)
+    compare_epochs: int  # each run of the optimizer / scheduler grid (06); twice it for the ablation (08)
     overfit_steps: int  # notebook 04
     lr_test_iters: int  # notebook 05
     seeds: int  # repeats where noise is measured

@@ -1,16 +1,17 @@
-"""The floor, the layout measure and the sentences of notebook 08, and the batch-order check its runs print."""
+"""The floor, the frame-fit measure and the sentences of notebook 08, and the batch-order check its runs print."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 from helpers.ablation import (
     describe_against_baseline,
     describe_edge_gap,
-    describe_layouts,
-    layout_agreement,
+    describe_frame_fit,
+    frame_fit,
     majority_baseline,
 )
 from helpers.classes import get_class_map
@@ -44,25 +45,48 @@ def test_majority_baseline_scores_the_most_frequent_training_class_everywhere():
     assert abs(baseline["miou"] - 0.375) < 1e-9  # IoU 0.75 on class 0, 0 on road, the others absent
 
 
-def test_describe_against_baseline_names_the_models_below_the_floor():
-    baseline = {"class": "everything else", "pixel_accuracy": 0.59, "miou": 0.066}
-    below = describe_against_baseline({"U-Net": 0.60, "no skips": 0.48}, {"U-Net": 0.3, "no skips": 0.18},
-                                      baseline, epochs=6)
-    assert "no skips: pixel accuracy 0.480, BELOW" in below and "after 6 epoch(s), no skips got fewer" in below
-    above = describe_against_baseline({"U-Net": 0.60}, {"U-Net": 0.3}, baseline, epochs=6)
-    assert "every model beats the floor" in above and "BELOW" not in above
-    both = describe_against_baseline({"a": 0.1, "b": 0.2}, {"a": 0.0, "b": 0.1}, baseline, epochs=2)
-    assert "a, b got fewer pixels right than the floor: barely trained, so read their mIoU" in both
+def test_describe_against_baseline_reads_mIoU_first_then_the_class_weights_trade():
+    baseline = {"class": "everything else", "pixel_accuracy": 0.517, "miou": 0.057}
+    run = describe_against_baseline({"U-Net": 0.604, "no skips": 0.271}, {"U-Net": 0.303, "no skips": 0.101},
+                                    baseline, epochs=6)
+    assert "- no skips: mIoU 0.101, above the floor's; pixel accuracy 0.271, below the floor's (-0.246)" in run
+    assert "no skips beat the floor's mIoU but not its pixel accuracy: the class weights" in run
+    assert "not yet learned" not in run and "every model beats" not in run
+    fine = describe_against_baseline({"U-Net": 0.60}, {"U-Net": 0.3}, baseline, epochs=6)
+    assert "every model beats the floor in both" in fine and "below" not in fine
+    early = describe_against_baseline({"a": 0.1, "b": 0.2}, {"a": 0.01, "b": 0.05}, baseline, epochs=2)
+    assert "a, b did not beat the floor's mIoU: not yet learned to tell the classes apart, so read their" in early
+    assert "NOT above the floor's" in early and "class weights" not in early
 
 
-def test_layout_agreement_and_its_description():
-    fixed = torch.zeros(3, 2, 2, dtype=torch.long)
-    varied = torch.stack([torch.full((2, 2), value) for value in (0, 1, 2)])
-    assert layout_agreement(fixed) == 1.0 and abs(layout_agreement(varied) - 1 / 3) < 1e-6
-    text = describe_layouts({"fixed": 1.0, "follows": 0.4, "speckle": 0.1}, target_agreement=1 / 3, epochs=6)
-    assert "fixed: 1.00, paints nearly the same layout" in text and "follows: 0.40, varies" in text
-    assert "speckle: 0.10, changes from frame to frame more than the targets do" in text
-    assert "after 6 epoch(s)" in text
+def test_frame_fit_tells_a_fixed_layout_from_a_model_that_reads_the_frame():
+    targets = torch.stack([torch.full((2, 3), value) for value in (0, 1, 2, 3)])
+    targets[:, 0, 0] = 5  # one pixel that every frame shares
+    template = torch.zeros_like(targets)
+    template[:, 0, 0] = 5  # frame 0's labels, painted on every frame
+    assert frame_fit(targets, targets) == pytest.approx({"own": 1.0, "other": 1 / 6})
+    assert frame_fit(template, targets) == pytest.approx({"own": 0.375, "other": 0.375})  # no gain: a layout
+    assert frame_fit(targets, targets, np.array(["a", "a", "b", "b"])) == pytest.approx({"own": 1.0, "other": 1 / 6})
+    ignored = targets.clone()
+    ignored[1:, 1, :] = 255  # the second row of frames 1–3 is not labelled
+    assert frame_fit(targets, ignored, ignore_index=255)["own"] == 1.0
+    assert frame_fit(template, ignored, ignore_index=255)["own"] == pytest.approx((1 + 3 * 1 / 3) / 4)
+    with pytest.raises(ValueError, match="one group"):
+        frame_fit(targets, targets, np.zeros(4))
+    with pytest.raises(ValueError, match="N×H×W"):
+        frame_fit(targets[:1], targets[:1])
+
+
+def test_describe_frame_fit_reads_the_share_of_a_perfect_models_gain():
+    fits = {"U-Net": {"own": 0.60, "other": 0.35}, "no skips": {"own": 0.27, "other": 0.26},
+            "FCN": {"own": 0.66, "other": 0.55}, "good": {"own": 0.90, "other": 0.40}}
+    text = describe_frame_fit(fits, target_other=0.40, epochs=6)
+    assert "(a perfect model: 1.00 and 0.40, a gain of 0.60)" in text
+    assert "- U-Net: 0.60 against 0.35, a gain of +0.25 (42% of a perfect model's): follows the frame in part" in text
+    assert "- no skips: 0.27 against 0.26, a gain of +0.01 (2% of a perfect model's): hardly follows the frame" in text
+    assert "- FCN: 0.66 against 0.55, a gain of +0.11 (18% of a perfect model's): follows the frame in part" in text
+    assert "- good: 0.90 against 0.40, a gain of +0.50 (83% of a perfect model's): follows the frame\n" in text
+    assert "a gain of +0.00 (0% of a perfect model's)" in describe_frame_fit({"m": {"own": 0.5, "other": 0.501}}, 0.4, 6)
 
 
 def test_describe_edge_gap_reads_which_gap_is_larger_only_when_the_gap_is_shown():

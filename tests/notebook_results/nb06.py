@@ -49,6 +49,12 @@ def check(results: dict, run_dir=None) -> None:
         else:  # cyclic, between a quarter of the rate and the rate
             assert math.isclose(first, lr / 4) and lr / 4 < peak <= lr * (1 + 1e-9), row
             assert last <= (first + peak) / 2 * (1 + 1e-9), row  # whole cycles: it ends falling back to the base
+    # the second look: an optimizer that barely trained, retrained at constant rates above its grid rate
+    for name, probes in results["rate_probe"].items():
+        assert name in OPTIMIZERS and probes, (name, probes)
+        for rule, probe in probes.items():
+            assert probe["lr"] >= 1.5 * lrs[name], (name, rule, probe)
+            assert math.isnan(probe["miou_mean"]) or unit(probe["miou_mean"]), (name, rule, probe)
     # the summary is the mean and std over the seeds, and the winner is the best mean
     summary = {(row["optimizer"], row["scheduler"]): row for row in results["grid_summary"]}
     assert len(summary) == 10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from helpers.config import get_profile
+
 MODELS = ["U-Net", "U-Net without skips", "FCN-32s (ResNet-18, random init)"]
 
 
@@ -19,6 +21,13 @@ def check(results: dict) -> None:
     assert parameters["U-Net without skips"] < parameters["U-Net"] < parameters["FCN-32s (ResNet-18, random init)"]
     assert all(results["train_seconds"][name] > 0 for name in MODELS)
     assert results["epochs"] >= 1 and results["train_frames"] >= 1 and results["boundary_width"] >= 1
+    # the ablation trains twice the epochs of 06's grid runs; the colorizers keep the grid's budget
+    assert results["epochs"] == 2 * get_profile("smoke").compare_epochs
+    # whether each model's predictions fit their own frame better than frames of other sequences
+    assert set(results["frame_fit"]) == set(results["models"])
+    for name, fit in results["frame_fit"].items():
+        assert 0.0 <= fit["other"] <= 1.0 and 0.0 <= fit["own"] <= 1.0, (name, fit)
+        assert abs(fit["own"] - results["pixel_accuracy"][name]) < 0.02, (name, fit)  # own frame: its pixel accuracy
 
     # Colorization: a colour error for each colorizer and for leaving the image grey.
     for key in ("color_delta_e_skips", "color_delta_e_no_skips", "color_delta_e_grey"):
