@@ -438,6 +438,22 @@ def probe_means(runs: pd.DataFrame) -> dict[str, tuple[float, float]]:
             for rule, rows in runs.groupby("rule", sort=False)}
 
 
+def rate_probe_verdicts(grid: pd.DataFrame, runs: pd.DataFrame, winner: tuple[str, str], name: str
+                        ) -> tuple[dict[str, tuple[float, float]], dict[str, Any], dict[str, Any]]:
+    """One optimizer's second look, read seed by seed: its `probe_means`, and two paired verdicts on mIoU —
+    the best probe against the optimizer's constant rate in the grid, and the grid's winner against the best probe
+    (empty when every probe failed). `grid` has optimizer / scheduler columns, `runs` a `rule` column."""
+    probes = probe_means(runs)
+    finite = [rule for rule in probes if math.isfinite(probes[rule][1])]
+    if not finite:
+        return probes, {}, {}
+    best = max(finite, key=lambda rule: probes[rule][1])
+    settings = pd.concat([grid[(grid.optimizer == winner[0]) & (grid.scheduler == winner[1])].assign(rule="winner"),
+                          grid[(grid.optimizer == name) & (grid.scheduler == "none")].assign(rule="grid"), runs])
+    return (probes, paired_within_noise(settings, "rule", "miou", best, "grid"),
+            paired_within_noise(settings, "rule", "miou", "winner", best))
+
+
 def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[float, float]], winner: str,
                         winner_mean: float, gain: Mapping[str, Any], verdict: Mapping[str, Any], epochs: int,
                         winners_optimizer: bool = False) -> str:

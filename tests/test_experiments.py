@@ -30,6 +30,7 @@ from helpers.experiments import (
     probe_means,
     probe_rates,
     range_test_evidence,
+    rate_probe_verdicts,
     run_grid,
     same_runs,
     seed_list,
@@ -377,6 +378,20 @@ def test_describe_rate_probe_reads_each_outcome():
                               winners_optimizer=True)
     assert "ADAM is the winner's own optimizer" in own and "it beat the winner ADAM + none (0.200 against 0.150)" in own
     assert "came from" not in own
+
+
+def test_rate_probe_verdicts_pair_the_best_probe_with_the_grid_rate_and_the_winner():
+    grid = pd.DataFrame({"optimizer": ["adam"] * 3 + ["sgd"] * 3, "scheduler": ["none"] * 6, "seed": [0, 1, 2] * 2,
+                         "miou": [0.20, 0.22, 0.21, 0.08, 0.10, 0.09]})
+    runs = pd.DataFrame({"optimizer": "sgd", "scheduler": "none", "seed": [0, 1, 2, 0, 1, 2],
+                         "rule": ["v"] * 3 + ["m"] * 3, "probe_lr": [0.01] * 3 + [0.04] * 3,
+                         "miou": [0.10, 0.12, 0.11, 0.13, 0.16, 0.14]})
+    probes, gain, versus = rate_probe_verdicts(grid, runs, ("adam", "none"), "sgd")
+    assert probes["m"] == pytest.approx((0.04, 0.143333), abs=1e-6)
+    assert gain["difference"] == pytest.approx(0.143333 - 0.09, abs=1e-6) and gain["seeds"] == [0, 1, 2]
+    assert versus["difference"] == pytest.approx(0.21 - 0.143333, abs=1e-6) and not versus["within_noise"]
+    failed = runs.assign(miou=float("nan"))
+    assert rate_probe_verdicts(grid, failed, ("adam", "none"), "sgd")[1:] == ({}, {})
 
 
 def test_probe_means_averages_each_rule_and_marks_a_failed_rule():
