@@ -1,9 +1,15 @@
+import math
+
 import pytest
 import torch
 
-import math
-
-from helpers.baselines import BINS, colour_bins, describe_colour_rivals, fit_colour_lookup, predict_colour_lookup
+from helpers.baselines import (
+    BINS,
+    colour_bins,
+    describe_colour_rivals,
+    fit_colour_lookup,
+    predict_colour_lookup,
+)
 
 
 def frames(*colours):
