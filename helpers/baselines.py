@@ -1,10 +1,13 @@
 """Baselines a trained network must beat: the best rule that sees one pixel's colour and nothing else.
 
 Notebook 03 builds the colour lookup on its training frames and races it against a small U-Net;
-notebook 07 scores the same lookup on the test frames beside the U-Net trained for the full budget.
+`describe_colour_rivals` says where the U-Net stands. Notebook 07 scores the same kind of lookup, built from its
+own training frames, on the test frames beside the U-Net trained for the full budget.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -40,3 +43,60 @@ def fit_colour_lookup(images: torch.Tensor, targets: torch.Tensor, num_classes: 
 def predict_colour_lookup(table: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     """N×3×H×W images in [0, 1] → N×H×W class ids, each pixel the class `table` gives its colour."""
     return table.to(images.device)[colour_bins(images)]
+
+
+MIOU_MARGIN = 0.01
+"""Score differences smaller than this between two single-seed runs are read as level, not as a ranking: one
+seed on a hundred-odd frames cannot settle them (notebook 06 measures how far the seed alone moves a score).
+The same 0.01 decides which model wins a class."""
+
+
+def _standing(gaps: dict[str, float], margin: float) -> str:
+    """'ahead of', 'behind', 'level with', or the mix score by score, from U-Net − rival gaps."""
+    words = {score: "level" if abs(gap) < margin else "ahead" if gap > 0 else "behind" for score, gap in gaps.items()}
+    if len(set(words.values())) == 1:
+        return {"ahead": "ahead of", "behind": "behind", "level": "level with"}[next(iter(words.values()))]
+    return " and ".join(f"{word} in {score}" for score, word in words.items()) + " against"
+
+
+def _classes_won(first: dict, second: dict, class_names: Sequence[str], margin: float) -> str:
+    won = [name for name, a, b in zip(class_names, first["iou"], second["iou"]) if a - b >= margin]
+    return ", ".join(won) or "no class"
+
+
+def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names: Sequence[str],
+                           colour: str = "colour per pixel", lookup: str = "best colour lookup",
+                           margin: float = MIOU_MARGIN) -> str:
+    """Where a U-Net stands against the colour classifier and the colour lookup, overall and class by class.
+
+    `scores` maps each contender's name to its `evaluate` scores (pixel_accuracy, miou, iou per class). A
+    class counts as found at an IoU of 0.01 or more; a gap under `margin` (in a score or a class's IoU)
+    counts as level. The last sentence says whether the U-Net leads, trails or is level with the lookup in mIoU.
+    """
+    unet_scores, lookup_scores = scores[unet_name], scores[lookup]
+    lines = []
+    for rival, rival_scores in (("the trained colour classifier", scores[colour]), ("the best colour lookup", lookup_scores)):
+        gaps = {score: unet_scores[key] - rival_scores[key] for score, key in
+                (("pixel accuracy", "pixel_accuracy"), ("mIoU", "miou"))}
+        lines.append(f"- the U-Net is {_standing(gaps, margin)} {rival}: "
+                     + ", ".join(f"{score} {gap:+.3f}" for score, gap in gaps.items()))
+    for name, contender in scores.items():
+        ious = [(c, iou) for c, iou in zip(class_names, contender["iou"]) if iou == iou]  # NaN: not in val
+        found = ", ".join(f"{c} {iou:.2f}" for c, iou in ious if iou >= 0.01) or "no class"
+        missed = ", ".join(c for c, iou in ious if iou < 0.01) or "none"
+        lines.append(f"- {name}: IoU {found}; below 0.01: {missed}")
+    lines.append(f"per class (by {margin} or more), the U-Net's IoU is higher for "
+                 f"{_classes_won(unet_scores, lookup_scores, class_names, margin)}; the lookup's for "
+                 f"{_classes_won(lookup_scores, unet_scores, class_names, margin)}")
+    gap = unet_scores["miou"] - lookup_scores["miou"]
+    if abs(gap) < margin:
+        lines.append(f"In mIoU the U-Net is level with the best colour lookup: a difference of {abs(gap):.3f} is "
+                     f"within the {margin} margin, which one training seed cannot settle.")
+    elif gap > 0:
+        lines.append(f"In mIoU the short U-Net run is already ahead of the best colour lookup on these frames, by "
+                     f"{gap:.3f}.")
+    else:
+        lines.append(f"In mIoU the U-Net is behind the best colour lookup by {-gap:.3f} after so few steps: the "
+                     "lookup table knows every colour's most frequent class from the start, while the U-Net has not "
+                     "yet caught up on the classes where the lookup leads.")
+    return "\n".join(lines)

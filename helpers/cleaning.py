@@ -601,6 +601,29 @@ def detection_scores(report: pd.DataFrame, manifest: pd.DataFrame | None = None)
     return pd.DataFrame(rows).set_index("check")
 
 
+def describe_detection(scores: pd.DataFrame, report: pd.DataFrame, manifest: pd.DataFrame) -> str:
+    """This run's verdict per check, from `detection_scores`: which found every recorded case without a false
+    alarm, and for the others what they missed and what the frames they flagged wrongly really are."""
+    scored = scores[scores["actual"] > 0]
+    perfect = [check for check, row in scored.iterrows() if row["recall"] == 1 and row["precision"] == 1]
+    lines = [f"{len(perfect)} of {len(scored)} checks found every recorded case and raised no false alarm: "
+             + (", ".join(perfect) or "none")]
+    readable = ~report["unreadable"].astype(bool)
+    for check, row in scored.drop(index=perfect).iterrows():
+        column, value = TRUTH[check]
+        raised = report[check].astype(bool) & (readable | (check == "unreadable"))
+        false_alarms = manifest.loc[raised & (manifest[column].astype(str) != value)]
+        really = false_alarms["weather"].where(false_alarms["defect"] == "none", false_alarms["defect"]).value_counts()
+        lines.append(f"- {check}: found {int(row['true_positives'])} of {int(row['actual'])} (recall {row['recall']:.2f}); "
+                     f"{len(false_alarms)} false alarm(s) (precision {row['precision']:.2f})"
+                     + (f", on frames that are really {', '.join(f'{name} ({count})' for name, count in really.items())}"
+                        if len(false_alarms) else ""))
+    if len(perfect) < len(scored):
+        lines.append("A false alarm on a weather check keeps the frame (fog and rain are only flagged); one on a defect "
+                     "check drops a good frame. Look at such frames before trusting the threshold.")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------------
 # Sequence boundaries
 # --------------------------------------------------------------------------------------------

@@ -784,7 +784,8 @@ def class_counts(dataset: SegmentationDataset, chunk: int = 256) -> np.ndarray:
 
 
 def class_shares_by(dataset: SegmentationDataset, column: str) -> pd.DataFrame:
-    """Each class's share of the labelled pixels, per value of a manifest column (rows, e.g. scene types).
+    """How each group's labelled pixels divide among the classes: one row per value of a manifest column
+    (e.g. scene types), each row summing to 1.
 
     Shows how the groups of frames differ in what they contain; ignored pixels are not counted.
     """
@@ -799,11 +800,13 @@ def class_shares_by(dataset: SegmentationDataset, column: str) -> pd.DataFrame:
 
 
 def describe_shares(shares: pd.DataFrame) -> str:
-    """Where each class is most common, and which groups lack it, from a `class_shares_by` table."""
+    """Per class, the group where it takes the largest and the smallest share of the pixels, and which groups
+    lack it, from a `class_shares_by` table (shares of each group's pixels, not of the class's)."""
     lines = []
     for name in shares.columns:
         column = shares[name]
         absent = [str(group) for group, share in column.items() if share == 0]
-        line = f"- {name}: most in {column.idxmax()} ({column.max():.1%}), least in {column.idxmin()} ({column.min():.1%})"
+        line = (f"- {name}: {column.max():.1%} of the pixels in {column.idxmax()} (its largest share), "
+                f"{column.min():.1%} in {column.idxmin()} (its smallest)")
         lines.append(line + (f"; none at all in {', '.join(absent)}" if absent else ""))
     return "\n".join(lines)

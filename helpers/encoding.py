@@ -1,11 +1,12 @@
 """Label encoding: colours or palette ids → class indices, class indices → colours, one-hot.
 
 The fast paths are lookup tables: a colour (r, g, b) is packed into one 24-bit integer
-r·65536 + g·256 + b, and a 16.7-million-entry table turns every pixel into its class at once.
+r·65536 + g·256 + b, and a 2²⁴-entry (16 MiB) table turns every pixel into its class at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -121,3 +122,25 @@ def unknown_colours(label_rgb: np.ndarray, class_map: ClassMap | str = "gta9") -
     found = {(int(v >> 16), int((v >> 8) & 255), int(v & 255)): int(c)
              for v, c in zip(values[~known], counts[~known])}
     return dict(sorted(found.items(), key=lambda item: -item[1]))
+
+
+def describe_class_balance(frequency: np.ndarray, weights: np.ndarray, class_names: Sequence[str],
+                           list_all_up_to: int = 30) -> str:
+    """Notebook 02's table of each class's pixel share and weight, and which classes dominate and which is rarest.
+
+    `frequency`: each class's share of the pixels; `weights`: its class weight. A map of more than
+    `list_all_up_to` classes lists only the classes present.
+    """
+    lines = [f"{name:<16} {share:7.2%}   weight {weight:6.2f}" for name, share, weight in zip(class_names, frequency, weights)
+             if share > 0 or len(class_names) <= list_all_up_to]
+    present = np.flatnonzero(frequency > 0)
+    by_share = present[np.argsort(frequency[present], kind="stable")[::-1]]
+    if len(by_share) < 2:
+        return "\n".join(lines + [f"only {len(by_share)} class present: no balance to describe"])
+    (first, second), rarest = by_share[:2], by_share[-1]
+    lines.append(f"{class_names[first]} and {class_names[second]} cover {frequency[[first, second]].sum():.0%} of the "
+                 f"pixels; the rarest class, {class_names[rarest]}, {frequency[rarest]:.2%} — "
+                 f"{frequency[first] / frequency[rarest]:.0f}× less than {class_names[first]} — and gets "
+                 + ("the largest weight" if weights[rarest] == weights.max() else
+                    f"a weight of {weights[rarest]:.2f}, below the largest") + f", {weights.max():.2f}")
+    return "\n".join(lines)

@@ -677,14 +677,32 @@ def _review_label_rgb(label: Any, class_map: ClassMap | None = None) -> np.ndarr
     return to_uint8_rgb(label)
 
 
-def _colour_handles(labels: Sequence[np.ndarray | None], unknown_shown: int = 3) -> list[Patch]:
-    """Legend patches for every Cityscapes colour present in `labels`, most pixels first. Colours that another
-    present one nearly equals (bus and train) carry their RGB value, so the legend tells them apart. Colours
-    outside the table: the `unknown_shown` most frequent by value, the rest in one patch (a blurred or JPEG
-    label holds thousands)."""
+def _black_name(labels: Sequence[Any]) -> str:
+    """The legend name of black, which five Cityscapes ids share: the names of those present in the labelId
+    labels (the bonnet's *ego vehicle* among them), or "unlabeled / void" where a colour label hides the ids."""
+    present: set[int] = set()
+    colour_labels = False
+    for label in labels:
+        if label is not None and np.asarray(label).ndim == 2:
+            present |= set(np.unique(label).tolist())
+        elif label is not None:
+            colour_labels = True
+    names = [("ego vehicle (bonnet)" if label.label_id == 1 else label.name) for label in CITYSCAPES_LABELS
+             if label.colour == (0, 0, 0) and label.label_id in present]
+    if not names:
+        return "unlabeled / void"
+    return " / ".join(names + (["void"] if colour_labels else []))
+
+
+def _colour_handles(labels: Sequence[np.ndarray | None], unknown_shown: int = 3,
+                    black_name: str = "unlabeled / void") -> list[Patch]:
+    """Legend patches for every Cityscapes colour present in `labels`, most pixels first, black named
+    `black_name`. Colours that another present one nearly equals (bus and train) carry their RGB value, so
+    the legend tells them apart. Colours outside the table: the `unknown_shown` most frequent by value, the
+    rest in one patch (a blurred or JPEG label holds thousands)."""
     names: dict[tuple[int, int, int], str] = {}
     for label in CITYSCAPES_LABELS:
-        names.setdefault(label.colour, "unlabeled / void" if label.colour == (0, 0, 0) else label.name)
+        names.setdefault(label.colour, black_name if label.colour == (0, 0, 0) else label.name)
     counts: dict[tuple[int, int, int], int] = {}
     for label in labels:
         if label is None:
@@ -742,7 +760,7 @@ def _review_figure(frames: Sequence, indices: Sequence[int], class_map: ClassMap
     if class_map is not None:
         add_legend(fig, class_map)
     else:
-        handles = _colour_handles([label for _, _, label in shown])
+        handles = _colour_handles([label for _, _, label in shown], black_name=_black_name([frames[i][2] for i in indices]))
         fig.legend(handles=handles, title="label colours", loc="outside lower center",
                    ncol=min(len(handles), 4) or 1, fontsize="small")
     return fig

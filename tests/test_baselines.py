@@ -1,7 +1,15 @@
+import math
+
 import pytest
 import torch
 
-from helpers.baselines import BINS, colour_bins, fit_colour_lookup, predict_colour_lookup
+from helpers.baselines import (
+    BINS,
+    colour_bins,
+    describe_colour_rivals,
+    fit_colour_lookup,
+    predict_colour_lookup,
+)
 
 
 def frames(*colours):
@@ -32,3 +40,40 @@ def test_lookup_refuses_mismatched_or_unlabelled_targets():
         fit_colour_lookup(images, torch.zeros(1, 1, 3, dtype=torch.long), num_classes=2)
     with pytest.raises(ValueError, match="no labelled pixel"):
         fit_colour_lookup(images, torch.full((1, 1, 2), 255), num_classes=2)
+
+
+def rivals(unet_accuracy: float, unet_miou: float, unet_ious: list[float]) -> dict[str, dict]:
+    return {"colour per pixel": {"pixel_accuracy": 0.6, "miou": 0.3, "iou": [0.8, 0.0, math.nan]},
+            "best colour lookup": {"pixel_accuracy": 0.8, "miou": 0.4, "iou": [0.9, 0.005, math.nan]},
+            "U-Net": {"pixel_accuracy": unet_accuracy, "miou": unet_miou, "iou": unet_ious}}
+
+
+def test_describe_colour_rivals_says_where_the_unet_stands_overall_and_per_class():
+    names = ["road", "car", "sky"]
+    assert describe_colour_rivals(rivals(0.7, 0.5, [0.85, 0.3, math.nan]), "U-Net", names).split("\n") == [
+        "- the U-Net is ahead of the trained colour classifier: pixel accuracy +0.100, mIoU +0.200",
+        "- the U-Net is behind in pixel accuracy and ahead in mIoU against the best colour lookup: "
+        "pixel accuracy -0.100, mIoU +0.100",
+        "- colour per pixel: IoU road 0.80; below 0.01: car",
+        "- best colour lookup: IoU road 0.90; below 0.01: car",
+        "- U-Net: IoU road 0.85, car 0.30; below 0.01: none",
+        "per class (by 0.01 or more), the U-Net's IoU is higher for car; the lookup's for road",
+        "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames, by 0.100."]
+    lines = describe_colour_rivals(rivals(0.5, 0.2, [0.0, 0.0, math.nan]), "U-Net", names).split("\n")
+    assert lines[0] == "- the U-Net is behind the trained colour classifier: pixel accuracy -0.100, mIoU -0.100"
+    assert lines[4] == "- U-Net: IoU no class; below 0.01: road, car"
+    assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for road"
+    assert lines[6].startswith("In mIoU the U-Net is behind the best colour lookup by 0.200 after so few steps")
+
+
+def test_describe_colour_rivals_reads_a_gap_under_the_margin_as_level():
+    names = ["road", "car", "sky"]
+    lines = describe_colour_rivals(rivals(0.917, 0.394, [0.9, 0.005, math.nan]), "U-Net", names).split("\n")
+    assert lines[1] == ("- the U-Net is ahead in pixel accuracy and level in mIoU against the best colour lookup: "
+                        "pixel accuracy +0.117, mIoU -0.006")
+    assert lines[-1] == ("In mIoU the U-Net is level with the best colour lookup: a difference of 0.006 is within the "
+                         "0.01 margin, which one training seed cannot settle.")
+    lines = describe_colour_rivals(rivals(0.805, 0.405, [0.9, 0.005, math.nan]), "U-Net", names).split("\n")
+    assert lines[1].startswith("- the U-Net is level with the best colour lookup: pixel accuracy +0.005, mIoU +0.005")
+    assert "a difference of 0.005 is within the 0.01 margin" in lines[-1]
+    assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for no class"

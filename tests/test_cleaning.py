@@ -19,6 +19,7 @@ from helpers.cleaning import (
     apply_thresholds,
     boundary_scores,
     clean_manifest,
+    describe_detection,
     detection_scores,
     edge_strength,
     first_flagged,
@@ -343,3 +344,20 @@ def test_plot_alignment_checks_colours_by_recorded_defect_rings_flags_and_labels
     assert only_clean.axes[0].get_legend_handles_labels()[1][0] == "none in meta.csv (4)"
     assert not any(label.startswith("flagged") for label in only_clean.axes[0].get_legend_handles_labels()[1])
     plt.close(only_clean)
+
+
+def test_describe_detection_names_the_perfect_checks_and_what_the_others_got_wrong():
+    manifest = pd.DataFrame({"frame": range(6), "defect": ["none", "none", "swapped", "none", "truncated", "none"],
+                             "weather": ["clear", "rain", "clear", "fog", "clear", "clear"]})
+    report = pd.DataFrame({check: False for check in CHECKS}, index=manifest.index)
+    report.loc[4, "unreadable"] = True
+    report.loc[2, "swapped"] = True
+    report.loc[3, "fog"], report.loc[1, "rain"] = True, True
+    text = describe_detection(detection_scores(report, manifest), report, manifest)
+    assert text == "4 of 4 checks found every recorded case and raised no false alarm: unreadable, swapped, fog, rain"
+    report.loc[[1, 3], "fog"] = [True, False]  # fog raised on the rain frame, the fog frame missed
+    lines = describe_detection(detection_scores(report, manifest), report, manifest).split("\n")
+    assert lines[0] == "3 of 4 checks found every recorded case and raised no false alarm: unreadable, swapped, rain"
+    assert lines[1] == ("- fog: found 0 of 1 (recall 0.00); 1 false alarm(s) (precision 0.00), "
+                        "on frames that are really rain (1)")
+    assert lines[2].startswith("A false alarm on a weather check keeps the frame")

@@ -766,5 +766,6 @@ def test_class_shares_by_adds_frames_of_a_group_and_skips_ignored_pixels():
     assert shares.loc["highway", "road"] == 1.0 and shares.loc["highway", "cars"] == 0.0
     assert np.allclose(shares.sum(axis=1), 1.0)
     text = datasets.describe_shares(shares[["road", "cars"]])
-    assert text.splitlines() == ["- road: most in highway (100.0%), least in city (42.9%)",
-                                 "- cars: most in city (57.1%), least in highway (0.0%); none at all in highway"]
+    assert text.splitlines() == [
+        "- road: 100.0% of the pixels in highway (its largest share), 42.9% in city (its smallest)",
+        "- cars: 57.1% of the pixels in city (its largest share), 0.0% in highway (its smallest); none at all in highway"]

@@ -6,6 +6,7 @@ import torch
 
 from helpers.classes import CITYSCAPES, CITYSCAPES_LABELS, GTA9
 from helpers.encoding import (
+    describe_class_balance,
     from_one_hot,
     index_to_rgb,
     naive_rgb_to_index,
@@ -94,3 +95,16 @@ def test_label_to_index_takes_ids_or_colours():
     expected = np.array([[3, 2], [0, 6]], dtype=np.uint8)
     assert np.array_equal(label_to_index(ids, GTA9), expected)
     assert np.array_equal(label_to_index(GTA9.colour_array("label")[expected], GTA9), expected)
+
+
+def test_describe_class_balance_lists_each_class_and_names_the_largest_and_the_rarest():
+    names = ["everything else", "road", "cars", "busses"]
+    frequency, weights = np.array([0.6, 0.3, 0.1, 0.0]), np.array([0.2, 0.4, 1.0, 0.5])
+    lines = describe_class_balance(frequency, weights, names).split("\n")
+    assert lines[0] == "everything else   60.00%   weight   0.20" and lines[3] == "busses             0.00%   weight   0.50"
+    assert lines[4] == ("everything else and road cover 90% of the pixels; the rarest class, cars, 10.00% — 6× less than "
+                        "everything else — and gets the largest weight, 1.00")
+    lines = describe_class_balance(frequency, np.array([0.2, 0.4, 1.0, 2.0]), names, list_all_up_to=3).split("\n")
+    assert len(lines) == 4 and lines[-1].endswith("and gets a weight of 1.00, below the largest, 2.00")
+    assert describe_class_balance(np.array([1.0, 0.0]), np.array([1.0, 1.0]), names[:2]).endswith(
+        "only 1 class present: no balance to describe")

@@ -252,6 +252,17 @@ def test_dataset_browser_widget_has_slider_and_class_toggles(monkeypatch):
     assert drawn == [([0], []), ([2], []), ([2], [3])]
 
 
+def test_review_legend_names_the_black_ids_present_the_bonnet_among_them():
+    label = np.zeros((4, 20), np.uint8)  # unlabeled 0
+    label[3, :] = 1  # ego vehicle: the bonnet
+    label[:2, :] = 7  # road
+    fig = viz.review_browser([("ids", np.zeros((4, 20, 3), np.uint8), label)], interactive=False)
+    assert set(legend_labels(fig.legends[0])) == {"road", "unlabeled / ego vehicle (bonnet)"}
+    colours = np.zeros((4, 20, 3), np.uint8)
+    fig = viz.review_browser([("ids", colours, label), ("colours", colours, colours)], interactive=False)
+    assert "unlabeled / ego vehicle (bonnet) / void" in legend_labels(fig.legends[0])
+
+
 def test_review_browser_static_fallback_handles_bad_frames():
     image = np.zeros((6, 8, 3), dtype=np.uint8)
     label = np.zeros((6, 8, 3), dtype=np.uint8)
