@@ -75,6 +75,11 @@ def check_sweep(results: dict, setup: dict) -> None:
         above = [rate for rate in rates if largest is None or rate > largest]
         assert (deciding["next"] or {}).get("lr") == (above[0] if above else None)
     assert isinstance(verdict["verdict"], str) and verdict["verdict"]  # the sweep's own words, not a later verdict
+    finite_with, finite_without = verdict["largest_finite"]["batch"], verdict["largest_finite"]["none"]
+    claimed = ("none" if finite_with is None and finite_without is None else "same" if finite_with == finite_without
+               else "larger" if finite_without is None or (finite_with is not None and finite_with > finite_without)
+               else "smaller")
+    assert verdict["claim_outcome"] == claimed  # the outcome of the printed verdict, which questionnaire 6 checks
     # the printed claim rests on divergence; learning beyond the prior joins it only when clear of the margin
     assert ("Learning beyond the class prior, clear of the margin" in verdict["claim"]) == verdict["learned_clear"]
     # the lesson of the section: with batch norm the U-Net learns at some rate, and needs no smaller one
@@ -102,6 +107,11 @@ def check_regularisation(results: dict, seed_count: int) -> None:
     assert results["baseline_memorised"] == (statistics.mean(baseline) >= 0.8)
     for name, verdict in results["regularisation_verdicts"].items():
         check_verdict(verdict, runs, name, "baseline", "the baseline")
+    for name, verdict in results["regularisation_gap_verdicts"].items():  # the gaps, seed by seed
+        gaps = {row["seed"]: row["gap"] for row in runs if row["setting"] == name}
+        differences = [gaps[seed] - row["gap"] for row in runs if row["setting"] == "baseline" for seed in [row["seed"]]]
+        assert verdict["difference"] == pytest.approx(statistics.mean(differences), abs=1e-9)
+        assert verdict["within_noise"] == (abs(verdict["difference"]) < 2 * verdict["standard_error"])
     rotation = results["rotation"]
     assert 0.02 < rotation["ignored_share"] < 0.4
     assert rotation["nearest_keeps_classes"] is True
