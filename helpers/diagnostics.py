@@ -404,6 +404,7 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
     rates = sorted(sweep["lr"].unique())
     rate_colours = dict(zip(rates, plt.cm.viridis(np.linspace(0, 0.9, len(rates)))))
     for ax, norm in zip(axes[1:], NORM_NAMES):
+        cut = False
         for index, row in sweep[sweep["norm"] == norm].iterrows():
             curve = np.asarray(curves[index], dtype=float)
             ended = "" if row["finite"] else f", NaN/inf at step {len(curve)}"
@@ -413,9 +414,11 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
                     color=rate_colours[row["lr"]], label=f"lr {row['lr']:g}{ended}{off}")
             if len(above):
                 ax.plot([above[0] + 1], [clip], marker="^", markersize=9, color=rate_colours[row["lr"]], clip_on=False)
-        ax.set(yscale="log", xlabel="step", ylabel=f"training loss (log scale, cut at {clip:g})",
+                cut = True
+        ax.set(yscale="log", xlabel="step", ylabel="training loss (log scale" + (f", cut at {clip:g})" if cut else ")"),
                title=f"Loss curves {NORM_NAMES[norm]}")
-        ax.set_ylim(top=min(ax.get_ylim()[1], clip))
+        if cut:
+            ax.set_ylim(top=clip)
     for ax in axes:
         ax.axhline(prior_loss, color="black", linestyle="--", label="class-prior loss", zorder=1, alpha=0.6)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))

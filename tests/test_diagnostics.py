@@ -561,7 +561,8 @@ def test_plot_lr_sweep_cuts_diverging_curves_and_draws_reference_lines_behind():
     curves = [[2.0, 1.5, row.final] for row in sweep.itertuples()]
     curves[4] = [2.0, 500.0, 1e6]  # a finite run far off the scale
     fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=3, learned_below=1.1)
-    assert fig.axes[2].get_ylim()[1] <= 100.0
+    assert fig.axes[2].get_ylim()[1] <= 100.0 and fig.axes[2].get_ylabel() == "training loss (log scale, cut at 100)"
+    assert fig.axes[1].get_ylabel() == "training loss (log scale)"  # nothing cut there
     labels = [line.get_label() for line in fig.axes[2].get_lines()]
     assert f"lr {sweep.lr[4]:g}, above 100 from step 2 (▲)" in labels
     reference = {line.get_label(): line.get_zorder() for line in fig.axes[0].get_lines()}
