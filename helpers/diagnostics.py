@@ -117,7 +117,8 @@ def class_prior_loss(counts: Sequence[float] | np.ndarray | torch.Tensor) -> flo
     """Cross-entropy of predicting the class frequencies at every pixel: the entropy of the label distribution.
 
     A network that ignores the image can still reach this loss (its output layer's biases learn the
-    frequencies); only a loss below it shows that the network uses what it sees. For C equally
+    frequencies); a loss clearly below it shows that the network has learned at least the average
+    street (where each class tends to lie), not necessarily what is in each image. For C equally
     frequent classes it is ln C, the chance level.
     """
     counts = np.asarray(counts.cpu() if isinstance(counts, torch.Tensor) else counts, dtype=float)
@@ -165,6 +166,39 @@ def agreement(prediction: torch.Tensor, target: torch.Tensor, ignore_index: int 
 
 
 # ---- notebook 04b: the learning-rate sweep with and without batch norm ----
+
+STREET_MARGIN = 0.05  # pixel accuracy a run must be above the average street by to count as clearly past it
+
+
+def describe_street_marks(healthy: float, shuffled: float, street: float, margin: float = STREET_MARGIN) -> str:
+    """The pixel accuracies of the healthy run and of the run on labels of other images against the average street.
+
+    A network blind to its image lands near the average street's accuracy, within noise on either
+    side: it is a mark, not a bound, so only a run more than `margin` above it counts as past it.
+    """
+    ahead = healthy - street
+    if ahead > margin:
+        lines = [f"The healthy run beat the average street by {ahead:.3f}, a clear margin (more than {margin:g}): it "
+                 "learned what is in each image."]
+    elif ahead > 0:
+        lines = [f"The healthy run is only {ahead:.3f} above the average street, within {margin:g} of it, where a "
+                 "network blind to its image can land too: not yet a sign that it uses the image; give both more TEN_STEPS."]
+    else:
+        lines = ["The healthy run has not yet beaten the average street: in so few steps accuracy does not separate "
+                 "the runs; give both more TEN_STEPS."]
+    off = shuffled - street
+    if abs(off) <= margin:
+        lines.append(f"With labels of other images the network scored {abs(off):.3f} "
+                     + ("above" if off > 0 else "below") + " the average street: near it, where a network blind to "
+                     "its image lands (the mark is no bound: such a network can end a little above it by chance).")
+    elif off > margin:
+        lines.append(f"With labels of other images the network scored {off:.3f} above the average street, more than "
+                     f"{margin:g}: further than a network blind to its image usually lands; look at its predictions.")
+    else:
+        lines.append(f"With labels of other images the network scored {-off:.3f} below the average street: it has "
+                     "not yet learned even the layout all the labels share.")
+    return "\n".join(lines)
+
 
 NORM_NAMES = {"batch": "with batch norm", "none": "without batch norm"}
 NORM_COLOURS = {"batch": "tab:blue", "none": "tab:red"}
@@ -301,6 +335,17 @@ def learned_is_clear(facts: dict, prior_loss: float, margin: float) -> bool:
     return _closest_to_line(facts, prior_loss, margin) >= margin * prior_loss
 
 
+def claim_outcome(facts: dict) -> str:
+    """The outcome of the verdict `describe_sweep_claim` prints, on divergence: with batch norm the runs stayed finite
+    up to a "larger" rate, a "smaller" one or the "same"; "none" when every run diverged."""
+    with_norm, without_norm = facts["largest_finite"]["batch"], facts["largest_finite"]["none"]
+    if with_norm is None and without_norm is None:
+        return "none"
+    if with_norm == without_norm:
+        return "same"
+    return "larger" if without_norm is None or (with_norm is not None and with_norm > without_norm) else "smaller"
+
+
 def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, steps: int, top_rate: float) -> str:
     """What the sweep says about the course report's claim, on the evidence that holds for one seed.
 
@@ -309,14 +354,14 @@ def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, 
     is added only when `learned_clear` (see `learned_is_clear`), else it is said to be left out.
     """
     with_norm, without_norm = facts["largest_finite"]["batch"], facts["largest_finite"]["none"]
-    run = f"This sweep ({optimizer_name}, {steps} steps, one seed)"
-    if with_norm is None and without_norm is None:
+    run, outcome = f"This sweep ({optimizer_name}, {steps} steps, one seed)", claim_outcome(facts)
+    if outcome == "none":
         lines = [f"{run}: every run ended in NaN or inf, so it says nothing about the claim; try smaller SWEEP_LRS."]
-    elif with_norm == without_norm:
+    elif outcome == "same":
         lines = [f"{run}: with and without batch norm the runs stayed finite up to lr {_rate_text(with_norm, top_rate)}; "
                  "divergence does not separate the two here."]
     else:
-        larger = without_norm is None or (with_norm is not None and with_norm > without_norm)
+        larger = outcome == "larger"
         lines = [f"{run}: the loss stayed finite up to lr {_rate_text(with_norm, top_rate)} with batch norm and up to "
                  f"{_rate_text(without_norm, top_rate)} without it, and diverged above. "
                  + ("Batch norm tolerated the larger learning rates: this contradicts the course report's 'allows a "
@@ -333,12 +378,14 @@ def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, 
 
 def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_loss: float,
                   optimizer_name: str, steps: int, window: int = 5,
-                  learned_below: float | None = None) -> plt.Figure:
+                  learned_below: float | None = None, clip: float = 100.0) -> plt.Figure:
     """The sweep in three panels: final loss against the rate, then every loss curve with and without batch norm.
 
     `window`: how many last steps `final` is the mean of (as in `loss_summary`); `learned_below`:
-    the line a final loss must end under to count as learned, drawn on the first panel when given.
-    Each legend sits beside its panel, clear of the lines and markers.
+    the line a final loss must end under to count as learned, drawn on the first panel when given;
+    `clip`: the top of the curve panels, so that a diverging run does not squash the others (a
+    triangle marks where a curve leaves the panel). Reference lines sit behind the data. Each
+    legend sits beside its panel, clear of the lines and markers.
     """
     fig, axes = plt.subplots(1, 3, figsize=(21, 4.4), layout="constrained")
     ceiling = 1.15 * float(sweep["first"].max())
@@ -349,25 +396,82 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
         if len(broken):
             axes[0].scatter(broken["lr"], np.full(len(broken), ceiling), marker="x", s=90, color=colour,
                             label=f"{name}: NaN or inf (drawn at the top)")
-        axes[0].axhline(rows["first"].iloc[0], color=colour, linestyle=":", label=f"{name}: loss at step 1")
+        axes[0].axhline(rows["first"].iloc[0], color=colour, linestyle=":", label=f"{name}: loss at step 1", zorder=1)
     if learned_below is not None:
-        axes[0].axhline(learned_below, color="black", linestyle="-.", label="learned: a final loss below this")
+        axes[0].axhline(learned_below, color="0.45", linestyle="-.", label="learned: a final loss below this", zorder=1)
     axes[0].set(xscale="log", xlabel=f"learning rate ({optimizer_name})", ylabel=f"mean loss over the last {min(window, steps)} of {steps} steps",
                 title="Final training loss against the learning rate")
     rates = sorted(sweep["lr"].unique())
     rate_colours = dict(zip(rates, plt.cm.viridis(np.linspace(0, 0.9, len(rates)))))
     for ax, norm in zip(axes[1:], NORM_NAMES):
+        cut = False
         for index, row in sweep[sweep["norm"] == norm].iterrows():
             curve = np.asarray(curves[index], dtype=float)
             ended = "" if row["finite"] else f", NaN/inf at step {len(curve)}"
+            above = np.flatnonzero(np.isfinite(curve) & (curve > clip))
+            off = f", above {clip:g} from step {above[0] + 1} (▲)" if len(above) else ""
             ax.plot(np.arange(1, len(curve) + 1), np.where(np.isfinite(curve), curve, np.nan),
-                    color=rate_colours[row["lr"]], label=f"lr {row['lr']:g}{ended}")
-        ax.set(yscale="log", xlabel="step", ylabel="training loss (log scale)", title=f"Loss curves {NORM_NAMES[norm]}")
+                    color=rate_colours[row["lr"]], label=f"lr {row['lr']:g}{ended}{off}")
+            if len(above):
+                ax.plot([above[0] + 1], [clip], marker="^", markersize=9, color=rate_colours[row["lr"]], clip_on=False)
+                cut = True
+        ax.set(yscale="log", xlabel="step", ylabel="training loss (log scale" + (f", cut at {clip:g})" if cut else ")"),
+               title=f"Loss curves {NORM_NAMES[norm]}")
+        if cut:
+            ax.set_ylim(top=clip)
     for ax in axes:
-        ax.axhline(prior_loss, color="black", linestyle="--", label="class-prior loss")
+        ax.axhline(prior_loss, color="black", linestyle="--", label="class-prior loss", zorder=1, alpha=0.6)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(alpha=0.3, which="both")
     return fig
+
+
+# ---- notebook 04b: initialisation ----
+
+INIT_NAMES = {"default": "PyTorch's default init", "kaiming": "He init"}
+
+
+def describe_init_losses(norm: str, losses: dict[str, float], prior_loss: float, steps: int) -> str:
+    """The losses of the two initialisations after `steps` steps, read against the class-prior loss.
+
+    A run that ends at or above the class-prior loss has learned nothing beyond a constant
+    prediction of the class frequencies, so which of two such runs is lower says nothing about
+    initialisation.
+    """
+    text = (f"{NORM_NAMES[norm].capitalize()}, after {steps} steps of Adam the loss is {losses['default']:.3f} (default) "
+            f"and {losses['kaiming']:.3f} (He), against the class-prior loss {prior_loss:.3f}: ")
+    below = [init for init in ("default", "kaiming") if losses[init] < prior_loss]
+    if not below:
+        return text + "neither learned beyond the class prior, so which init is ahead says nothing here (one seed)."
+    if len(below) == 1:
+        return text + f"only {INIT_NAMES[below[0]]} ended below it (one seed)."
+    ahead = "kaiming" if losses["kaiming"] < losses["default"] else "default"
+    return text + f"both ended below it, and {INIT_NAMES[ahead]} is ahead (one seed)."
+
+
+def describe_activation_growth(norm: str, before: dict[str, Sequence[float]], after: dict[str, Sequence[float]],
+                               steps: int, lr: float, grown: float = 3.0) -> str:
+    """How much each convolution's output std changed in `steps` steps (the dashed lines against the solid ones).
+
+    `before` and `after` map each init to the per-layer stds. A median factor of `grown` or more
+    counts as grown; with batch norm that growth does not compound (each output is renormalised),
+    without it it does, and it is the mark of a learning rate too large for the network.
+    """
+    parts, grew = [], []
+    for init in ("default", "kaiming"):
+        factors = np.asarray(after[init], dtype=float) / np.asarray(before[init], dtype=float)
+        parts.append(f"{np.median(factors):.3g}× with {INIT_NAMES[init]} (up to {factors.max():.3g}× at convolution "
+                     f"{int(factors.argmax())})")
+        if np.median(factors) >= grown:
+            grew.append(INIT_NAMES[init])
+    text = (f"{NORM_NAMES[norm].capitalize()}, {steps} steps of Adam at lr {lr:g} changed the convolutions' output std "
+            f"by a median factor of {' and '.join(parts)}")
+    if not grew:
+        return text + f": the statistics stayed within about {grown:g}× of where they started."
+    if norm == "batch":
+        return text + ": the outputs grew, but batch norm divides each by its own std before the next layer, so the growth does not compound."
+    return (text + f": with {' and '.join(grew)} the activations grew several times over in a few steps, which nothing "
+            "renormalises here: too large a rate for this network without normalisation (section 2 sweeps the rate).")
 
 
 # ---- notebook 04b: weight decay, Adam's L2 penalty against AdamW ----
@@ -564,3 +668,34 @@ def describe_memorising(train_miou: float, gap: float, steps: int, frames: int, 
     return (f"In {steps} steps the baseline did not get near memorising its {frames} training frames (training mIoU "
             f"{train_miou:.3f}, under {memorised_at:g}; gap {gap:.3f}): these runs show what regularisation costs, not "
             "what it saves. Raise REGULARISATION_STEPS to see the rest.")
+
+
+def describe_gaps(gap_verdicts: dict[str, dict]) -> str:
+    """Which regularisers closed the generalisation gap by more than two standard errors (paired, seed by seed)."""
+    smaller = [name for name, verdict in gap_verdicts.items() if verdict["difference"] < 0 and not verdict["within_noise"]
+               and verdict["standard_error"] == verdict["standard_error"]]
+    within = [name for name, verdict in gap_verdicts.items() if name not in smaller and verdict["difference"] < 0]
+    return ("a smaller gap than the baseline's by more than two standard errors: " + (", ".join(smaller) or "none")
+            + (f"; smaller, but not shown by these runs: {', '.join(within)}" if within else ""))
+
+
+def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised: bool, helped: Sequence[str],
+                         mechanisms: dict[str, str], lost: float = 0.1) -> str:
+    """The regularisers that closed the gap by training less: training mIoU `lost` or more below the baseline's,
+    and held-out mIoU not raised (not in `helped`), each with the mechanism in `mechanisms` that explains it.
+
+    `summary` is indexed by setting with `train_miou_mean`; `memorised`: whether the baseline got near memorising.
+    """
+    baseline = summary.loc["baseline", "train_miou_mean"]
+    closers = [name for name in names if name not in helped and summary.loc[name, "train_miou_mean"] <= baseline - lost]
+    if not closers:
+        return (f"No regulariser lowered the training mIoU by {lost:g} or more below the baseline's ({baseline:.3f}) "
+                "without raising the held-out one.")
+    lines = [f"Closed the gap by training less, not by generalising better (training mIoU against the baseline's "
+             f"{baseline:.3f}, held-out mIoU not raised):"]
+    lines += [f"  {name} ({summary.loc[name, 'train_miou_mean']:.3f}): {mechanisms.get(name, 'it slowed training down')}"
+              for name in closers]
+    lines.append("The baseline did memorise its frames, so the cause lies in these settings, not in the budget."
+                 if memorised else "The baseline did not memorise its frames: slowing it down is then the usual outcome, "
+                 "as regularisation pays off only once a network has trained long enough to memorise.")
+    return "\n".join(lines)

@@ -163,8 +163,19 @@ def describe_rebound(result: LRFinderResult) -> str:
     return f"by the last rate it had come back up by {result.rebound:.0%} of its fall"
 
 
-def describe_turn(result: LRFinderResult) -> str:
-    """Whether the smoothed loss of a test turned inside its range: the condition for every reading past the fall."""
+def _late_fall(result: LRFinderResult) -> tuple[float, float]:
+    """How much the smoothed loss fell over the last fifth of the sweep, and how much it fell in all (first → lowest)."""
+    smoothed = np.asarray(result.smoothed, dtype=float)
+    fifth = max(1, len(smoothed) // 5)
+    return float(smoothed[-fifth - 1] - smoothed[-1]), float(smoothed[0] - smoothed.min())
+
+
+def describe_turn(result: LRFinderResult, flat: float = 0.05) -> str:
+    """Whether the smoothed loss of a test turned inside its range: the condition for every reading past the fall.
+
+    A loss still falling at the last rate is told apart by how fast: less than `flat` of its fall over the last fifth
+    of the sweep is the same "flat by the end" that `describe_linear_test` reports.
+    """
     if result.diverged:
         return f"the loss exploded: the test stopped at lr {result.lrs[-1]:.2e}"
     if result.rebound != result.rebound:  # NaN: no fall to turn from
@@ -172,6 +183,10 @@ def describe_turn(result: LRFinderResult) -> str:
     if loss_turned(result):
         lowest = result.lrs[int(np.argmin(result.smoothed))]
         return f"the loss turned: lowest at lr {lowest:.2e}; {describe_rebound(result)}"
+    late_fall, fall = _late_fall(result)
+    if late_fall < flat * fall:
+        return (f"the loss was still falling at the last rate, but only slowly ({late_fall / fall:.0%} of its fall over "
+                "the last fifth of the sweep): it had not turned, so the range ends too early to show where it stops")
     return "the loss was still falling at the last rate: the range ends too early to show where it stops"
 
 
@@ -250,8 +265,7 @@ def _describe_linear_loss(result: LRFinderResult, flat: float, kind: str) -> str
     if result.rebound != result.rebound:
         return f"training loss: {describe_turn(result)}"
     smoothed = np.asarray(result.smoothed, dtype=float)
-    fifth = max(1, len(smoothed) // 5)
-    late_fall, fall = smoothed[-fifth - 1] - smoothed[-1], smoothed[0] - smoothed.min()
+    late_fall, fall = _late_fall(result)
     trend = (f"flat by the end (it fell only {late_fall:.3f} over the last fifth of the sweep, "
              f"{late_fall / fall:.0%} of its fall {smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed), without rising again"
              if late_fall < flat * fall else
@@ -290,12 +304,27 @@ def describe_against_report(result: LRFinderResult, dip: float = 0.05) -> str:
     return text
 
 
-def describe_base(result: LRFinderResult, suggested_lr: float) -> str:
+def base_is_upper_bound(result: LRFinderResult) -> bool:
+    """Whether Smith's base of a linear test is the first accuracy point after the lowest: only an upper bound."""
+    base = result.suggestions.get("smith_base")
+    if base is None or base not in result.val_lrs:
+        return False
+    return result.val_lrs.index(base) == _rise_start(np.asarray(result.val_accuracy, dtype=float)) + 1
+
+
+def describe_base(result: LRFinderResult, suggested_lr: float, names: tuple[str, str] = ("base_lr", "suggested_lr")) -> str:
     """Where Smith's base of a linear test lies against the rate handed on, and whether it is only an upper bound.
 
     A base on the first accuracy point after the lowest one is an upper bound: the accuracy had already risen there,
     and where the rise began lies somewhere before it, between the points (or before the first one) unobserved.
+    `names`: what the lines call the base and the rate handed on.
     """
+    text = _describe_base(result, suggested_lr)
+    return text.replace("base_lr", names[0]).replace("suggested_lr", names[1])
+
+
+def _describe_base(result: LRFinderResult, suggested_lr: float) -> str:
+    """`describe_base` with the default names."""
     base = result.suggestions.get("smith_base")
     if base is None:
         return "base_lr: no reading"
@@ -305,7 +334,7 @@ def describe_base(result: LRFinderResult, suggested_lr: float) -> str:
     index, count = result.val_lrs.index(base), len(result.val_lrs)
     low = _rise_start(np.asarray(result.val_accuracy, dtype=float))
     text = f"base_lr {base:.2e} is accuracy point {index + 1} of {count}, {ratio:.2f}× suggested_lr"
-    if index != low + 1:
+    if not base_is_upper_bound(result):
         return text + f" ({where} the rate handed on)"
     before = (f"maybe even before the first point (lr {result.val_lrs[0]:.2e})" if low == 0
               else f"after the lowest point (lr {result.val_lrs[low]:.2e})")
@@ -313,6 +342,43 @@ def describe_base(result: LRFinderResult, suggested_lr: float) -> str:
              f"somewhere unobserved before it, {before}")
     return text + ("; whether it began below the rate handed on, this sweep cannot show" if base > suggested_lr
                    else "; it began at or below the rate handed on")
+
+
+def describe_agreement(result: LRFinderResult, suggested_lr: float, far: float = 3.0) -> str:
+    """The verdict on a linear test against the rate handed on: agreement, disagreement, or no clean comparison.
+
+    The two tests agree when `suggested_lr` lies inside Smith's range or within a factor `far` of its nearer end; the
+    comparison counts only when the base is not just an upper bound and the accuracy curve gave a clean maximum.
+    """
+    base, top = result.suggestions.get("smith_base"), result.suggestions.get("smith_max")
+    guess = f"treat {suggested_lr:.2e} as a first guess and watch the first epochs of the real run"
+    if base is None or top is None:
+        return f"verdict: Smith's pair is incomplete, so the two tests cannot be compared: {guess}"
+    flaws = (["the base is only an upper bound"] if base_is_upper_bound(result) else []) + (
+        [] if accuracy_shape(result.val_accuracy)["kind"] in ("flattened", "fell") else ["the maximum no clean reading"])
+    if flaws:
+        return f"verdict: {' and '.join(flaws)}, so the comparison is inconclusive: {guess}"
+    distance = max(base / suggested_lr, suggested_lr / top, 1.0)
+    if distance <= far:
+        return (f"verdict: the rate handed on lies within a factor of {far:g} of Smith's range ({distance:.1f}×): "
+                "the two tests agree, the best sign that the number is real")
+    return f"verdict: the rate handed on lies {distance:.1f}× outside Smith's range, more than {far:g}×: {guess}"
+
+
+def describe_handed_on_lag(suggested_lr: float, result: LRFinderResult, fraction: float, beta: float = 0.5) -> str:
+    """Where the rate a later notebook trains at (`fraction` × `suggested_lr`) lies against the valley of the same losses
+    smoothed with a short memory (`beta`): how much of the smoothing's lag the fraction takes back, in this run."""
+    fast_valley = suggest(result.lrs, smooth_losses(result.losses, beta))[0]["valley"]
+    trained = fraction * suggested_lr
+    if fast_valley is None:
+        return (f"trained at {fraction:g} × suggested_lr = {trained:.2e}; the losses smoothed with β = {beta:g} gave "
+                "no valley to set it against")
+    ratio = trained / fast_valley
+    where = ("within a factor of 2 of it: the fraction takes back most of the lag" if 0.5 <= ratio <= 2 else
+             f"{ratio:.1f}× it: still right of it, the fraction takes back only part of the lag" if ratio > 2 else
+             f"{ratio:.2f}× it: left of it, on the cautious side of both readings")
+    return (f"trained at {fraction:g} × suggested_lr = {trained:.2e}, against the valley of the first seed's losses "
+            f"smoothed with β = {beta:g} ({fast_valley:.2e}): {where}")
 
 
 def plot_linear_test(result: LRFinderResult, title: str):
@@ -334,7 +400,8 @@ def plot_linear_test(result: LRFinderResult, title: str):
             if value is None:  # named in the legend, without a line
                 ax.plot([], [], " ", label=f"{short} lr no reading")
             else:
-                ax.axvline(value, color=colour, linewidth=1.5, label=f"{short} lr {rate_text(value)}")
+                bound = "≤ " if name == "smith_base" and base_is_upper_bound(result) else ""  # an upper bound only
+                ax.axvline(value, color=colour, linewidth=1.5, label=f"{short} lr {bound}{rate_text(value)}")
         ax.set_xlabel("learning rate (linear axis)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))

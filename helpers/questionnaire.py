@@ -65,7 +65,7 @@ ANSWERS: dict[str, dict[int, Answer]] = {
     "04b_training_that_works": {
         1: Answer((3 * 3 * 32, math.sqrt(2 / (3 * 3 * 32)))),
         3: Answer(math.sqrt(6), rel_tol=0.02),
-        6: Answer(lambda r: r["sweep_verdict"]["outcome"]),
+        6: Answer(lambda r: r["sweep_verdict"]["claim_outcome"]),
         7: Answer(lambda r: r["prior_loss"], rel_tol=0.01),
         11: Answer(-math.log(2.0 ** -150), rel_tol=0.01),  # e^-gap rounds to 0 below half the smallest float32
     },

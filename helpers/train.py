@@ -652,8 +652,10 @@ _ADVICE = ("Try: a lower learning rate (10x smaller), gradient clipping (grad_cl
 
 def _nan_advice(count: int, epoch: int, step: int, value: float, whole_epoch: bool = False,
                amp_dtype: torch.dtype | None = None, float32_loss: float | None = None) -> str:
-    where = (f"in every one of the {count} batches of epoch {epoch}" if whole_epoch
-             else f"for {count} batches in a row (epoch {epoch}, step {step})")
+    if whole_epoch:
+        where = f"in every one of the {count} batches of epoch {epoch}" if count > 1 else f"in the only batch of epoch {epoch}"
+    else:
+        where = (f"for {count} batches in a row" if count > 1 else "for 1 batch") + f" (epoch {epoch}, step {step})"
     cause = ""
     if amp_dtype is not None and float32_loss is not None:
         precision = str(amp_dtype).replace("torch.", "")

@@ -16,11 +16,17 @@ from torch.utils.data import DataLoader, TensorDataset
 from helpers.diagnostics import (
     activation_stats,
     agreement,
+    claim_outcome,
     class_prior_loss,
     conv_layers,
+    describe_activation_growth,
     describe_colour_rivals,
     describe_decay_pulls,
+    describe_gap_closers,
+    describe_gaps,
+    describe_init_losses,
     describe_memorising,
+    describe_street_marks,
     describe_sweep,
     describe_sweep_claim,
     fit_report,
@@ -464,4 +470,102 @@ def test_fit_report_counts_skipped_batches_and_reports_why_fit_stopped():
     assert_readable(fig)
     assert_legends_beside_their_panels(fig)
     assert [c.get_label() for c in fig.axes[0].collections] == ["loss inf: not finite, batch skipped (drawn at the top)"]
+    plt.close(fig)
+
+
+def test_class_prior_loss_docstring_does_not_promise_that_the_image_is_used():
+    words = " ".join(class_prior_loss.__doc__.split())
+    assert "only a loss below it shows that the network uses what it sees" not in words
+    assert "has learned at least the average street (where each class tends to lie), not necessarily what is in each image" in words
+
+
+def test_describe_street_marks_calls_the_average_street_a_mark_not_a_bound():
+    text = describe_street_marks(0.953, 0.767, 0.764)
+    assert text.startswith("The healthy run beat the average street by 0.189, a clear margin (more than 0.05)")
+    assert text.endswith("scored 0.003 above the average street: near it, where a network blind to its image lands "
+                         "(the mark is no bound: such a network can end a little above it by chance).")
+    assert "0.020 below the average street: near it" in describe_street_marks(0.953, 0.744, 0.764)
+    assert "0.100 above the average street, more than 0.05" in describe_street_marks(0.953, 0.864, 0.764)
+    assert "0.100 below the average street: it has not yet learned even the layout" in describe_street_marks(0.953, 0.664, 0.764)
+    assert describe_street_marks(0.784, 0.767, 0.764).startswith("The healthy run is only 0.020 above the average street")
+    assert describe_street_marks(0.700, 0.767, 0.764).startswith("The healthy run has not yet beaten the average street")
+
+
+def test_describe_init_losses_reads_the_losses_against_the_class_prior():
+    text = describe_init_losses("none", {"default": 1.356, "kaiming": 1.286}, 1.284, 30)
+    assert text == ("Without batch norm, after 30 steps of Adam the loss is 1.356 (default) and 1.286 (He), against the "
+                    "class-prior loss 1.284: neither learned beyond the class prior, so which init is ahead says nothing "
+                    "here (one seed).")
+    assert describe_init_losses("none", {"default": 1.356, "kaiming": 1.2}, 1.284, 30).endswith(
+        "only He init ended below it (one seed).")
+    assert describe_init_losses("batch", {"default": 0.775, "kaiming": 0.583}, 1.284, 30).endswith(
+        "both ended below it, and He init is ahead (one seed).")
+    assert describe_init_losses("batch", {"default": 0.5, "kaiming": 0.583}, 1.284, 30).endswith(
+        "both ended below it, and PyTorch's default init is ahead (one seed).")
+
+
+def test_describe_activation_growth_names_a_rate_too_large_without_normalisation():
+    before = {"default": [1.0, 1.0, 1.0], "kaiming": [0.1, 0.2, 0.4]}
+    after = {"default": [1.2, 0.8, 1.1], "kaiming": [2.0, 4.0, 40.0]}
+    text = describe_activation_growth("none", before, after, steps=30, lr=0.01)
+    assert text.startswith("Without batch norm, 30 steps of Adam at lr 0.01 changed the convolutions' output std by a "
+                           "median factor of 1.1× with PyTorch's default init (up to 1.2× at convolution 0) and 20× with "
+                           "He init (up to 100× at convolution 2)")
+    assert text.endswith("with He init the activations grew several times over in a few steps, which nothing "
+                         "renormalises here: too large a rate for this network without normalisation (section 2 sweeps the rate).")
+    assert describe_activation_growth("batch", before, after, 30, 0.01).endswith("so the growth does not compound.")
+    assert describe_activation_growth("none", before, before, 30, 0.01).endswith("stayed within about 3× of where they started.")
+
+
+def test_claim_outcome_is_the_divergence_verdict():
+    facts = {"largest_finite": {"batch": 3.0, "none": 0.3}}
+    assert claim_outcome(facts) == "larger"
+    assert claim_outcome({"largest_finite": {"batch": 0.3, "none": 3.0}}) == "smaller"
+    assert claim_outcome({"largest_finite": {"batch": 1.0, "none": 1.0}}) == "same"
+    assert claim_outcome({"largest_finite": {"batch": None, "none": None}}) == "none"
+    assert claim_outcome({"largest_finite": {"batch": 1.0, "none": None}}) == "larger"
+
+
+def gap_frame(rows):
+    return pd.DataFrame(rows, columns=["setting", "train_miou_mean"]).set_index("setting")
+
+
+def test_describe_gap_closers_reads_each_collapse_through_its_mechanism():
+    summary = gap_frame([("baseline", 0.922), ("Dropout2d", 0.293), ("AdamW", 0.910), ("rotation", 0.769)])
+    mechanisms = {"Dropout2d": "whole channels of a narrow network"}
+    text = describe_gap_closers(summary, ["Dropout2d", "AdamW", "rotation"], memorised=True, helped=["rotation"],
+                                mechanisms=mechanisms)
+    lines = text.splitlines()
+    assert lines[1] == "  Dropout2d (0.293): whole channels of a narrow network" and len(lines) == 3
+    assert lines[2].startswith("The baseline did memorise its frames")
+    summary.loc["AdamW", "train_miou_mean"] = 0.5
+    text = describe_gap_closers(summary, ["Dropout2d", "AdamW"], memorised=False, helped=[], mechanisms=mechanisms)
+    assert "  AdamW (0.500): it slowed training down" in text and "did not memorise its frames" in text
+    summary.loc["rotation", "train_miou_mean"] = 0.9
+    assert describe_gap_closers(summary, ["rotation"], memorised=True, helped=[], mechanisms={}).startswith(
+        "No regulariser lowered the training mIoU by 0.1 or more")
+
+
+def test_describe_gaps_lists_only_gaps_smaller_beyond_the_noise():
+    verdicts = {"Dropout2d": {"difference": -0.6, "standard_error": 0.02, "within_noise": False},
+                "AdamW": {"difference": -0.012, "standard_error": 0.02, "within_noise": True},
+                "rotation": {"difference": 0.01, "standard_error": 0.001, "within_noise": False}}
+    assert describe_gaps(verdicts) == ("a smaller gap than the baseline's by more than two standard errors: Dropout2d; "
+                                       "smaller, but not shown by these runs: AdamW")
+    assert describe_gaps({"AdamW": verdicts["AdamW"]}).startswith("a smaller gap than the baseline's by more than two "
+                                                                  "standard errors: none")
+
+
+def test_plot_lr_sweep_cuts_diverging_curves_and_draws_reference_lines_behind():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]})
+    curves = [[2.0, 1.5, row.final] for row in sweep.itertuples()]
+    curves[4] = [2.0, 500.0, 1e6]  # a finite run far off the scale
+    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=3, learned_below=1.1)
+    assert fig.axes[2].get_ylim()[1] <= 100.0 and fig.axes[2].get_ylabel() == "training loss (log scale, cut at 100)"
+    assert fig.axes[1].get_ylabel() == "training loss (log scale)"  # nothing cut there
+    labels = [line.get_label() for line in fig.axes[2].get_lines()]
+    assert f"lr {sweep.lr[4]:g}, above 100 from step 2 (▲)" in labels
+    reference = {line.get_label(): line.get_zorder() for line in fig.axes[0].get_lines()}
+    assert reference["learned: a final loss below this"] < reference["with batch norm: final loss"]
+    assert reference["class-prior loss"] < reference["with batch norm: final loss"]
     plt.close(fig)

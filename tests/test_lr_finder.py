@@ -16,9 +16,12 @@ from helpers.lr_finder import (
     _rise_bounds,
     _valley_index,
     accuracy_shape,
+    base_is_upper_bound,
     compare_valleys,
     describe_against_report,
+    describe_agreement,
     describe_base,
+    describe_handed_on_lag,
     describe_linear_test,
     describe_lr_source,
     describe_smoothing_lag,
@@ -521,6 +524,8 @@ def test_describe_base_calls_the_first_point_after_the_lowest_an_upper_bound():
                            "the lowest, so only an upper bound — the rise had begun by 1.92e-02")
     assert "maybe even before the first point (lr 9.10e-03)" in text and text.endswith("this sweep cannot show")
     assert describe_base(result, ADAM_LRS[1] * 2).endswith("it began at or below the rate handed on")
+    sgd = describe_base(result, ADAM_LRS[1] / 2, names=("SGD's base", "suggested_lr_sgd"))
+    assert sgd.startswith("SGD's base 1.92e-02 is accuracy point 2 of 10, 2.00× suggested_lr_sgd: the first point")
     result.suggestions["smith_base"] = ADAM_LRS[3]
     assert describe_base(result, ADAM_LRS[1]).endswith("suggested_lr (above the rate handed on)")
     result.suggestions["smith_base"] = 0.05
@@ -564,3 +569,56 @@ def test_the_exponential_plot_marks_a_raw_loss_above_the_axis_and_draws_smiths_p
     colours = [lines[name].get_color() for name in ("valley", "min_div_10", "smith_base", "smith_max")]
     assert len(set(colours)) == 4 and lines["smith_max"].get_color() != "C5"  # C5 (brown) is too close to C3 (red)
     matplotlib.pyplot.close("all")
+
+
+def test_describe_turn_calls_a_slow_fall_slow_as_the_linear_test_does():
+    slow = turning([2.0, 1.5, 1.0, 0.80, 0.70, 0.66, 0.655, 0.652, 0.651, 0.650])  # the last fifth: 0.5% of the fall
+    text = describe_turn(slow)
+    assert text.startswith("the loss was still falling at the last rate, but only slowly (0% of its fall")
+    assert text.endswith("it had not turned, so the range ends too early to show where it stops")
+    fast = turning([2.0, 1.8, 1.6, 1.4, 1.2, 1.0, 0.8, 0.6, 0.4, 0.2])
+    assert describe_turn(fast) == "the loss was still falling at the last rate: the range ends too early to show where it stops"
+
+
+def test_plot_linear_test_labels_an_upper_bound_base():
+    result = linear_result(ADAM_LRS, ADAM_ACCURACY)
+    assert base_is_upper_bound(result)
+    fig = plot_linear_test(result, "toy")
+    labels = fig.axes[1].get_legend_handles_labels()[1]
+    assert "base lr ≤ 1.92e-02" in labels
+    result.suggestions["smith_base"] = ADAM_LRS[3]
+    assert not base_is_upper_bound(result)
+    assert "base lr 3.94e-02" in plot_linear_test(result, "toy").axes[1].get_legend_handles_labels()[1]
+    matplotlib.pyplot.close("all")
+
+
+def test_describe_agreement_gives_a_verdict_for_each_case():
+    result = linear_result(ADAM_LRS, ADAM_ACCURACY)  # base an upper bound, a ragged maximum
+    assert describe_agreement(result, 8.96e-3) == (
+        "verdict: the base is only an upper bound and the maximum no clean reading, so the comparison is "
+        "inconclusive: treat 8.96e-03 as a first guess and watch the first epochs of the real run")
+    clean = linear_result(ADAM_LRS, [0.1, 0.11, 0.12, 0.4, 0.6, 0.75, 0.76, 0.76, 0.6, 0.5])  # rises, peaks, falls
+    base, top = clean.suggestions["smith_base"], clean.suggestions["smith_max"]
+    assert not base_is_upper_bound(clean) and base < top
+    assert describe_agreement(clean, (base * top) ** 0.5).startswith("verdict: the rate handed on lies within a factor "
+                                                                      "of 3 of Smith's range (1.0×): the two tests agree")
+    assert describe_agreement(clean, base / 2).startswith("verdict: the rate handed on lies within a factor of 3 of "
+                                                          "Smith's range (2.0×)")
+    assert describe_agreement(clean, base / 10).startswith("verdict: the rate handed on lies 10.0× outside Smith's range")
+    clean.suggestions["smith_max"] = None
+    assert describe_agreement(clean, base).startswith("verdict: Smith's pair is incomplete")
+
+
+def test_describe_handed_on_lag_sets_the_trained_rate_against_the_short_memory_valley():
+    lrs = list(np.geomspace(1e-5, 100.0, 50))
+    losses = [2.5] * 10 + [2.5 - 0.1 * i for i in range(1, 21)] + [0.5 + 0.3 * i for i in range(1, 21)]
+    result = LRFinderResult(lrs=lrs, losses=losses, smoothed=smooth_losses(losses, 0.9), smooth_beta=0.9)
+    valley = suggest(lrs, smooth_losses(losses, 0.5))[0]["valley"]
+    assert describe_handed_on_lag(4 * valley, result, 0.25).endswith(
+        f"({valley:.2e}): within a factor of 2 of it: the fraction takes back most of the lag")
+    assert describe_handed_on_lag(40 * valley, result, 0.25).endswith("10.0× it: still right of it, the fraction takes "
+                                                                      "back only part of the lag")
+    assert describe_handed_on_lag(valley, result, 0.25).endswith("0.25× it: left of it, on the cautious side of both "
+                                                                 "readings")
+    flat = LRFinderResult(lrs=lrs, losses=[2.0] * 50, smoothed=[2.0] * 50)
+    assert describe_handed_on_lag(1e-3, flat, 0.25).endswith("gave no valley to set it against")

@@ -51,3 +51,10 @@ def test_numbers_within_tolerance_and_booleans_strict():
     assert check_answers("07_final_training", {6: 0.512, 8: True, 5: 0.3333}, results=results) == {6: True, 8: True, 5: True}
     assert check_answers("07_final_training", {8: 1}, results=results) == {8: False}  # 1 is not True here
     assert check_answers("06_scheduler_comparison", {4: math.sqrt(2 * 0.0004 / 3)}, results={}) == {4: True}
+
+
+def test_04b_sweep_answer_is_the_verdict_the_notebook_gives():
+    # the verdict rests on divergence; the "learned" reading it sets aside may differ
+    results = {"sweep_verdict": {"claim_outcome": "larger", "outcome": "only_with_norm"}}
+    assert check_answers("04b_training_that_works", {6: "larger"}, results=results) == {6: True}
+    assert check_answers("04b_training_that_works", {6: "only_with_norm"}, results=results) == {6: False}

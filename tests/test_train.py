@@ -15,6 +15,7 @@ from helpers.models import UNet
 from helpers.optim import make_optimizer, make_scheduler
 from helpers.train import (
     History,
+    _nan_advice,
     autocast_dtype,
     checkpoint_progress,
     claim_run_dir,
@@ -555,3 +556,10 @@ def test_run_folders_are_claimed_by_one_configuration(tmp_path):
     _small_unet_run(orphan, 1)
     with pytest.raises(ValueError, match="without run.json"):
         claim_run_dir(orphan, config, advice="choose another CHECKPOINT_DIR")
+
+
+def test_nan_advice_counts_one_batch_in_the_singular():
+    assert "the loss was inf (not finite) for 1 batch (epoch 1, step 1)." in _nan_advice(1, 1, 1, float("inf"))
+    assert "for 3 batches in a row (epoch 2, step 7)." in _nan_advice(3, 2, 7, float("nan"))
+    assert "in the only batch of epoch 1." in _nan_advice(1, 1, 1, float("nan"), whole_epoch=True)
+    assert "in every one of the 4 batches of epoch 1." in _nan_advice(4, 1, 4, float("nan"), whole_epoch=True)

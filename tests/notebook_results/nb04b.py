@@ -75,6 +75,11 @@ def check_sweep(results: dict, setup: dict) -> None:
         above = [rate for rate in rates if largest is None or rate > largest]
         assert (deciding["next"] or {}).get("lr") == (above[0] if above else None)
     assert isinstance(verdict["verdict"], str) and verdict["verdict"]  # the sweep's own words, not a later verdict
+    finite_with, finite_without = verdict["largest_finite"]["batch"], verdict["largest_finite"]["none"]
+    claimed = ("none" if finite_with is None and finite_without is None else "same" if finite_with == finite_without
+               else "larger" if finite_without is None or (finite_with is not None and finite_with > finite_without)
+               else "smaller")
+    assert verdict["claim_outcome"] == claimed  # the outcome of the printed verdict, which questionnaire 6 checks
     # the printed claim rests on divergence; learning beyond the prior joins it only when clear of the margin
     assert ("Learning beyond the class prior, clear of the margin" in verdict["claim"]) == verdict["learned_clear"]
     # the lesson of the section: with batch norm the U-Net learns at some rate, and needs no smaller one
@@ -102,6 +107,10 @@ def check_regularisation(results: dict, seed_count: int) -> None:
     assert results["baseline_memorised"] == (statistics.mean(baseline) >= 0.8)
     for name, verdict in results["regularisation_verdicts"].items():
         check_verdict(verdict, runs, name, "baseline", "the baseline")
+    for name, verdict in results["regularisation_gap_verdicts"].items():  # the gaps, seed by seed
+        difference, error = paired(runs, "gap", name, "baseline")
+        assert (verdict["difference"], verdict["standard_error"]) == pytest.approx((difference, error), abs=1e-9)
+        assert verdict["within_noise"] == (abs(difference) < 2 * error)
     rotation = results["rotation"]
     assert 0.02 < rotation["ignored_share"] < 0.4
     assert rotation["nearest_keeps_classes"] is True
@@ -109,11 +118,16 @@ def check_regularisation(results: dict, seed_count: int) -> None:
     assert rotation["linear_no_class"] > 0  # mixes of a class id with the border's 255
 
 
+def paired(runs: list[dict], metric: str, first: str, second: str) -> tuple[float, float]:
+    """The mean of the per-seed differences (first − second) and its standard error sd(d)/√n: settings share seeds."""
+    scores = {name: {row["seed"]: row[metric] for row in runs if row["setting"] == name} for name in (first, second)}
+    differences = [scores[first][seed] - scores[second][seed] for seed in scores[first] if seed in scores[second]]
+    return statistics.mean(differences), statistics.stdev(differences) / math.sqrt(len(differences))
+
+
 def check_verdict(verdict: dict, runs: list[dict], first: str, second: str, second_words: str) -> None:
-    """The verdict's difference, standard error and words, recomputed from the runs."""
-    scores = {name: [row["held_out_miou"] for row in runs if row["setting"] == name] for name in (first, second)}
-    difference = statistics.mean(scores[first]) - statistics.mean(scores[second])
-    error = math.sqrt(sum(statistics.variance(values) / len(values) for values in scores.values()))
+    """The verdict's difference, standard error (seed by seed, as `paired_within_noise`) and words, recomputed."""
+    difference, error = paired(runs, "held_out_miou", first, second)
     assert verdict["difference"] == pytest.approx(difference, abs=1e-9)
     assert verdict["standard_error"] == pytest.approx(error, abs=1e-9)
     assert verdict["within_noise"] == (abs(difference) < 2 * error)
@@ -161,9 +175,9 @@ def check_loss_comparison(results: dict, seed_count: int) -> None:
     verdict = results["loss_verdict"]
     mse_mean, mse_std = rows[1]["held_out_miou_mean"], rows[1]["held_out_miou_std"]
     assert verdict["difference"] == pytest.approx(mse_mean - rows[0]["held_out_miou_mean"])
-    error = math.sqrt((mse_std**2 + rows[0]["held_out_miou_std"] ** 2) / seed_count)
-    assert verdict["standard_error"] == pytest.approx(error)
-    assert verdict["within_noise"] == (abs(verdict["difference"]) < 2 * error)
+    # seed by seed: the per-seed MSE runs are not recorded, but sd(d) cannot exceed the two spreads added
+    assert 0 <= verdict["standard_error"] <= (mse_std + rows[0]["held_out_miou_std"]) / math.sqrt(seed_count) + 1e-9
+    assert verdict["within_noise"] == (abs(verdict["difference"]) < 2 * verdict["standard_error"])
     words = verdict["verdict"]
     assert words.startswith("not shown") if verdict["within_noise"] else words.endswith(
         "than cross-entropy by more than two standard errors")
