@@ -6,9 +6,9 @@ network survives (`train_steps`, which stops at the first non-finite loss instea
 as `helpers.train.fit` does), and which loss a run must beat to have learned more than the class
 frequencies (`class_prior_loss`); then the measurements and figures of its experiments (the
 learning-rate sweep, rotated labels, short runs scored on held-out frames, what `fit` reports).
-Notebook 04 measures with `other_labels_floor` and `other_labels_majority` what a network trained
-on the labels of other images can reach at best. Notebook 03 sums up with `describe_colour_rivals`
-where a short U-Net run stands against rules that see one pixel's colour.
+Notebook 04 measures with `other_labels_floor` and `other_labels_majority` the marks a network
+trained on the labels of other images lands near (a loss floor it cannot beat in expectation, and an
+accuracy mark it can pass only by chance); `helpers.baselines` holds the colour rules notebook 03 races.
 
     rows = activation_stats(UNet(norm="none", init="default"), images)   # one row per convolution
     losses = train_steps(model, loader, F.cross_entropy, optimizer, steps=30)
@@ -608,49 +608,6 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
 
 
 # ---- notebook 03: a short U-Net run against rules that see one pixel's colour ----
-
-def _classes_ahead(first: dict, second: dict, class_names: Sequence[str], by: float = 0.01) -> list[str]:
-    """Classes where the first model's IoU beats the second's by at least `by` (NaN: the class is not in val)."""
-    return [name for name, a, b in zip(class_names, first["iou"], second["iou"]) if a - b >= by]
-
-
-def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names: Sequence[str],
-                           colour: str = "colour per pixel", lookup: str = "best colour lookup") -> str:
-    """Where a U-Net stands against the colour classifier and the colour lookup, overall and class by class.
-
-    `scores` maps each contender's name to its `evaluate` scores (pixel_accuracy, miou, iou per
-    class); a class counts as found at an IoU of 0.01 or more, and as won by one model when its
-    IoU is higher by 0.01 or more. The last sentence says whether the U-Net leads the lookup in mIoU.
-    """
-    unet_scores, lookup_scores = scores[unet_name], scores[lookup]
-    lines = []
-    for rival, rival_scores in (("the trained colour classifier", scores[colour]), ("the best colour lookup", lookup_scores)):
-        accuracy_gap = unet_scores["pixel_accuracy"] - rival_scores["pixel_accuracy"]
-        miou_gap = unet_scores["miou"] - rival_scores["miou"]
-        standing = ("ahead of" if accuracy_gap > 0 and miou_gap > 0 else "behind" if accuracy_gap < 0 and miou_gap < 0
-                    else "ahead in one score and behind in the other against")
-        lines.append(f"- the U-Net is {standing} {rival}: pixel accuracy {accuracy_gap:+.3f}, mIoU {miou_gap:+.3f}")
-    for name, contender in scores.items():
-        ious = [(c, iou) for c, iou in zip(class_names, contender["iou"]) if iou == iou]  # NaN: not in val
-        found = ", ".join(f"{c} {iou:.2f}" for c, iou in ious if iou >= 0.01) or "no class"
-        missed = ", ".join(c for c, iou in ious if iou < 0.01) or "none"
-        lines.append(f"- {name}: IoU {found}; below 0.01: {missed}")
-    unet_ahead = _classes_ahead(unet_scores, lookup_scores, class_names)
-    lookup_ahead = _classes_ahead(lookup_scores, unet_scores, class_names)
-    lines.append(f"per class (by 0.01 or more), the U-Net's IoU is higher for {', '.join(unet_ahead) or 'no class'}; "
-                 f"the lookup's for {', '.join(lookup_ahead) or 'no class'}")
-    later = ("Notebook 07 scores this same lookup, built from the training frames, on the test frames beside the "
-             "U-Net trained for the full budget.")
-    if unet_scores["miou"] > lookup_scores["miou"]:
-        lines.append(f"In mIoU the short U-Net run is already ahead of the best colour lookup on these frames. {later}")
-    else:
-        lines.append("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps: the lookup table "
-                     "knows every colour's most frequent class from the start, while the U-Net has not yet caught up on "
-                     f"the classes where the lookup leads. {later}")
-    return "\n".join(lines)
-
-
-# ---- notebook 04b: did the regularisation runs get to memorising? ----
 
 MEMORISED_AT = 0.8  # a training mIoU from which a short run counts as near memorising its frames
 

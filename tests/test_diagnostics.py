@@ -20,7 +20,6 @@ from helpers.diagnostics import (
     class_prior_loss,
     conv_layers,
     describe_activation_growth,
-    describe_colour_rivals,
     describe_decay_pulls,
     describe_gap_closers,
     describe_gaps,
@@ -304,32 +303,6 @@ def test_describe_decay_pulls_compares_the_pulls_on_small_and_large_gradients():
         "1 − (1 − lr·λ)^100 = 0.995%.")
     text = describe_decay_pulls({**small, "l2": 0.0005}, {**large, "adamw": 0.05}, lr=0.1, decay=0.1, steps=10)
     assert ": no less.\n" in text and "different shares; 1 − (1 − lr·λ)^10 = 9.562%." in text
-
-
-def test_describe_colour_rivals_says_where_the_unet_stands_overall_and_per_class():
-    names = ["road", "car", "sky"]
-    scores = {"colour per pixel": {"pixel_accuracy": 0.6, "miou": 0.3, "iou": [0.8, 0.0, math.nan]},
-              "best colour lookup": {"pixel_accuracy": 0.8, "miou": 0.4, "iou": [0.9, 0.005, math.nan]},
-              "U-Net": {"pixel_accuracy": 0.7, "miou": 0.5, "iou": [0.85, 0.3, math.nan]}}
-    assert describe_colour_rivals(scores, "U-Net", names).split("\n") == [
-        "- the U-Net is ahead of the trained colour classifier: pixel accuracy +0.100, mIoU +0.200",
-        "- the U-Net is ahead in one score and behind in the other against the best colour lookup: "
-        "pixel accuracy -0.100, mIoU +0.100",
-        "- colour per pixel: IoU road 0.80; below 0.01: car",
-        "- best colour lookup: IoU road 0.90; below 0.01: car",
-        "- U-Net: IoU road 0.85, car 0.30; below 0.01: none",
-        "per class (by 0.01 or more), the U-Net's IoU is higher for car; the lookup's for road",
-        "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames. Notebook 07 scores "
-        "this same lookup, built from the training frames, on the test frames beside the U-Net trained for the full "
-        "budget."]
-    scores["U-Net"] = {"pixel_accuracy": 0.5, "miou": 0.2, "iou": [0.0, 0.0, math.nan]}
-    lines = describe_colour_rivals(scores, "U-Net", names).split("\n")
-    assert lines[0] == "- the U-Net is behind the trained colour classifier: pixel accuracy -0.100, mIoU -0.100"
-    assert lines[4] == "- U-Net: IoU no class; below 0.01: road, car"
-    assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for road"
-    assert lines[6].startswith("In mIoU the U-Net is not yet ahead of the best colour lookup after so few steps")
-    assert lines[6].endswith("Notebook 07 scores this same lookup, built from the training frames, on the test frames "
-                             "beside the U-Net trained for the full budget.")
 
 
 def test_plot_lr_sweep_draws_each_final_loss_and_marks_the_runs_that_blew_up():
