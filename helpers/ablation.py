@@ -111,7 +111,8 @@ def describe_gap_reading(ahead: str, behind: str, shares: Mapping[str, float], e
     starts reading its input under this recipe, not what the other model's skips carry.
     """
     layout = {name: not shares[name] >= FOLLOWS[1] for name in (ahead, behind)}
-    both = f"{ahead} {shares[ahead]:.0%}, {behind} {shares[behind]:.0%} of a perfect model's frame gain (section 4)"
+    both = (f"frame gain {shares[ahead]:.0%} of a perfect model's for {ahead}, {shares[behind]:.0%} for {behind}; "
+            "section 4")
     if layout[ahead] and layout[behind]:
         return (f"both still mostly paint a fixed layout ({both}): after {epochs} epoch(s) the gap compares two early "
                 "states, not what the skips carry")

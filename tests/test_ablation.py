@@ -115,7 +115,8 @@ def test_describe_frame_fit_calls_a_small_share_mostly_a_fixed_layout():
 def test_describe_gap_reading_says_what_a_gap_against_a_layout_painter_measures():
     shares = {"U-Net": 0.41, "twin": 0.14, "FCN": 0.38, "early": 0.05}
     late = describe_gap_reading("U-Net", "twin", shares, epochs=12)
-    assert late.startswith("twin still mostly paints a fixed layout (U-Net 41%, twin 14% of a perfect model's")
+    assert late.startswith("twin still mostly paints a fixed layout (frame gain 41% of a perfect model's for U-Net, "
+                           "14% for twin; section 4): after 12 epoch(s) the gap measures")
     assert "how much later it starts reading its input, not what the skips carry" in late
     assert "both read their frames" in describe_gap_reading("U-Net", "FCN", shares, 12)
     assert "compares two early states" in describe_gap_reading("twin", "early", shares, 12)
