@@ -2,21 +2,26 @@
 
 - `majority_baseline`: predict the most frequent training class everywhere, scored like a model;
 - `frame_fit`: whether a model's predictions fit their own frame better than other frames' labels;
+- `band_shares`: how much of the image each model's boundary band covers (its own edges count too);
 - `describe_*`: the sentences the notebook prints, one branch per outcome that can happen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from helpers.classes import ClassMap
-from helpers.metrics import ConfusionMatrix
+from helpers.metrics import ConfusionMatrix, boundary_mask
 
-FOLLOWS = (0.1, 0.5)  # shares of a perfect model's frame gain: below the first "hardly", below the second "in part"
+# shares of a perfect model's frame gain: below the first "hardly follows the frame", below the second "mostly a
+# fixed layout", below the third "follows the frame in part"
+FOLLOWS = (0.1, 0.25, 0.5)
+TARGET_BAND = "the target's edges alone"  # the key of `band_shares` for the band every model shares
+LEVEL = 0.01  # IoU differences smaller than this are read as level
 
 
 def majority_baseline(train_counts: np.ndarray, targets: torch.Tensor, class_map: ClassMap) -> dict[str, Any]:
@@ -93,22 +98,52 @@ def frame_fit(preds: torch.Tensor, targets: torch.Tensor, groups: np.ndarray | N
     return {"own": float(np.mean(own)), "other": float(np.mean(other))}
 
 
+def frame_share(fit: Mapping[str, float], target_other: float) -> float:
+    """A model's frame gain (own − other) as a share of a perfect model's (1 − `target_other`); NaN if that is 0."""
+    perfect = 1.0 - target_other
+    return (fit["own"] - fit["other"]) / perfect if perfect > 0 else float("nan")
+
+
+def describe_gap_reading(ahead: str, behind: str, shares: Mapping[str, float], epochs: int) -> str:
+    """What an mIoU gap between two models measures, given how much each follows its frame (`frame_share`).
+
+    A model below `FOLLOWS[1]` mostly paints a fixed layout: a gap against it measures how much later it
+    starts reading its input under this recipe, not what the other model's skips carry.
+    """
+    layout = {name: not shares[name] >= FOLLOWS[1] for name in (ahead, behind)}
+    both = (f"frame gain {shares[ahead]:.0%} of a perfect model's for {ahead}, {shares[behind]:.0%} for {behind}; "
+            "section 4")
+    if layout[ahead] and layout[behind]:
+        return (f"both still mostly paint a fixed layout ({both}): after {epochs} epoch(s) the gap compares two early "
+                "states, not what the skips carry")
+    if layout[behind]:
+        return (f"{behind} still mostly paints a fixed layout ({both}): after {epochs} epoch(s) the gap measures how "
+                "much later it starts reading its input, not what the skips carry (exercise 1 trains longer)")
+    if layout[ahead]:
+        return (f"the model ahead, {ahead}, still mostly paints a fixed layout ({both}): its lead is that of a good "
+                "average layout, not of reading the frame")
+    return f"both read their frames ({both}): the gap is between two models that look at their input"
+
+
 def describe_frame_fit(fits: Mapping[str, Mapping[str, float]], target_other: float, epochs: int) -> str:
     """For each model, how much better it fits its own frame than other frames, against a perfect model's gain.
 
     `target_other` is `frame_fit(targets, targets)["other"]`: a perfect model fits its own frame at 1.0, so
-    its gain is 1 − target_other. Three outcomes per model, by the share of that gain it shows (`FOLLOWS`).
+    its gain is 1 − target_other. Four outcomes per model, by the share of that gain it shows (`FOLLOWS`).
     """
     perfect = 1.0 - target_other
     lines = [f"pixel accuracy on its own frame's labels, and on the labels of frames from other sequences "
              f"(a perfect model: 1.00 and {target_other:.2f}, a gain of {perfect:.2f}):"]
     for name, fit in fits.items():
         gain = fit["own"] - fit["other"]
-        share = gain / perfect if perfect > 0 else float("nan")
+        share = frame_share(fit, target_other)
         if not share >= FOLLOWS[0]:
             verdict = ("hardly follows the frame: it fits other frames' labels about as well as its own, so it gives "
                        "about the same answer whatever the frame shows")
         elif share < FOLLOWS[1]:
+            verdict = ("mostly a fixed layout: it paints where the classes usually are, and the frame shows through "
+                       "only a little")
+        elif share < FOLLOWS[2]:
             verdict = "follows the frame in part"
         else:
             verdict = "follows the frame"
@@ -127,3 +162,57 @@ def describe_edge_gap(whole_gap: float, edge_gap: float, interval: Mapping[str, 
         return "the gap is larger near the edges: the sharp detail is what differs"
     return ("the gap is larger on the whole image: the weaker model fails on whole regions, not only at the "
             "edges")
+
+
+def band_shares(preds: Mapping[str, torch.Tensor], targets: torch.Tensor, width: int) -> dict[str, float]:
+    """The share of pixels in each model's boundary band (the target's edges and its own, as `boundary_iou` counts)."""
+    target_band = boundary_mask(targets, width)
+    shares = {name: float((target_band | boundary_mask(pred, width)).float().mean()) for name, pred in preds.items()}
+    return {**shares, TARGET_BAND: float(target_band.float().mean())}
+
+
+def describe_band_shares(shares: Mapping[str, float], spread: float = 0.05) -> str:
+    """Each model's band share, and whether the boundary scores of the models count the same pixels."""
+    models = {name: share for name, share in shares.items() if name != TARGET_BAND}
+    text = ("the boundary band (the target's edges and the model's own) covers "
+            + ", ".join(f"{share:.0%} of the pixels for {name}" for name, share in models.items())
+            + f" ({TARGET_BAND}: {shares[TARGET_BAND]:.0%})")
+    if max(models.values()) - min(models.values()) >= spread:
+        return (text + ": the models are scored on different pixels — one that draws more edges is scored on "
+                "more of the image — so compare their boundary scores with that in mind")
+    return text + ": about the same pixels for every model, so their boundary scores compare like with like"
+
+
+def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str, float]]) -> str:
+    """Where `second` is ahead of `first` per class, where behind, where level (within `LEVEL`); absent classes skipped."""
+    gaps = {cls: iou[second][cls] - iou[first][cls] for cls in iou[first]
+            if iou[first][cls] == iou[first][cls] and iou[second][cls] == iou[second][cls]}
+    ahead = sorted((c for c, g in gaps.items() if g >= LEVEL), key=lambda c: -gaps[c])
+    behind = sorted((c for c, g in gaps.items() if g <= -LEVEL), key=lambda c: gaps[c])
+    level = [c for c in gaps if c not in ahead and c not in behind]
+
+    def listed(classes: list[str]) -> str:
+        return ", ".join(f"{c} ({gaps[c]:+.3f})" for c in classes) or "no class"
+
+    parts = [f"ahead on {listed(ahead)}", f"behind on {listed(behind)}"]
+    if level:
+        parts.append(f"level (within {LEVEL}) on {', '.join(level)}")
+    return f"{second} against {first}, IoU per class (one seed): " + "; ".join(parts)
+
+
+def describe_band_widths(band_scores: Mapping[str, Sequence[float]], widths: Sequence[int], reference: str) -> str:
+    """Boundary mIoU at the narrowest and widest band, and whether `reference`'s lead grows away from the edges."""
+    lines = [f"boundary mIoU at {widths[0]} px: " + ", ".join(f"{n} {s[0]:.3f}" for n, s in band_scores.items()),
+             f"boundary mIoU at {widths[-1]} px: " + ", ".join(f"{n} {s[-1]:.3f}" for n, s in band_scores.items())]
+    for name, scores in band_scores.items():
+        if name == reference:
+            continue
+        near, far = band_scores[reference][0] - scores[0], band_scores[reference][-1] - scores[-1]
+        if abs(far - near) < LEVEL:
+            trend = "about the same at the edges as away from them"
+        elif abs(near) > abs(far):
+            trend = "larger at the edges, as skips carrying sharp detail would make it"
+        else:
+            trend = "larger away from the edges: the edges are not where this gap comes from"
+        lines.append(f"{reference} − {name}: {near:+.3f} at {widths[0]} px, {far:+.3f} at {widths[-1]} px — {trend}")
+    return "\n".join(lines)

@@ -170,8 +170,8 @@ def check_up_block(up_class: Callable[[int, int], nn.Module]) -> bool:
     convs = [m for m in student.modules() if isinstance(m, nn.Conv2d)]
     if convs and convs[0].in_channels == 16:
         raise AssertionError("Up: the first convolution after the skip reads 16 channels, as many as the skip alone: "
-                             "the skip and the up-sampled features were combined into one set of channels. Is that "
-                             "a U-Net's skip connection, or ResNet's?")
+                             "the skip and the up-sampled features were combined into one set of channels by adding "
+                             "them. A U-Net concatenates them: the skip's channels beside the up-sampled ones.")
     return check_module("Up", SkipProbe(student, skip), SkipProbe(reference, skip), input_shape=(2, 32, 4, 6))
 def check_cross_entropy(student: Callable, ignore_index: int | None = None) -> bool:
     """Check a hand-written cross-entropy(logits N×C×H×W, target N×H×W) against F.cross_entropy.

@@ -152,10 +152,11 @@ def grey_baseline_delta_e(images: torch.Tensor) -> float:
 
 
 def plot_colorization(candidates: dict[str, torch.Tensor], target: torch.Tensor, mean_errors: dict[str, float],
-                      losses: dict[str, list[float]], title: str):
+                      losses: dict[str, list[float]], title: str, loss: str = "l1"):
     """Each colorization of one frame beside the original, its ΔE map below and the training losses: where skips help.
 
-    `candidates` and `target` are 1×3×H×W RGB in [0, 1]; `mean_errors` (ΔE over all frames) go into the titles.
+    `candidates` and `target` are 1×3×H×W RGB in [0, 1]; `mean_errors` (ΔE over all frames) go into the titles;
+    `loss` names the training loss on the loss panel's axis ("l1" or "mse", as `train_colorizer` takes it).
     """
     import matplotlib.pyplot as plt
 
@@ -168,13 +169,13 @@ def plot_colorization(candidates: dict[str, torch.Tensor], target: torch.Tensor,
     for ax, (name, error) in zip(axes[1], error_maps.items()):
         image = ax.imshow(error, cmap="magma", vmin=0, vmax=top)
         ax.set_title(f"ΔE per pixel: {name}", fontsize="small")
-    fig.colorbar(image, ax=axes[1, :-1], label="ΔE (CIE76)", shrink=0.9)
+    fig.colorbar(image, ax=axes[1, :-1], label="ΔE (CIE76)", location="bottom", shrink=0.6)  # under its maps
     for ax in [*axes[0], *axes[1, :-1]]:
         ax.set_xticks([])
         ax.set_yticks([])
     for name, values in losses.items():
         axes[1, -1].plot(values, label=name)
-    axes[1, -1].set(xlabel="batch", ylabel="L1 loss on the RGB values", title="Colorization training")
+    axes[1, -1].set(xlabel="batch", ylabel=f"{loss.upper()} loss on the RGB values", title="Colorization training")
     axes[1, -1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title)
     return fig

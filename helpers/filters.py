@@ -315,3 +315,28 @@ def plot_gradient_rows(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def describe_speedup(measured: float, predicted: float, close: float = 0.1) -> str:
+    """The measured separable speed-up against the tap count's prediction: about it (within `close`), more or less."""
+    text = f"separable speed-up: {measured:.1f}× — "
+    if abs(measured / predicted - 1) <= close:
+        return text + f"about the {predicted:.1f}× the tap count alone predicts: here the taps are what costs"
+    if measured > predicted:
+        return (text + f"more than the {predicted:.1f}× the tap count alone predicts: here each tap of the 2-D "
+                "loop costs more than a tap of the two 1-D passes")
+    return (text + f"less than the {predicted:.1f}× the tap count alone predicts: here the second pass and its "
+            "intermediate image cost more than their taps")
+
+
+def label_offset_axes(fig) -> None:
+    """Give each image panel of a `show_image_grid` figure its axes back: x and y offsets (px) from the centre."""
+    for ax in [ax for ax in fig.axes if ax.images]:
+        height, width = ax.images[0].get_array().shape[:2]
+        ax.set_axis_on()
+        for size, set_ticks, set_label, name in ((width, ax.set_xticks, ax.set_xlabel, "x"),
+                                                 (height, ax.set_yticks, ax.set_ylabel, "y")):
+            centre = size // 2
+            positions = sorted({0, centre, size - 1})
+            set_ticks(positions, [str(p - centre) for p in positions])
+            set_label(f"{name} offset (px)")

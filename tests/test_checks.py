@@ -97,7 +97,7 @@ class ConcatenatedUp(ResidualUp):
 
 def test_residual_connection_in_place_of_a_skip_is_caught():
     assert checks.check_up_block(ConcatenatedUp)
-    with pytest.raises(AssertionError, match="U-Net's skip connection, or ResNet's"):
+    with pytest.raises(AssertionError, match="combined into one set of channels by adding them. A U-Net concatenates"):
         checks.check_up_block(ResidualUp)
 
 

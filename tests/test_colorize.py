@@ -145,10 +145,15 @@ def test_colorization_figure_has_titles_a_colour_scale_and_a_legend():
     assert fig._suptitle.get_text() == "Colorization"
     titles = [ax.get_title() for ax in fig.axes]
     assert "grey input · ΔE 12.5" in titles and "original" in titles and "ΔE per pixel: with skips" in titles
-    assert any(ax.get_ylabel() == "ΔE (CIE76)" for ax in fig.axes)  # one colour scale for the error maps
+    # one colour scale for the error maps, drawn under them, not beside the loss panel
+    assert any(ax.get_xlabel() == "ΔE (CIE76)" for ax in fig.axes)
     losses = next(ax for ax in fig.axes if ax.get_title() == "Colorization training")
+    assert losses.get_ylabel() == "L1 loss on the RGB values"
     assert losses.get_xlabel() == "batch" and [t.get_text() for t in losses.get_legend().get_texts()] == [
         "with skips", "without skips"]
     perfect = next(ax for ax in fig.axes if ax.get_title() == "ΔE per pixel: with skips").images[0].get_array()
     assert float(np.abs(perfect).max()) == pytest.approx(0.0, abs=1e-6)  # the target against itself: no error
+    mse = plot_colorization({"grey input": grey}, target, {}, {"mse": [0.1]}, "Colorization", loss="mse")
+    assert next(ax for ax in mse.axes if ax.get_title() == "Colorization training").get_ylabel() == (
+        "MSE loss on the RGB values")
     matplotlib.pyplot.close("all")

@@ -276,3 +276,25 @@ def test_learn_kernel_moves_only_what_the_image_exercises():
     assert abs(fit["kernel"][-1].sum()) < 1e-2  # Sobel's sum is 0: that part is learned
     with pytest.raises(ValueError, match="grey"):
         filters.learn_kernel(np.zeros((4, 4, 3)), sobel_x)
+
+
+def test_describe_speedup_follows_the_measurement():
+    assert "about the 9.5× the tap count alone predicts" in filters.describe_speedup(9.3, 9.5)
+    assert "more than the 9.5×" in filters.describe_speedup(14.0, 9.5)
+    assert "less than the 9.5×" in filters.describe_speedup(5.0, 9.5)
+    assert filters.describe_speedup(9.3, 9.5).startswith("separable speed-up: 9.3× — ")
+
+
+def test_label_offset_axes_names_the_offsets_of_each_kernel_panel():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers.viz import show_image_grid
+
+    fig = show_image_grid([np.ones((3, 3)), np.zeros((48, 48))], titles=["k", "disc"], colorbar=True)
+    filters.label_offset_axes(fig)
+    kernel, disc = [ax for ax in fig.axes if ax.images]
+    assert kernel.axison and kernel.get_xlabel() == "x offset (px)" and kernel.get_ylabel() == "y offset (px)"
+    assert [t.get_text() for t in kernel.get_xticklabels()] == ["-1", "0", "1"]
+    assert [t.get_text() for t in disc.get_yticklabels()] == ["-24", "0", "23"]
+    matplotlib.pyplot.close("all")
