@@ -74,14 +74,14 @@ def frame_fit(preds: torch.Tensor, targets: torch.Tensor, groups: np.ndarray | N
 
     A model that paints where classes usually are, whatever the frame shows, fits another frame's labels
     about as well as its own; one that reads the frame fits its own much better. `groups` (a sequence
-    per frame) keeps near-identical frames of one sequence out of `other`; pixels labelled
-    `ignore_index` are not counted.
+    per frame) keeps near-identical frames of one sequence out of `other`; when all frames are of one
+    sequence, every other frame counts. Pixels labelled `ignore_index` are not counted.
     """
     preds, targets = torch.as_tensor(preds), torch.as_tensor(targets)
     if preds.shape != targets.shape or preds.dim() != 3 or len(preds) < 2:
         raise ValueError(f"need N×H×W predictions and targets of one shape, N ≥ 2; got {tuple(preds.shape)} "
                          f"and {tuple(targets.shape)}")
-    groups = np.arange(len(preds)) if groups is None else np.asarray(groups)
+    groups = np.asarray(groups) if groups is not None and len(set(groups)) > 1 else np.arange(len(preds))
     valid = targets != ignore_index if ignore_index is not None else torch.ones_like(targets, dtype=torch.bool)
 
     def accuracy(pred: torch.Tensor, labels: torch.Tensor, counted: torch.Tensor) -> float:
@@ -93,8 +93,6 @@ def frame_fit(preds: torch.Tensor, targets: torch.Tensor, groups: np.ndarray | N
         own.append(accuracy(preds[index], targets[index], valid[index]))
         if others.any():
             other.append(accuracy(preds[index], targets[others], valid[others]))
-    if not other:
-        raise ValueError("every frame is in one group: there are no other frames to compare with")
     return {"own": float(np.mean(own)), "other": float(np.mean(other))}
 
 
@@ -132,7 +130,7 @@ def describe_frame_fit(fits: Mapping[str, Mapping[str, float]], target_other: fl
     its gain is 1 − target_other. Four outcomes per model, by the share of that gain it shows (`FOLLOWS`).
     """
     perfect = 1.0 - target_other
-    lines = [f"pixel accuracy on its own frame's labels, and on the labels of frames from other sequences "
+    lines = [f"pixel accuracy on its own frame's labels, and on the labels of other frames (of other sequences) "
              f"(a perfect model: 1.00 and {target_other:.2f}, a gain of {perfect:.2f}):"]
     for name, fit in fits.items():
         gain = fit["own"] - fit["other"]
