@@ -421,14 +421,32 @@ def probe_rates(grid_lr: float, valley: float | None, min_div_10: float | None, 
                 ) -> dict[str, float]:
     """Higher constant rates for a second look at an optimizer that barely trained at `grid_lr`.
 
-    Notebook 05's two readings of that optimizer: its valley (LR_FRACTION = 1) and fastai's other rule,
-    the rate of the lowest loss ÷ 10; only those at least `above` × the grid's rate. Without either
+    Notebook 05's readings of that optimizer: its valley (LR_FRACTION = 1), fastai's other rule, the rate
+    of the lowest loss ÷ 10, and, when it lies above both, that lowest-loss rate itself (a run that
+    diverges there is recorded as failed); only those at least `above` × the grid's rate. Without any
     (notebook 05 did not run, or its readings lie below), 4 × and 16 × the grid's rate.
     """
     readings = {"notebook 05's valley": valley, "05's lowest loss ÷ 10": min_div_10}
     rates = {rule: float(rate) for rule, rate in readings.items()
              if rate is not None and math.isfinite(rate) and rate >= above * grid_lr}
+    if "05's lowest loss ÷ 10" in rates and 10 * rates["05's lowest loss ÷ 10"] > max(rates.values()):
+        rates["05's lowest loss"] = 10 * rates["05's lowest loss ÷ 10"]
     return rates or {"4 × the grid's rate": 4 * grid_lr, "16 × the grid's rate": 16 * grid_lr}
+
+
+def describe_shared_rate(range_test_lrs: Mapping[str, float | None], factor: float = 2.0) -> str:
+    """A line when notebook 05's readings for two optimizers lie within `factor` of each other, else ''.
+
+    Each optimizer then got nearly the same rate in the grid, so "each at its own rate" was, in this run,
+    one rate for both — and one rate favours whichever optimizer it suits.
+    """
+    known = {name: float(rate) for name, rate in range_test_lrs.items() if rate is not None and math.isfinite(rate)}
+    if len(known) < 2 or max(known.values()) > factor * min(known.values()):
+        return ""
+    readings = " and ".join(f"{name.upper()}'s {rate:.2e}" for name, rate in known.items())
+    return (f"Notebook 05's valleys, {readings}, lie within a factor of {factor:g} of each other: giving each "
+            "optimizer its own rate gave both nearly the same rate in this run, and one rate for both favours "
+            "whichever optimizer it suits.")
 
 
 def probe_means(runs: pd.DataFrame) -> dict[str, tuple[float, float]]:
@@ -463,8 +481,9 @@ def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[
     is the optimizer's constant-rate mean in the grid, `winner_mean` the grid winner's. `gain` is
     `paired_within_noise` of the best probe against the grid's constant rate, `verdict` of the winner
     against the best probe. Outcomes: every probe failed; no probe did better than the grid's rate
-    beyond the noise; a higher rate helped but the winner stays ahead beyond the noise; a probe caught
-    up with the winner, which makes the optimizers' ranking the rate's. When `name` is the winner's
+    beyond the noise; a higher rate helped but the winner stays ahead beyond the noise, either with a higher
+    rate tried that did worse (the ranking stands) or with the best at the highest rate tried (still rising:
+    not settled); a probe caught up with the winner, which makes the optimizers' ranking the rate's. When `name` is the winner's
     own optimizer, a better probe says only that a higher rate would have served the winner too.
     """
     label = name.upper()
@@ -496,21 +515,31 @@ def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[
                      "the rule was fixed before looking, and this second look tried only constant rates — but "
                      "exercise 5 re-runs the whole grid with LR_FRACTION = 1.")
     else:
-        lines.append(f"A higher rate lifts {label} by {rise:.3f} (best at {best_rate:.2e}), yet the winner {winner} "
-                     f"stays {winner_mean - best_mean:.3f} ahead, beyond two standard errors of the per-seed "
-                     f"differences (2 × {verdict.get('standard_error', math.nan):.3f}): at this budget of {epochs} "
-                     f"epochs {label} is behind at every rate tried, so the ranking of the optimizers stands. It is "
-                     "a ranking at this budget: exercise 1 doubles the epochs.")
+        lifted = (f"A higher rate lifts {label} by {rise:+.3f} ± {gain.get('standard_error', math.nan):.3f} (SE) "
+                  f"(best at {best_rate:.2e}), yet the winner {winner} stays {winner_mean - best_mean:.3f} ahead, "
+                  "beyond two standard errors of the per-seed differences "
+                  f"(2 × {verdict.get('standard_error', math.nan):.3f})")
+        if best_rate >= max(rate for rate, _ in probes.values()):
+            lines.append(f"{lifted}. But {label}'s mean was still rising at the highest rate tried ({best_rate:.2e}): "
+                         f"not settled. These runs do not find {label}'s best rate, so they do not say whether "
+                         f"{label} could catch up at a higher one: the ranking of the optimizers holds only for the "
+                         "rates tried, not for the optimizers.")
+        else:
+            lines.append(f"{lifted}: at this budget of {epochs} epochs {label} is behind at every rate tried, and the "
+                         f"rates tried above {best_rate:.2e} did worse or failed, so the ranking of the optimizers stands. It is a "
+                         "ranking at this budget: exercise 1 doubles the epochs.")
     return " ".join(lines)
 
 
 def describe_why_winner(winner: str, ends_low: bool, last_epoch_fall: float, epochs: int, final_epochs: int,
-                        falling: float = 0.02) -> str:
+                        falling: float = 0.02, noisy_low_enders: Sequence[str] = ()) -> str:
     """Why the winner may have won this grid, from how the loss ended: still falling, or levelled off.
 
     `last_epoch_fall` is the median share by which the runs' training loss fell over their last epoch
     (above `falling`: still falling); `ends_low` whether the winner ends the run well below its rate.
     Five outcomes: too few epochs to tell, and {still falling, levelled off} × {ends high, ends low}.
+    `noisy_low_enders` names the recipes ending at a low rate whose gap to the winner is within the noise: then
+    the argument only could explain the lead, which these runs do not show.
     """
     if epochs < 2 or not math.isfinite(last_epoch_fall):
         return f"With {epochs} epoch(s) per run there is no last-epoch fall of the loss to read."
@@ -519,9 +548,11 @@ def describe_why_winner(winner: str, ends_low: bool, last_epoch_fall: float, epo
              "a run that long reaches its floor, and a schedule that ends low may then do better."
              if final_epochs > epochs else "")
     if last_epoch_fall > falling and not ends_low:
+        why = (f"which would explain why {winner} leads; but its lead over {' and '.join(noisy_low_enders)} is "
+               "within the noise, so these runs do not show that it does" if noisy_low_enders
+               else f"which is why {winner} won here")
         return (f"In this short grid the loss was still falling at the end ({fall}): a schedule that spends the end "
-                f"of a run at low rates gives up progress that a rate held high still makes, which is why {winner} "
-                "won here. Annealing pays off once a run nears its floor; exercise 1 doubles the epochs." + later)
+                f"of a run at low rates gives up progress that a rate held high still makes, {why}. Annealing pays off once a run nears its floor; exercise 1 doubles the epochs." + later)
     if last_epoch_fall > falling:
         return (f"The loss was still falling at the end ({fall}), yet {winner}, which ends at a low rate, won: "
                 "the calm end helped even before the loss levelled off.")
@@ -565,6 +596,40 @@ def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
     else:
         verdict_text = "these runs do not show BCE's textbook advantage"
     found = "; ".join(parts)
-    return (f"{found[0].upper()}{found[1:]}: {verdict_text}. Both losses ran at one rate per "
-            "optimizer, so part of any difference may be the step size: at one rate BCE's larger gradients take "
-            "larger steps.")
+    confound = []
+    if "sgd" in verdicts:
+        confound.append("with SGD, BCE's larger gradients take larger steps at one rate, so part of that difference "
+                        "may be the step size")
+    if "adam" in verdicts:
+        confound.append("Adam divides each step by the running size of its gradients, so for Adam the comparison is "
+                        "nearly free of that confound")
+    return (f"{found[0].upper()}{found[1:]}: {verdict_text}. Both losses ran at one rate per optimizer: "
+            + "; ".join(confound) + ".")
+
+
+def describe_forest_cost(runs: int, seconds: float, grid_seconds: float, grid_recipes: int) -> str:
+    """What the forest runs cost against the street grid, both timed in this run."""
+    share, recipes = seconds / grid_seconds, seconds / (grid_seconds / grid_recipes)
+    against = (f"{share:.0%} of the street grid's {grid_seconds:.0f} s" if share < 1
+               else f"{share:.1f} × the street grid's {grid_seconds:.0f} s")
+    return f"{runs} forest runs in {seconds:.0f} s: {against}, as much as {recipes:.1f} of its {grid_recipes} recipes."
+
+
+def describe_widest_spread(summary: pd.DataFrame, grid: pd.DataFrame, by: Sequence[str], metric: str = "miou",
+                           wider: float = 3.0) -> str:
+    """Which setting's `metric` scatters most over the seeds, and its worst seed, when its standard deviation is
+    `wider` times the next widest or more; otherwise that the settings scatter alike."""
+    spreads = summary[f"{metric}_std"].dropna().sort_values(ascending=False)
+    if len(spreads) < 2:
+        return ""
+    key, next_key = spreads.index[0], spreads.index[1]
+    name = " + ".join(str(part).upper() for part in np.atleast_1d(key))
+    if spreads.iloc[0] < wider * spreads.iloc[1]:
+        return (f"The settings scatter alike over the seeds: the widest standard deviation, {name}'s "
+                f"{spreads.iloc[0]:.3f}, is less than {wider:g} × the next ({spreads.iloc[1]:.3f}).")
+    runs = _runs_of(grid, by, key, metric)
+    worst = runs.idxmin()
+    return (f"{name} scatters most over the seeds: standard deviation {spreads.iloc[0]:.3f}, "
+            f"{spreads.iloc[0] / spreads.iloc[1]:.0f} × the next widest "
+            f"({' + '.join(str(part).upper() for part in np.atleast_1d(next_key))}, {spreads.iloc[1]:.3f}); its worst "
+            f"seed, {worst}, ended at {runs[worst]:.3f} {metric} against a mean of {runs.mean():.3f}.")

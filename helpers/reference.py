@@ -70,9 +70,10 @@ def describe_reference_gap(gap: float, seed_spread: float | None, spread_source:
                            pseudo_test_miou: float, well_beyond: float = 2.0) -> str:
     """What the reference model's mIoU lead (`gap` > 0) or lag over this run's model can and cannot say.
 
-    Both models are one seed each, so a gap is read against `seed_spread`, the standard deviation of
-    a score over seeds (`spread_source` says where it was measured). Below it the gap is noise;
-    a gap of `well_beyond` spreads or more is the only one that says something about the longer training.
+    Both models are one seed each, so their gap varies with the seeds by √2 × `seed_spread` (the standard
+    deviation of a difference of two single-seed scores; `seed_spread` is that of one score, measured where
+    `spread_source` says). Below √2 × s the gap is noise; only a gap of `well_beyond` × √2 × s or more says
+    something about the longer training.
     """
     size = abs(gap)
     side = "ahead of" if gap > 0 else "behind"
@@ -80,18 +81,21 @@ def describe_reference_gap(gap: float, seed_spread: float | None, spread_source:
     if seed_spread is None or math.isnan(seed_spread):  # no spread measured
         return (f"{line}; no seed spread is recorded in this run folder ({spread_source}), and with one seed each "
                 "a gap of a few hundredths may be the seed alone")
-    measured = f"{seed_spread:.3f}: the standard deviation over seeds of {spread_source}"
-    if size < seed_spread:
-        return f"{line}: within what one seed moves a score ({measured})"
-    if size < well_beyond * seed_spread:
-        return (f"{line}: more than one seed's spread ({measured}) but less than {well_beyond:g} times it — with one "
-                "seed each, not enough to say that the longer training made the difference")
+    noise = math.sqrt(2) * seed_spread
+    measured = (f"√2 × {seed_spread:.3f} = {noise:.3f}, from the standard deviation over seeds of {spread_source}: a "
+                "spread measured on notebook 06's short grid, used here for want of seeds of the final run")
+    if size < noise:
+        return f"{line}: within what the seeds alone move a gap between two single-seed models ({measured})"
+    if size < well_beyond * noise:
+        return (f"{line}: more than the seeds alone move a gap between two single-seed models ({measured}) but less "
+                f"than {well_beyond:g} times it — not enough to say that the longer training made the difference")
     if gap > 0:
-        return (f"{line}, well beyond what one seed moves a score ({measured}): the longer training "
-                f"({epochs} epochs) paid off on new streets")
-    return (f"{line}, well beyond what one seed moves a score ({measured}): more epochs are no guarantee — past "
-            "some point a model fits its training streets ever more closely without getting better on new ones "
-            f"(the reference trained {epochs} epochs and scored {pseudo_test_miou:.3f} on its own pseudo-test split)")
+        return (f"{line}, well beyond what the seeds alone move a gap between two single-seed models ({measured}): "
+                f"the longer training ({epochs} epochs) paid off on new streets")
+    return (f"{line}, well beyond what the seeds alone move a gap between two single-seed models ({measured}): more "
+            "epochs are no guarantee — past some point a model fits its training streets ever more closely without "
+            f"getting better on new ones (the reference trained {epochs} epochs and scored {pseudo_test_miou:.3f} on "
+            "its own pseudo-test split)")
 
 
 def seed_spread(grid_summary: list[dict] | None, grid_setup: dict | None, optimizer: str,

@@ -13,10 +13,13 @@ import torch
 from helpers.experiments import (
     curves_by_setting,
     dash_line,
+    describe_forest_cost,
     describe_loss_comparison,
     describe_rate_check,
     describe_rate_probe,
+    describe_shared_rate,
     describe_why_winner,
+    describe_widest_spread,
     describe_winner,
     failed_runs,
     format_mean_std,
@@ -346,8 +349,10 @@ def test_describe_rate_check_says_what_rows_measure_in_each_outcome():
 
 
 def test_probe_rates_keeps_notebook_05s_readings_above_the_grid_rate():
-    assert probe_rates(2.28e-3, 9.1e-3, 3.56e-2) == {"notebook 05's valley": 9.1e-3, "05's lowest loss ÷ 10": 3.56e-2}
+    assert probe_rates(2.28e-3, 9.1e-3, 3.56e-2) == pytest.approx(
+        {"notebook 05's valley": 9.1e-3, "05's lowest loss ÷ 10": 3.56e-2, "05's lowest loss": 0.356})
     assert probe_rates(2.28e-3, 9.1e-3, 2.5e-3) == {"notebook 05's valley": 9.1e-3}  # 2.5e-3: not 1.5 × higher
+    assert probe_rates(2.28e-3, 0.5, 3.56e-2) == {"notebook 05's valley": 0.5, "05's lowest loss ÷ 10": 3.56e-2}
     assert probe_rates(0.02, None, None) == {"4 × the grid's rate": 0.08, "16 × the grid's rate": 0.32}
     assert probe_rates(0.02, float("nan"), 0.01) == {"4 × the grid's rate": 0.08, "16 × the grid's rate": 0.32}
 
@@ -359,8 +364,15 @@ def test_describe_rate_probe_reads_each_outcome():
     close = {"difference": 0.008, "standard_error": 0.01, "within_noise": True}
     behind = describe_rate_probe("sgd", 0.090, probes, "ADAM + none", 0.208, rose, apart, 6)
     assert "in the grid: 0.090; at 9.10e-03 (notebook 05's valley): 0.122, 3.56e-02 (05's lowest loss ÷ 10): 0.126" in behind
-    assert "lifts SGD by 0.036 (best at 3.56e-02)" in behind and "stays 0.082 ahead" in behind
-    assert "(2 × 0.010)" in behind and "the ranking of the optimizers stands" in behind
+    assert "lifts SGD by +0.036 ± 0.005 (SE) (best at 3.56e-02)" in behind and "stays 0.082 ahead" in behind
+    assert "(2 × 0.010)" in behind and "still rising at the highest rate tried (3.56e-02): not settled" in behind
+    assert "stands" not in behind and "holds only for the rates tried" in behind
+    fell = describe_rate_probe("sgd", 0.090, {**probes, "05's lowest loss": (0.356, 0.101)}, "ADAM + none", 0.208,
+                               rose, apart, 6)
+    assert "the ranking of the optimizers stands" in fell and "not settled" not in fell
+    diverged = describe_rate_probe("sgd", 0.090, {**probes, "05's lowest loss": (0.356, float("nan"))}, "ADAM + none",
+                                   0.208, rose, apart, 6)
+    assert "0.356" not in diverged and "3.56e-01 (05's lowest loss): failed" in diverged and "stands" in diverged
     caught = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.230)}, "ADAM + none", 0.208, rose,
                                  {"difference": -0.022, "standard_error": 0.005, "within_noise": False}, 6)
     assert "reached 0.230 (+0.140 over the grid's rate), above the winner ADAM + none (0.208)" in caught
@@ -408,6 +420,9 @@ def test_describe_why_winner_follows_the_end_of_the_loss():
     assert short.startswith("In this short grid the loss was still falling at the end (the training loss fell a "
                             "median 8% over the last of 6 epochs)")
     assert "why ADAM + none won here" in short and "trains this winner for 50 epochs" in short
+    noisy = describe_why_winner("ADAM + none", False, 0.08, 6, 50, noisy_low_enders=["ADAM + onecycle", "ADAM + cosine"])
+    assert ("which would explain why ADAM + none leads; but its lead over ADAM + onecycle and ADAM + cosine is "
+            "within the noise" in noisy) and "won here" not in noisy
     assert "for 50 epochs" not in describe_why_winner("ADAM + none", False, 0.08, 6, 6)
     assert "yet ADAM + cosine, which ends at a low rate, won" in describe_why_winner("ADAM + cosine", True, 0.08, 6, 50)
     assert "levelled off" in describe_why_winner("ADAM + cosine", True, 0.01, 6, 50)
@@ -431,8 +446,35 @@ def test_describe_loss_comparison_names_the_loss_ahead_and_the_confound():
     assert mse_ahead.startswith("With SGD, MSE ahead of BCE by 0.050 mIoU (more than two standard errors); with ADAM, "
                                 "MSE ahead of BCE by 0.010 mIoU (within the noise): the textbook case for BCE was not "
                                 "borne out here.")
-    assert "step size" in mse_ahead
+    assert "with SGD, BCE's larger gradients take larger steps" in mse_ahead
+    assert "for Adam the comparison is nearly free of that confound" in mse_ahead
+    assert "Adam" not in describe_loss_comparison({"sgd": {"difference": 0.05, "within_noise": True}})
     bce = describe_loss_comparison({"sgd": {"difference": 0.05, "within_noise": False}})
     assert "borne out with every optimizer" in bce
     noise = describe_loss_comparison({"sgd": {"difference": 0.05, "within_noise": True}})
     assert "do not show BCE's textbook advantage" in noise
+
+
+def test_describe_shared_rate_flags_readings_within_a_factor_of_two():
+    same = describe_shared_rate({"sgd": 9.10e-3, "adam": 8.96e-3})
+    assert "SGD's 9.10e-03 and ADAM's 8.96e-03, lie within a factor of 2" in same and "nearly the same rate" in same
+    assert describe_shared_rate({"sgd": 0.05, "adam": 8.96e-3}) == ""
+    assert describe_shared_rate({"sgd": None, "adam": 8.96e-3}) == ""
+
+
+def test_describe_forest_cost_compares_with_the_street_grid():
+    assert describe_forest_cost(12, 151, 205, 10) == ("12 forest runs in 151 s: 74% of the street grid's 205 s, as "
+                                                       "much as 7.4 of its 10 recipes.")
+    assert "1.5 × the street grid's 100 s" in describe_forest_cost(12, 150, 100, 10)
+
+
+def test_describe_widest_spread_names_the_scattered_setting_and_its_worst_seed():
+    grid = pd.DataFrame({"loss": ["bce"] * 3 + ["mse"] * 3, "optimizer": "sgd", "seed": [0, 1, 2] * 2,
+                         "miou": [0.97, 0.765, 0.97, 0.96, 0.965, 0.964]})
+    summary = summarize(grid, by=["loss", "optimizer"], metrics=["miou"])
+    wide = describe_widest_spread(summary, grid, ["loss", "optimizer"])
+    assert wide.startswith("BCE + SGD scatters most over the seeds: standard deviation 0.118")
+    assert "its worst seed, 1, ended at 0.765 miou against a mean of 0.902" in wide
+    calm = grid.assign(miou=[0.96, 0.95, 0.97, 0.961, 0.95, 0.968])
+    assert describe_widest_spread(summarize(calm, by=["loss", "optimizer"], metrics=["miou"]), calm,
+                                  ["loss", "optimizer"]).startswith("The settings scatter alike")

@@ -55,6 +55,12 @@ def check(results: dict, run_dir=None) -> None:
         for rule, probe in probes.items():
             assert probe["lr"] >= 1.5 * lrs[name], (name, rule, probe)
             assert math.isnan(probe["miou_mean"]) or unit(probe["miou_mean"]), (name, rule, probe)
+    if run_dir is not None and (Path(run_dir) / "05_lr_range_test.json").exists():  # 05's lowest-loss rate itself
+        fast = json.loads((Path(run_dir) / "05_lr_range_test.json").read_text()).get("fast_suggestions") or {}
+        for name, probes in results["rate_probe"].items():
+            min_div_10 = (fast.get(name) or {}).get("min_div_10")
+            if min_div_10 and min_div_10 >= 1.5 * lrs[name] and 10 * min_div_10 > setup["range_test_lrs"][name]:
+                assert any(math.isclose(probe["lr"], 10 * min_div_10) for probe in probes.values()), (name, probes)
     # the summary is the mean and std over the seeds, and the winner is the best mean
     summary = {(row["optimizer"], row["scheduler"]): row for row in results["grid_summary"]}
     assert len(summary) == 10
