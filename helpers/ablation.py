@@ -120,7 +120,7 @@ def describe_gap_reading(ahead: str, behind: str, shares: Mapping[str, float], e
     if layout[ahead]:
         return (f"the model ahead, {ahead}, still mostly paints a fixed layout ({both}): its lead is that of a good "
                 "average layout, not of reading the frame")
-    return f"both read their frames ({both}): the gap is between two models that look at their input"
+    return f"both follow their frames, at least in part ({both}): the gap is between two models that look at their input"
 
 
 def describe_frame_fit(fits: Mapping[str, Mapping[str, float]], target_other: float, epochs: int) -> str:
