@@ -82,6 +82,9 @@ def check(results: dict, run_dir=None) -> None:
     assert Path(results["model_path"]).parts[-2:] == ("07_final_training", "final.pt")
     assert Path(results["model_path"]).is_file()
     assert results["reload_matches"] is True
+    # the run's seed travels with the model: 09 rebuilds the untrained first layer from it
+    saved = torch.load(results["model_path"], map_location="cpu", weights_only=False)
+    assert saved["extra"]["seed"] == results["_stamp"]["seed"]
     assert 0.0 <= results["new_frame_accuracy"] <= 1.0
     assert results["meets_floor"] == (results["test_miou"] >= results["floor_miou"] == 0.60)
     assert results["train_frames"] > 0
