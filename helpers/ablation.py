@@ -15,13 +15,12 @@ import numpy as np
 import torch
 
 from helpers.classes import ClassMap
-from helpers.metrics import ConfusionMatrix, boundary_mask
+from helpers.metrics import LEVEL_MARGIN, ConfusionMatrix, boundary_mask
 
 # shares of a perfect model's frame gain: below the first "hardly follows the frame", below the second "mostly a
 # fixed layout", below the third "follows the frame in part"
 FOLLOWS = (0.1, 0.25, 0.5)
 TARGET_BAND = "the target's edges alone"  # the key of `band_shares` for the band every model shares
-LEVEL = 0.01  # IoU differences smaller than this are read as level
 
 
 def majority_baseline(train_counts: np.ndarray, targets: torch.Tensor, class_map: ClassMap) -> dict[str, Any]:
@@ -182,11 +181,11 @@ def describe_band_shares(shares: Mapping[str, float], spread: float = 0.05) -> s
 
 
 def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str, float]]) -> str:
-    """Where `second` is ahead of `first` per class, where behind, where level (within `LEVEL`); absent classes skipped."""
+    """Where `second` is ahead of `first` per class, where behind, level (within `LEVEL_MARGIN`); absent classes skipped."""
     gaps = {cls: iou[second][cls] - iou[first][cls] for cls in iou[first]
             if iou[first][cls] == iou[first][cls] and iou[second][cls] == iou[second][cls]}
-    ahead = sorted((c for c, g in gaps.items() if g >= LEVEL), key=lambda c: -gaps[c])
-    behind = sorted((c for c, g in gaps.items() if g <= -LEVEL), key=lambda c: gaps[c])
+    ahead = sorted((c for c, g in gaps.items() if g >= LEVEL_MARGIN), key=lambda c: -gaps[c])
+    behind = sorted((c for c, g in gaps.items() if g <= -LEVEL_MARGIN), key=lambda c: gaps[c])
     level = [c for c in gaps if c not in ahead and c not in behind]
 
     def listed(classes: list[str]) -> str:
@@ -194,7 +193,7 @@ def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str,
 
     parts = [f"ahead on {listed(ahead)}", f"behind on {listed(behind)}"]
     if level:
-        parts.append(f"level (within {LEVEL}) on {', '.join(level)}")
+        parts.append(f"level (within {LEVEL_MARGIN}) on {', '.join(level)}")
     return f"{second} against {first}, IoU per class (one seed): " + "; ".join(parts)
 
 
@@ -206,7 +205,7 @@ def describe_band_widths(band_scores: Mapping[str, Sequence[float]], widths: Seq
         if name == reference:
             continue
         near, far = band_scores[reference][0] - scores[0], band_scores[reference][-1] - scores[-1]
-        if abs(far - near) < LEVEL:
+        if abs(far - near) < LEVEL_MARGIN:
             trend = "about the same at the edges as away from them"
         elif abs(near) > abs(far):
             trend = "larger at the edges, as skips carrying sharp detail would make it"

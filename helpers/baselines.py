@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import torch
 
+from helpers.metrics import LEVEL_MARGIN
+
 LEVELS = 32  # quantisation levels per colour channel: 32³ = 32,768 colour bins
 BINS = LEVELS**3
 
@@ -45,12 +47,6 @@ def predict_colour_lookup(table: torch.Tensor, images: torch.Tensor) -> torch.Te
     return table.to(images.device)[colour_bins(images)]
 
 
-MIOU_MARGIN = 0.01
-"""Score differences smaller than this between two single-seed runs are read as level, not as a ranking: one
-seed on a hundred-odd frames cannot settle them (notebook 06 measures how far the seed alone moves a score).
-The same 0.01 decides which model wins a class."""
-
-
 def _standing(gaps: dict[str, float], margin: float) -> str:
     """'ahead of', 'behind', 'level with', or the mix score by score, from U-Net − rival gaps."""
     words = {score: "level" if abs(gap) < margin else "ahead" if gap > 0 else "behind" for score, gap in gaps.items()}
@@ -66,7 +62,7 @@ def _classes_won(first: dict, second: dict, class_names: Sequence[str], margin: 
 
 def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names: Sequence[str],
                            colour: str = "colour per pixel", lookup: str = "best colour lookup",
-                           margin: float = MIOU_MARGIN) -> str:
+                           margin: float = LEVEL_MARGIN) -> str:
     """Where a U-Net stands against the colour classifier and the colour lookup, overall and class by class.
 
     `scores` maps each contender's name to its `evaluate` scores (pixel_accuracy, miou, iou per class). A

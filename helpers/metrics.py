@@ -16,6 +16,10 @@ import torch.nn.functional as F
 
 from helpers.classes import ClassMap, classes_of
 
+LEVEL_MARGIN = 0.01
+"""IoU or mIoU differences smaller than this are read as level, not as a ranking: one seed on a hundred-odd frames
+moves a score by about this much (notebook 06 measures how far the seed alone moves one)."""
+
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, NaN where the denominator is 0."""
