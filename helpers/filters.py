@@ -240,11 +240,56 @@ def turned_degrees(weights: np.ndarray, start: np.ndarray) -> float | None:
     return float(np.degrees(np.arccos(np.clip(cosines, 0.0, 1.0))).mean())
 
 
+def epoch_learning_rates(recipe: Mapping, steps_per_epoch: int = 10) -> np.ndarray | None:
+    """Each epoch's mean learning rate under a recorded recipe's schedule (`Recipe.to_dict` form), found by stepping
+    the schedule on a one-weight model; None for a schedule that reacts to a validation score (the run decided it)."""
+    from helpers.recipe import Recipe
+
+    optimizer, schedule = Recipe.from_dict(recipe).build(torch.nn.Linear(1, 1), steps_per_epoch)
+    if schedule.step_on == "metric":
+        return None
+    rates = np.zeros(int(recipe["epochs"]))
+    for epoch in range(len(rates)):
+        for _ in range(steps_per_epoch):
+            rates[epoch] += optimizer.param_groups[0]["lr"] / steps_per_epoch
+            optimizer.step()
+            schedule.step("batch")
+        schedule.step("epoch")
+    return rates
+
+
+def describe_schedules(reference_recipe: Mapping, this_recipe: Mapping) -> str:
+    """Why a longer run's first layer can end nearer its start than a shorter one's: both recipes' schedules and epochs,
+    and the learning rate each summed over its epochs (each epoch's mean rate), the budget of step sizes."""
+    from helpers.optim import SCHEDULE_REGISTRY, schedule_name
+
+    def words(recipe: Mapping) -> str:
+        name = schedule_name(recipe["schedule"])
+        return (f"{recipe['epochs']} epoch{'s' if recipe['epochs'] != 1 else ''} at lr {recipe['lr']:.2e} under the "
+                f"'{name}' schedule ({SCHEDULE_REGISTRY[name].summary})")
+
+    text = f"the reference ran {words(reference_recipe)}, this run {words(this_recipe)}"
+    rates = epoch_learning_rates(reference_recipe), epoch_learning_rates(this_recipe)
+    if rates[0] is None or rates[1] is None:
+        return (text + ": how far weights move follows the step sizes summed over all steps, not the epoch count "
+                "(here a schedule set by the validation score, so the sum is not known from the recipe)")
+    (reference_sum, this_sum), (reference_last, this_last) = (float(r.sum()) for r in rates), (r[-1] for r in rates)
+    sums = f"summed over the epochs, its learning rate is {{}} ({reference_sum:.3f} against {this_sum:.3f})"
+    if reference_sum < this_sum:
+        return (f"{text}; {sums.format('the smaller')}: how far weights move follows the summed step sizes, not "
+                "the epoch count")
+    return (f"{text}; {sums.format('the larger')}, yet its layer ended nearer its start: the distance from the start "
+            "is not the length of the path (steps that go back and forth cancel), and the reference ended at a rate "
+            f"of {reference_last:.1e} against {this_last:.1e}: its last epochs hardly moved the weights")
+
+
 def describe_reference_filters(facts: Mapping[str, float], chance_95: float,
-                               this_run: tuple[float, float] | None = None) -> str:
+                               this_run: tuple[float, float] | None = None,
+                               recipes: tuple[Mapping, Mapping] | None = None) -> str:
     """What training did to the reference model's first layer: how far it moved and turned, whether its best
     |cos| with Sobel beats the luckiest 5 % of random kernels (`chance_95`), and, given this run's
-    (moved, turned), whether the longer training took the layer further.
+    (moved, turned), whether the longer training took the layer further; where it did not, given both
+    runs' recorded `recipes` (the reference's, this run's), a line on their schedules (`describe_schedules`).
 
     `facts` holds the reference's "epochs", "moved" (`moved_share`), "turned" (`turned_degrees`) and
     "best_cosine" (its best |cos| with either Sobel kernel).
@@ -260,9 +305,34 @@ def describe_reference_filters(facts: Mapping[str, float], chance_95: float,
     def further(reference_value: float, this_value: float) -> str:
         return "further" if reference_value > this_value else "not further"
 
-    return (f"{text}\nagainst this run's layer: by size {further(facts['moved'], moved)} ({facts['moved']:.0%} "
+    text = (f"{text}\nagainst this run's layer: by size {further(facts['moved'], moved)} ({facts['moved']:.0%} "
             f"against {moved:.0%}), by shape {further(facts['turned'], turned)} ({facts['turned']:.1f}° against "
             f"{turned:.1f}°)")
+    if recipes is None or None in recipes or (facts["moved"] > moved and facts["turned"] > turned):
+        return text
+    return f"{text}\n{describe_schedules(*recipes)}"
+
+
+def describe_best_match(best: float, chance_level: float, chance_95: float, trained: bool = True,
+                        turned: float | None = None) -> str:
+    """The verdict on a first layer's best |cos| with Sobel (`best`) against the best of as many random kernels:
+    `chance_level` on average, `chance_95` for the luckiest 5 % of draws; `turned` is how far training turned its
+    filters (degrees), `trained` False for an untrained layer."""
+    if not trained:
+        return (f"an untrained layer: best |cos| {best:.2f} against {chance_level:.2f} for random kernels on average — "
+                "random, as it should be. Run 07_final_training into this RUN_DIR to see trained filters.")
+    text = f"the trained layer's best match, |cos| {best:.2f}, is "
+    if best > chance_95:
+        return (text + f"above what 95 % of random draws reach ({chance_95:.2f}): training made some of its kernels "
+                "Sobel-like.")
+    if best >= chance_level:
+        text += (f"within what random kernels reach ({chance_level:.2f} on average, {chance_95:.2f} for the luckiest "
+                 "5 %)")
+    else:
+        text += (f"below what random kernels reach on average ({chance_level:.2f}; {chance_95:.2f} for the luckiest "
+                 "5 %): its kernels are less Sobel-like than random ones")
+    turn = f"; training turned its filters by {turned:.1f}° on average" if turned is not None else ""
+    return text + turn + ": whatever this layer learned, it is not a Sobel shape. Exercise 5 tries a longer run."
 
 
 def chance_best_cosines(count: int, references: list[np.ndarray], draws: int = 200, seed: int = 0) -> np.ndarray:

@@ -201,6 +201,60 @@ def test_describe_reference_filters_says_above_or_not_and_further_or_not():
         "(30.0° against 45.0°)")
 
 
+RECIPE = {"optimizer": "adam", "lr": 0.003, "schedule": "onecycle", "schedule_args": {}, "loss": "ce+dice",
+          "class_weights": None, "batch_size": 8, "epochs": 20, "weight_decay": 0.0, "momentum": 0.9}
+
+
+def test_epoch_learning_rates_follow_the_recorded_schedule():
+    constant = filters.epoch_learning_rates(dict(RECIPE, schedule="none", epochs=5))
+    np.testing.assert_allclose(constant, [0.003] * 5)
+    onecycle = filters.epoch_learning_rates(RECIPE)
+    assert len(onecycle) == 20 and onecycle.argmax() in (5, 6) and onecycle[-1] < 1e-4  # warm-up, then annealing
+    assert filters.epoch_learning_rates(dict(RECIPE, schedule="plateau")) is None  # set by the run's scores
+
+
+def test_describe_reference_filters_names_both_schedules_where_the_longer_run_moved_less():
+    facts = {"epochs": 20, "moved": 0.5, "turned": 20.0, "best_cosine": 0.8}
+    short = dict(RECIPE, schedule="none", lr=0.002, epochs=10)
+    text = filters.describe_reference_filters(facts, 0.9, this_run=(0.6, 25.0), recipes=(RECIPE, short))
+    assert text.splitlines()[-1] == (
+        "the reference ran 20 epochs at lr 3.00e-03 under the 'onecycle' schedule (warms up to the maximum, then "
+        "anneals far below the start), this run 10 epochs at lr 2.00e-03 under the 'none' schedule (keeps the learning "
+        f"rate constant); summed over the epochs, its learning rate is the larger "
+        f"({filters.epoch_learning_rates(RECIPE).sum():.3f} against 0.020), yet its layer ended nearer its start: the "
+        "distance from the start is not the length of the path (steps that go back and forth cancel), and the "
+        f"reference ended at a rate of {filters.epoch_learning_rates(RECIPE)[-1]:.1e} against 2.0e-03: its last "
+        "epochs hardly moved the weights")
+    smaller = filters.describe_reference_filters(facts, 0.9, this_run=(0.6, 10.0), recipes=(RECIPE, dict(short, epochs=40)))
+    assert smaller.endswith("its learning rate is the smaller (0.030 against 0.080): how far weights move follows "
+                            "the summed step sizes, not the epoch count")
+    assert "not known from the recipe" in filters.describe_reference_filters(
+        facts, 0.9, this_run=(0.6, 25.0), recipes=(RECIPE, dict(short, schedule="plateau")))
+    further = filters.describe_reference_filters(facts, 0.9, this_run=(0.4, 10.0), recipes=(RECIPE, short))
+    unknown = filters.describe_reference_filters(facts, 0.9, this_run=(0.6, 25.0), recipes=(RECIPE, None))
+    assert len(further.splitlines()) == len(unknown.splitlines()) == 2  # moved further, or no recipe: no schedule line
+
+
+@pytest.mark.parametrize(("best", "verdict"), [
+    (0.95, "the trained layer's best match, |cos| 0.95, is above what 95 % of random draws reach (0.90): training "
+           "made some of its kernels Sobel-like."),
+    (0.82, "the trained layer's best match, |cos| 0.82, is within what random kernels reach (0.79 on average, 0.90 "
+           "for the luckiest 5 %); training turned its filters by 26.1° on average: whatever this layer learned, it "
+           "is not a Sobel shape. Exercise 5 tries a longer run."),
+    (0.70, "the trained layer's best match, |cos| 0.70, is below what random kernels reach on average (0.79; 0.90 "
+           "for the luckiest 5 %): its kernels are less Sobel-like than random ones; training turned its filters by "
+           "26.1° on average: whatever this layer learned, it is not a Sobel shape. Exercise 5 tries a longer run."),
+])
+def test_describe_best_match_reads_the_best_cosine_against_random_kernels(best, verdict):
+    assert filters.describe_best_match(best, 0.79, 0.90, turned=26.1) == verdict
+
+
+def test_describe_best_match_of_an_untrained_layer_says_random():
+    text = filters.describe_best_match(0.8, 0.79, 0.90, trained=False)
+    assert text.startswith("an untrained layer: best |cos| 0.80 against 0.79 for random kernels on average")
+    assert "turned" not in filters.describe_best_match(0.8, 0.79, 0.90)
+
+
 def test_chance_best_cosines_takes_the_best_of_every_reference():
     sobel_x, sobel_y = filters.sobel_kernels()
     both = filters.chance_best_cosines(16, [sobel_x, sobel_y], draws=50, seed=0)
