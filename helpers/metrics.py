@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from helpers.classes import ClassMap, classes_of
 
 LEVEL_MARGIN = 0.01
-"""IoU or mIoU differences smaller than this are read as level, not as a ranking: one seed on a hundred-odd frames
-moves a score by about this much (notebook 06 measures how far the seed alone moves one)."""
+"""IoU or mIoU differences smaller than this are read as level, not as a ranking: the seed alone moves a score on a
+hundred-odd frames by at least this much (notebook 06 measures how far)."""
 
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
