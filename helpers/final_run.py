@@ -18,6 +18,7 @@ into the same checkpoint folder (a run started by one is resumed by the other):
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import shutil
@@ -117,6 +118,15 @@ def final_splits(dataset: str, profile: Profile, manifest: str | Path | pd.DataF
                                manifest=table)
     test_set = load_dataset(dataset, classes=train_set.class_map, profile=profile, split="test", manifest=table)
     return FinalSplits(table, train_set, monitor_set, test_set)
+
+
+def unaugmented_subset(dataset, count: int) -> torch.utils.data.Subset:
+    """`count` frames spread evenly over `dataset`, as stored: a copy of it with augmentation switched off, so that
+    the frames trained on are scored as they are (a Subset gets no seeded sampler: augmented, it would draw a new
+    mirror, haze or rain at every pass)."""
+    plain = copy.copy(dataset)
+    plain.augment = None
+    return torch.utils.data.Subset(plain, np.linspace(0, len(dataset) - 1, count).astype(int).tolist())
 
 
 def ensemble_plan(recipe: Recipe, ensemble_size: int | None = None) -> tuple[int, int]:
@@ -369,6 +379,101 @@ def describe_lookup_race(unet: dict, lookup: dict, class_names: list[str], by: f
              else f"the lookup leads on no class by {by:g} IoU or more")
     return (f"pixel accuracy {unet['pixel_accuracy']:.3f} (U-Net) against {lookup['pixel_accuracy']:.3f} (lookup); "
             f"mIoU {unet['miou']:.3f} against {lookup['miou']:.3f}: {standing}; {where}")
+
+
+def describe_class_shares(shares, class_names: list[str], many: float = 0.2, few: float = 0.02) -> str:
+    """Which classes cover most of the training pixels (`many` or more each), which a few percent, and which very
+    few (under `few`): the imbalance the recipe's loss must answer, from this run's pixel `shares`."""
+    groups = {"most": [], "some": [], "few": []}
+    for name, share in zip(class_names, np.asarray(shares, dtype=float)):
+        groups["most" if share >= many else "some" if share >= few else "few"].append(f"{name} {share:.1%}")
+    parts = [f"{', '.join(groups['most'])} cover most of the training pixels" if groups["most"] else
+             f"no class covers {many:.0%} of the training pixels"]
+    if groups["some"]:
+        parts.append(f"{', '.join(groups['some'])} a few percent each")
+    if groups["few"]:
+        parts.append(f"{', '.join(groups['few'])} under {few:.0%} each")
+    return "; ".join(parts)
+
+
+def describe_candidate_ranking(pseudo_test: dict[str, float], test: dict[str, float]) -> str:
+    """How pseudo-test ranked the candidates against how test ranked them: the same order, the reverse, or how many
+    pairs of candidates the two put the same way round, and where pseudo-test's first came on test."""
+    by_pseudo, by_test = (sorted(scores, key=lambda name: -scores[name]) for scores in (pseudo_test, test))
+
+    def ranking(order: list[str], scores: dict) -> str:
+        return " > ".join(f"{name} ({scores[name]:.3f})" for name in order)
+
+    line = f"pseudo-test ranked the candidates {ranking(by_pseudo, pseudo_test)}; test ranked them " \
+           f"{ranking(by_test, test)}"
+    if by_pseudo == by_test:
+        return f"{line}: the same order"
+    pairs = [(a, b) for n, a in enumerate(by_pseudo) for b in by_pseudo[n + 1:]]
+    agree = sum(by_test.index(a) < by_test.index(b) for a, b in pairs)
+    place = by_test.index(by_pseudo[0]) + 1
+    first = (f"pseudo-test's first ({by_pseudo[0]}) comes last on test" if place == len(by_test)
+             else f"pseudo-test's first ({by_pseudo[0]}) comes {place}. on test")
+    order = ("exactly the reverse order" if agree == 0 else
+             f"the two agree on {agree} of the {len(pairs)} pairs of candidates")
+    return f"{line}: {order}; {first} — gaps of a few hundredths on a small split rank nothing"
+
+
+def describe_test_against_pseudo_test(test_miou: float, pseudo_test_miou: float, train_miou: float) -> str:
+    """Test against pseudo-test and against the frames trained on, with a tie (to 3 decimals) called a tie."""
+    gap = test_miou - pseudo_test_miou
+    beside = ("the same as pseudo-test (to 3 decimals)" if abs(gap) < 0.0005 else
+              f"{abs(gap):.3f} {'higher' if gap > 0 else 'lower'} than pseudo-test")
+    return f"test mIoU is {beside} here, and {train_miou - test_miou:.3f} below the frames trained on"
+
+
+def describe_saved_size(size_bytes: int, members: int) -> str:
+    """The saved file's size and why: an ensemble stores every member's weights (float32, 4 bytes each)."""
+    total = size_bytes / 1e6
+    if members <= 1:
+        return f"{total:.1f} MB: one model's weights"
+    return (f"{total:.1f} MB: the weights of all {members} members, about {total / members:.1f} MB each (float32), "
+            f"so {members} times one model")
+
+
+def describe_weather_group(name: str, miou: float, clear_miou: float, sequences: list, scenes: list[str],
+                           scene_sequences: int | None = None) -> str:
+    """One weather group's mIoU beside the frames with neither fog nor rain. When it is one sequence, also its scene
+    type, and whether it is the only sequence of that scene type in the split (`scene_sequences`): then a low
+    weather score and a low score of that scene type are one observation."""
+    gap = miou - clear_miou
+    line = (f"- {name}: mIoU {miou:.3f}, {abs(gap):.3f} {'below' if gap < 0 else 'above'} the frames with neither, "
+            f"on {len(sequences)} sequence(s)")
+    if len(sequences) != 1:
+        return line
+    street = f"{line} — one street (sequence {sequences[0]}, a {scenes[0]} scene): not enough to blame the weather"
+    if scene_sequences == 1:
+        return (f"{street}; it is also the only {scenes[0]} sequence of the split, so the {name} score and the "
+                f"{scenes[0]} score are one observation")
+    return street
+
+
+def class_absent_subset(frame_matrices: np.ndarray, sequences) -> tuple[str, np.ndarray, list[int]] | None:
+    """A set of frames that lacks a class (the first sequence, in order, whose frames neither hold nor predict one):
+    (its name, its summed confusion matrix, the absent classes); None when every sequence holds every class."""
+    sequences = np.asarray(sequences)
+    for sequence in pd.unique(sequences):
+        matrix = frame_matrices[sequences == sequence].sum(axis=0)
+        absent = [c for c in range(matrix.shape[0]) if matrix[c].sum() + matrix[:, c].sum() == 0]
+        if absent:
+            return f"the frames of sequence {sequence}", matrix, absent
+    return None
+
+
+def describe_absent_convention(subset: str, report_value: float, workbook_value: float, absent: list[str]) -> str:
+    """report_miou beside the workbook's mIoU on a subset, with the classes absent there: whether the two differ
+    (the student then says which is wrong, and why)."""
+    line = (f"on {subset} (absent: {', '.join(absent) or 'none'}): report_miou {report_value:.3f}, the workbook's "
+            f"mIoU {workbook_value:.3f}")
+    if abs(report_value - workbook_value) >= 0.0005:
+        return f"{line} — they differ by {abs(report_value - workbook_value):.3f}: one of them is wrong"
+    if not absent:
+        return f"{line} — the same: with no class absent, this subset cannot tell the two apart"
+    return f"{line} — the same to 3 decimals, although a class is absent"
 
 
 # ----------------------------------------------------------------------------- the command

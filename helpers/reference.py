@@ -59,6 +59,26 @@ def describe_augment(fields: dict | str | bool | None) -> str:
     return ", ".join(parts) or "none"
 
 
+def describe_reference_training(extra: dict, epochs: int, schedule: str) -> str:
+    """How the reference model's training compares with this run's: the epoch ratio and the schedules, from what the
+    reference recorded (`extra`: its checkpoint_extra) and this run's `epochs` and `schedule`."""
+    theirs, their_schedule = int(extra["epochs"]), extra["recipe"]["schedule"]
+    ratio = theirs / max(epochs, 1)
+    if theirs == epochs:
+        length = f"as many epochs as this run ({theirs})"
+    elif ratio == 2:
+        length = f"twice the epochs ({theirs} against {epochs})"
+    elif ratio > 1:
+        length = f"{ratio:.1f} times the epochs ({theirs} against {epochs})"
+    else:
+        length = f"fewer epochs ({theirs} against {epochs})"
+    same = their_schedule == schedule
+    how = (f"with the same schedule ({schedule})" if same else
+           f"with {their_schedule} instead of this run's schedule ({schedule}): two things differ, so a gap cannot be "
+           "put on the epochs alone")
+    return f"the reference model trained for {length}, {how}"
+
+
 def unseen_indices(dataset, model: torch.nn.Module) -> np.ndarray:
     """Indices of `dataset`'s frames whose sequence the reference `model` never trained on."""
     trained = {str(sequence) for sequence in model.checkpoint_extra.get("train_sequences", [])}

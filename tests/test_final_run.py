@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -215,3 +216,84 @@ def test_describe_lookup_race_says_who_leads_and_where_the_lookup_still_wins():
     assert "the lookup still leads on road (0.90 against 0.60), cars (0.70 against 0.05)" in behind
     level = dict(unet, iou=[0.9, 0.7, float("nan")])
     assert final_run.describe_lookup_race(unet, level, names).endswith("the lookup leads on no class by 0.01 IoU or more")
+
+
+def test_unaugmented_subset_scores_the_frames_trained_on_as_stored(streets_root, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_DATA", str(streets_root.parent))
+    splits = final_run.final_splits("synthetic-streets", get_profile("smoke"), train_images=8, augment=True)
+    subset = final_run.unaugmented_subset(splits.train_set, 4)
+    last = len(splits.train_set) - 1
+    assert subset.indices[0] == 0 and subset.indices[-1] == last and len(set(subset.indices)) == 4  # spread evenly
+    assert splits.train_set.augment is not None  # the training set keeps its own
+    for position, index in enumerate(subset.indices):
+        image, label = subset[position]
+        raw_image, raw_label = splits.train_set.raw(index)
+        # the frame as stored, the same at every pass: no mirror, jitter, haze or rain drawn
+        assert torch.equal(image, torch.from_numpy(raw_image).permute(2, 0, 1).float() / 255)
+        assert torch.equal(label, torch.from_numpy(raw_label.astype("int64")))
+        assert torch.equal(subset[position][0], image)
+
+
+def test_describe_class_shares_names_the_common_the_few_percent_and_the_rare_classes():
+    text = final_run.describe_class_shares([0.5, 0.3, 0.03, 0.0287, 0.0067], ["else", "road", "curb", "humans", "moto"])
+    assert text == ("else 50.0%, road 30.0% cover most of the training pixels; curb 3.0%, humans 2.9% a few percent "
+                    "each; moto 0.7% under 2% each")
+    assert final_run.describe_class_shares([0.1, 0.1], ["a", "b"]).startswith("no class covers 20% of the training")
+
+
+def test_describe_candidate_ranking_says_whether_test_agrees_with_pseudo_test():
+    pseudo = {"best": 0.604, "ensemble": 0.592, "averaged": 0.580}
+    partly = final_run.describe_candidate_ranking(pseudo, {"best": 0.616, "ensemble": 0.645, "averaged": 0.633})
+    assert partly == ("pseudo-test ranked the candidates best (0.604) > ensemble (0.592) > averaged (0.580); test "
+                      "ranked them ensemble (0.645) > averaged (0.633) > best (0.616): the two agree on 1 of the 3 "
+                      "pairs of candidates; pseudo-test's first (best) comes last on test — gaps of a few hundredths "
+                      "on a small split rank nothing")
+    reverse = final_run.describe_candidate_ranking(pseudo, {"best": 0.5, "ensemble": 0.6, "averaged": 0.7})
+    assert ": exactly the reverse order; pseudo-test's first (best) comes last on test" in reverse
+    assert final_run.describe_candidate_ranking(pseudo, {"best": 0.7, "ensemble": 0.6, "averaged": 0.5}).endswith(
+        ": the same order")
+    second = final_run.describe_candidate_ranking(pseudo, {"best": 0.6, "ensemble": 0.7, "averaged": 0.5})
+    assert "the two agree on 2 of the 3 pairs of candidates; pseudo-test's first (best) comes 2. on test" in second
+
+
+def test_describe_test_against_pseudo_test_calls_a_tie_to_3_decimals_the_same():
+    assert final_run.describe_test_against_pseudo_test(0.6423, 0.5903, 0.88) == (
+        "test mIoU is 0.052 higher than pseudo-test here, and 0.238 below the frames trained on")
+    assert final_run.describe_test_against_pseudo_test(0.5, 0.6, 0.7).startswith("test mIoU is 0.100 lower than")
+    assert final_run.describe_test_against_pseudo_test(0.1004, 0.1, 0.2).startswith(
+        "test mIoU is the same as pseudo-test (to 3 decimals) here")
+
+
+def test_describe_saved_size_says_an_ensemble_holds_every_member():
+    assert final_run.describe_saved_size(93_800_000, 12) == (
+        "93.8 MB: the weights of all 12 members, about 7.8 MB each (float32), so 12 times one model")
+    assert final_run.describe_saved_size(7_800_000, 1) == "7.8 MB: one model's weights"
+
+
+def test_describe_weather_group_names_the_scene_of_a_single_sequence():
+    only = final_run.describe_weather_group("rain", 0.431, 0.65, [5], ["city"], scene_sequences=1)
+    assert only == ("- rain: mIoU 0.431, 0.219 below the frames with neither, on 1 sequence(s) — one street (sequence "
+                    "5, a city scene): not enough to blame the weather; it is also the only city sequence of the "
+                    "split, so the rain score and the city score are one observation")
+    one_of_two = final_run.describe_weather_group("rain", 0.431, 0.65, [5], ["city"], scene_sequences=2)
+    assert one_of_two.endswith("a city scene): not enough to blame the weather")
+    several = final_run.describe_weather_group("fog", 0.7, 0.65, ["1", "2"], ["city", "suburb"])
+    assert several == "- fog: mIoU 0.700, 0.050 above the frames with neither, on 2 sequence(s)"
+
+
+def test_class_absent_subset_finds_the_first_sequence_that_lacks_a_class():
+    present = np.eye(3, dtype=np.int64)[None].repeat(2, axis=0)  # every class in both frames
+    lacking = np.diag([5, 5, 0])[None].astype(np.int64)  # class 2 neither true nor predicted
+    frames = np.concatenate([present, lacking, present])
+    name, matrix, absent = final_run.class_absent_subset(frames, ["a", "a", "b", "c", "c"])
+    assert name == "the frames of sequence b" and absent == [2] and matrix.tolist() == lacking[0].tolist()
+    assert final_run.class_absent_subset(present, ["a", "b"]) is None
+
+
+def test_describe_absent_convention_shows_both_numbers_and_whether_they_differ():
+    wrong = final_run.describe_absent_convention("the frames of sequence 7", 0.4, 0.6, ["tram/train"])
+    assert wrong == ("on the frames of sequence 7 (absent: tram/train): report_miou 0.400, the workbook's mIoU 0.600 "
+                     "— they differ by 0.200: one of them is wrong")
+    assert "(absent: none)" in final_run.describe_absent_convention("all", 0.6, 0.6, [])
+    assert "cannot tell the two apart" in final_run.describe_absent_convention("all", 0.6, 0.6, [])
+    assert "although a class is absent" in final_run.describe_absent_convention("x", 0.6, 0.6, ["busses"])

@@ -13,6 +13,7 @@ from helpers.reference import (
     REFERENCE_PATH,
     describe_augment,
     describe_reference_gap,
+    describe_reference_training,
     load_reference,
     seed_spread,
     unseen_indices,
@@ -119,3 +120,14 @@ def test_describe_reference_gap_without_a_seed_spread_says_so():
     for missing in (None, float("nan")):
         text = describe_reference_gap(-0.2, missing, "notebook 06 recorded no adam + none runs here", 100, 0.59)
         assert "no seed spread is recorded" in text and "more epochs" not in text
+
+
+def test_describe_reference_training_compares_epochs_and_schedules():
+    extra = {"epochs": 100, "recipe": {"schedule": "onecycle"}}
+    assert describe_reference_training(extra, 50, "none") == (
+        "the reference model trained for twice the epochs (100 against 50), with onecycle instead of this run's "
+        "schedule (none): two things differ, so a gap cannot be put on the epochs alone")
+    assert describe_reference_training(extra, 40, "onecycle") == (
+        "the reference model trained for 2.5 times the epochs (100 against 40), with the same schedule (onecycle)")
+    assert "as many epochs as this run (100)" in describe_reference_training(extra, 100, "onecycle")
+    assert "fewer epochs (100 against 200)" in describe_reference_training(extra, 200, "onecycle")

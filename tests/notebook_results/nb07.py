@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from helpers.final_run import describe_candidate_ranking
 from helpers.recipe import Recipe
 
 CLASS_NAMES = ("everything else", "curb", "road", "cars", "trucks", "motorcycle", "humans", "busses", "tram/train")
@@ -76,6 +77,8 @@ def check(results: dict, run_dir=None) -> None:
     assert math.isclose(results["val_miou"], val_scores[ensemble_name], abs_tol=1e-9)
     assert math.isclose(results["test_miou"], test_scores[ensemble_name], abs_tol=1e-9)
     assert all(_score(value) for value in (*val_scores.values(), *test_scores.values()))
+    # the line after the candidates table says how pseudo-test and test ranked them, from these scores
+    assert results["candidates_ranking"] == describe_candidate_ranking(val_scores, test_scores)
 
     # Checkpoints written, model saved where notebook 09 looks, reloaded with identical predictions.
     assert results["checkpoint_exists"] is True
