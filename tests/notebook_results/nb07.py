@@ -88,6 +88,8 @@ def check(results: dict, run_dir=None) -> None:
     # the run's seed travels with the model: 09 rebuilds the untrained first layer from it
     saved = torch.load(results["model_path"], map_location="cpu", weights_only=False)
     assert saved["extra"]["seed"] == results["_stamp"]["seed"]
+    # and the members' epochs, the last ones of the run in order (09 names the last member's epoch)
+    assert saved["extra"]["epochs"] == members
     assert 0.0 <= results["new_frame_accuracy"] <= 1.0
     assert results["meets_floor"] == (results["test_miou"] >= results["floor_miou"] == 0.60)
     assert results["train_frames"] > 0
