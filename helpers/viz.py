@@ -568,6 +568,17 @@ def _spread_indices(count: int, how_many: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(how_many, count))})
 
 
+def _one_per_group(dataset: Any, count: int, column: str | None) -> list[int] | None:
+    """The first frame of each value of the manifest's `column` among the first `count` frames (in the order the
+    values first occur), or None when `column` is None or the data set's manifest does not record it."""
+    manifest = getattr(dataset, "manifest", None)
+    if column is None or not isinstance(manifest, pd.DataFrame) or column not in manifest.columns:
+        return None
+    values = manifest[column].iloc[:count].reset_index(drop=True)
+    firsts = values[values.notna()].drop_duplicates()
+    return [int(i) for i in firsts.index] or None
+
+
 def _frame_name(dataset: Any, index: int) -> str:
     """The data set's own frame id when it has one (e.g. "frame 00042"), else the 1-based position,
     followed by the scene and weather its manifest records, if any ("frame 00042 · city, rain")."""
@@ -629,12 +640,14 @@ def _class_toggles(class_map: ClassMap) -> tuple[list, Any]:
 
 
 def dataset_browser(dataset: Any, class_map: ClassMap | str | None = None, max_frames: int | None = None,
-                    alpha: float = 0.5, static_frames: int = 3, interactive: bool | None = None) -> Any:
+                    alpha: float = 0.5, static_frames: int = 3, interactive: bool | None = None,
+                    one_per: str | None = None) -> Any:
     """Browse (image, target) frames: a frame slider, image / colour label / overlay, class toggles.
 
     `dataset` is indexable, giving (image 3×H×W in [0, 1], target H×W); its `.class_map` is used
     unless `class_map` is given. In a live notebook returns the displayed widget; otherwise a
-    static Figure of `static_frames` frames spread over the data set.
+    static Figure of `static_frames` frames spread over the data set, or, with `one_per` (a manifest
+    column such as "scene") that the data set's manifest records, the first frame of each of its values.
     """
     class_map = class_map if class_map is not None else getattr(dataset, "class_map", None)
     if class_map is None:
@@ -644,8 +657,10 @@ def dataset_browser(dataset: Any, class_map: ClassMap | str | None = None, max_f
     if count == 0:
         raise ValueError("dataset_browser: the data set is empty; check its manifest and split")
     if not _use_widgets(interactive):
-        return _browser_figure(dataset, _spread_indices(count, static_frames), class_map, alpha=alpha,
-                               suptitle=f"Data set browser: {min(static_frames, count)} of {len(dataset)} frames")
+        grouped = _one_per_group(dataset, count, one_per)
+        indices = grouped if grouped is not None else _spread_indices(count, static_frames)
+        shown = f"one per {one_per}" if grouped is not None else f"{len(indices)} of {len(dataset)} frames"
+        return _browser_figure(dataset, indices, class_map, alpha=alpha, suptitle=f"Data set browser: {shown}")
     import ipywidgets as widgets
 
     slider = widgets.IntSlider(value=1, min=1, max=count, description="frame", continuous_update=False)
@@ -731,7 +746,7 @@ def _colour_handles(labels: Sequence[np.ndarray | None], unknown_shown: int = 3,
 def _draw_review_row(axes: Sequence[Axes], title: str, image: Any, label_rgb: np.ndarray | None, alpha: float) -> None:
     picture = None if image is None else to_uint8_rgb(image)
     for ax, panel in zip(axes, ("image", "label", "label over image")):
-        ax.set_axis_off()
+        ax.set(xlabel="x (pixels)", ylabel="y (pixels)")  # pixel axes, as in the data set browser
         ax.set_title(title if panel == "image" else panel, fontsize="medium")
     if picture is not None:
         axes[0].imshow(picture)
@@ -741,9 +756,11 @@ def _draw_review_row(axes: Sequence[Axes], title: str, image: Any, label_rgb: np
         why = "unreadable" if picture is None or label_rgb is None else (
             f"sizes differ: image {picture.shape[1]}×{picture.shape[0]}, label {label_rgb.shape[1]}×{label_rgb.shape[0]}")
         axes[2].text(0.5, 0.5, why, ha="center", va="center", wrap=True, transform=axes[2].transAxes)
+        axes[2].set_axis_off()
         for ax, missing in ((axes[0], picture is None), (axes[1], label_rgb is None)):
             if missing:
                 ax.text(0.5, 0.5, "unreadable", ha="center", va="center", transform=ax.transAxes)
+                ax.set_axis_off()
         return
     blend = np.round((1 - alpha) * picture.astype(np.float32) + alpha * label_rgb.astype(np.float32))
     axes[2].imshow(blend.astype(np.uint8))

@@ -7,6 +7,7 @@ from helpers.baselines import (
     BINS,
     colour_bins,
     describe_colour_rivals,
+    describe_context_outcome,
     fit_colour_lookup,
     predict_colour_lookup,
 )
@@ -72,8 +73,24 @@ def test_describe_colour_rivals_reads_a_gap_under_the_margin_as_level():
     assert lines[1] == ("- the U-Net is ahead in pixel accuracy and level in mIoU against the best colour lookup: "
                         "pixel accuracy +0.117, mIoU -0.006")
     assert lines[-1] == ("In mIoU the U-Net is level with the best colour lookup: a difference of 0.006 is within the "
-                         "0.01 margin, which one training seed cannot settle.")
+                         "0.01 margin under which we read two single-seed scores as level (notebook 06 measures how "
+                         "far the seed alone moves a score).")
     lines = describe_colour_rivals(rivals(0.805, 0.405, [0.9, 0.005, math.nan]), "U-Net", names).split("\n")
     assert lines[1].startswith("- the U-Net is level with the best colour lookup: pixel accuracy +0.005, mIoU +0.005")
     assert "a difference of 0.005 is within the 0.01 margin" in lines[-1]
     assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for no class"
+
+
+def test_describe_context_outcome_says_where_context_paid_off():
+    level_miou = rivals(0.917, 0.394, [0.9, 0.005, math.nan])  # U-Net pixel accuracy +0.117, mIoU -0.006
+    assert describe_context_outcome(level_miou, "U-Net", 48) == (
+        "In this run, after 48 optimizer steps, the U-Net is ahead in pixel accuracy (+0.117) and level in mIoU "
+        "(-0.006) compared with the best colour lookup: at this budget the benefit of context shows in pixel "
+        "accuracy but not yet in mIoU; notebook 07 compares the two after the full training budget.")
+    ahead = describe_context_outcome(rivals(0.7, 0.5, [0.85, 0.3, math.nan]), "U-Net", 10)
+    assert "behind in pixel accuracy (-0.100) and ahead in mIoU (+0.100)" in ahead
+    assert ahead.endswith("context already pays off in mIoU at this short budget.")
+    behind = describe_context_outcome(rivals(0.5, 0.2, [0.0, 0.0, math.nan]), "U-Net", 10)
+    assert "behind in pixel accuracy (-0.300) and behind in mIoU (-0.200)" in behind
+    assert behind.endswith("the U-Net has not yet turned context into a lead; notebook 07 compares the two after "
+                           "the full training budget.")

@@ -221,6 +221,30 @@ def test_dataset_browser_titles_carry_scene_and_weather_and_panels_have_pixel_ax
     assert all(ax.get_xlabel() == "x (pixels)" and ax.get_ylabel() == "y (pixels)" for ax in fig.axes)
 
 
+def test_dataset_browser_static_figure_shows_one_frame_per_scene_type():
+    import pandas as pd
+
+    class Frames(list):
+        class_map = GTA9
+        frames = ["00001", "00002", "00003", "00004", "00005"]
+        manifest = pd.DataFrame({"frame": frames, "scene": ["town", "town", "city", "town", "highway"]})
+
+    fig = viz.dataset_browser(Frames(make_frames(5)), interactive=False, one_per="scene")
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 00001 · town", "frame 00003 · city",
+                                                         "frame 00005 · highway"]
+    assert fig.get_suptitle() == "Data set browser: one per scene"
+    fig = viz.dataset_browser(Frames(make_frames(5)), interactive=False, one_per="scene", max_frames=2)
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 00001 · town"]  # within the browsed frames
+    fig = viz.dataset_browser(make_frames(5), GTA9, interactive=False, one_per="scene", static_frames=2)
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 1", "frame 5"]  # no manifest: spread as before
+
+
+def test_review_browser_panels_have_pixel_axes():
+    image, label = np.zeros((6, 8, 3), np.uint8), np.zeros((6, 8), np.uint8)
+    fig = viz.review_browser([("a", image, label)], class_map=GTA9, interactive=False)
+    assert all(ax.get_xlabel() == "x (pixels)" and ax.get_ylabel() == "y (pixels)" and ax.axison for ax in fig.axes)
+
+
 def test_review_legend_names_every_colour_and_the_rgb_of_look_alikes():
     label = np.zeros((4, 20), np.uint8)  # ids: unlabeled 0 …
     label[:, 2:] = 7  # road, the most pixels
