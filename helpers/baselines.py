@@ -100,7 +100,7 @@ def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names:
 
 
 def describe_context_outcome(scores: dict[str, dict], unet_name: str, steps: int, lookup: str = "best colour lookup",
-                             margin: float = MIOU_MARGIN) -> str:
+                             margin: float = LEVEL_MARGIN) -> str:
     """One sentence: did spatial context pay off against the colour lookup in this run, in pixel accuracy and mIoU?
 
     A gap under `margin` counts as level. Used for notebook 03's summary, after `describe_colour_rivals`.
