@@ -410,12 +410,13 @@ def describe_candidate_ranking(pseudo_test: dict[str, float], test: dict[str, fl
         return f"{line}: the same order"
     pairs = [(a, b) for n, a in enumerate(by_pseudo) for b in by_pseudo[n + 1:]]
     agree = sum(by_test.index(a) < by_test.index(b) for a, b in pairs)
-    place = by_test.index(by_pseudo[0]) + 1
-    first = (f"pseudo-test's first ({by_pseudo[0]}) comes last on test" if place == len(by_test)
-             else f"pseudo-test's first ({by_pseudo[0]}) comes {place}. on test")
+    place = by_test.index(by_pseudo[0])
+    where = "last" if place == len(by_test) - 1 else f"{place + 1}{'nd' if place == 1 else 'rd' if place == 2 else 'th'}"
     order = ("exactly the reverse order" if agree == 0 else
              f"the two agree on {agree} of the {len(pairs)} pairs of candidates")
-    return f"{line}: {order}; {first} — gaps of a few hundredths on a small split rank nothing"
+    spread = pseudo_test[by_pseudo[0]] - pseudo_test[by_pseudo[-1]]
+    return (f"{line}: {order}; pseudo-test's first ({by_pseudo[0]}) comes {where} on test — pseudo-test's gaps "
+            f"(at most {spread:.3f}) did not foretell test's order")
 
 
 def describe_test_against_pseudo_test(test_miou: float, pseudo_test_miou: float, train_miou: float) -> str:

@@ -246,14 +246,14 @@ def test_describe_candidate_ranking_says_whether_test_agrees_with_pseudo_test():
     partly = final_run.describe_candidate_ranking(pseudo, {"best": 0.616, "ensemble": 0.645, "averaged": 0.633})
     assert partly == ("pseudo-test ranked the candidates best (0.604) > ensemble (0.592) > averaged (0.580); test "
                       "ranked them ensemble (0.645) > averaged (0.633) > best (0.616): the two agree on 1 of the 3 "
-                      "pairs of candidates; pseudo-test's first (best) comes last on test — gaps of a few hundredths "
-                      "on a small split rank nothing")
+                      "pairs of candidates; pseudo-test's first (best) comes last on test — pseudo-test's gaps (at "
+                      "most 0.024) did not foretell test's order")
     reverse = final_run.describe_candidate_ranking(pseudo, {"best": 0.5, "ensemble": 0.6, "averaged": 0.7})
     assert ": exactly the reverse order; pseudo-test's first (best) comes last on test" in reverse
     assert final_run.describe_candidate_ranking(pseudo, {"best": 0.7, "ensemble": 0.6, "averaged": 0.5}).endswith(
         ": the same order")
     second = final_run.describe_candidate_ranking(pseudo, {"best": 0.6, "ensemble": 0.7, "averaged": 0.5})
-    assert "the two agree on 2 of the 3 pairs of candidates; pseudo-test's first (best) comes 2. on test" in second
+    assert "the two agree on 2 of the 3 pairs of candidates; pseudo-test's first (best) comes 2nd on test" in second
 
 
 def test_describe_test_against_pseudo_test_calls_a_tie_to_3_decimals_the_same():
