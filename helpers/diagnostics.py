@@ -8,7 +8,8 @@ frequencies (`class_prior_loss`); then the measurements and figures of its exper
 learning-rate sweep, rotated labels, short runs scored on held-out frames, what `fit` reports).
 Notebook 04 measures with `other_labels_floor` and `other_labels_majority` the marks a network
 trained on the labels of other images lands near (a loss floor it cannot beat in expectation, and an
-accuracy mark it can pass only by chance); `helpers.baselines` holds the colour rules notebook 03 races.
+accuracy mark it can pass only by chance), and with `describe_without_norm` what batch norm did for a run
+at a learning rate far too high; `helpers.baselines` holds the colour rules notebook 03 races.
 
     rows = activation_stats(UNet(norm="none", init="default"), images)   # one row per convolution
     losses = train_steps(model, loader, F.cross_entropy, optimizer, steps=30)
@@ -145,7 +146,11 @@ def other_labels_floor(targets: torch.Tensor, num_classes: int, ignore_index: in
 
     At each pixel the best a network can do is predict how often each class occurs there in the
     other labels; the loss of that prediction is their entropy, averaged over the labelled pixels.
-    A network that learns what is in each image goes below it; one trained on the wrong labels cannot.
+    It bounds every network trained on such labels, in expectation over the pairings, whatever it
+    sees. Against the true labels a network blind to its image scores at least about this much too
+    (its best is the entropy of all the labels at each pixel, which by concavity is at least the mean
+    of the leave-one-out entropies), so a loss on the true labels clearly below it shows a network
+    that learned what is in each image.
     """
     counts = other_label_counts(targets, num_classes, ignore_index).double()
     shares = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
@@ -163,6 +168,31 @@ def agreement(prediction: torch.Tensor, target: torch.Tensor, ignore_index: int 
     prediction, target = prediction.cpu(), target.cpu()
     labelled = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
     return float((prediction == target)[labelled].float().mean())
+
+
+def describe_without_norm(with_norm: Sequence[float], without_norm: Sequence[float], lr: float) -> str:
+    """What the same run at a learning rate far too high did with and without batch norm (each list: a loss per step).
+
+    A run's list ends at its first non-finite loss. The sentence says which of the two stayed finite,
+    and so whether batch norm is what kept the run with it finite.
+    """
+    def first_bad(losses: Sequence[float]) -> int | None:
+        return next((step for step, value in enumerate(losses, 1) if not math.isfinite(value)), None)
+
+    bad_with, bad_without = first_bad(with_norm), first_bad(without_norm)
+    if bad_without is not None and bad_with is None:
+        return (f"Without batch norm the same run at lr {lr:g} gave a loss of {without_norm[bad_without - 1]} at step "
+                f"{bad_without}; with batch norm all {len(with_norm)} losses stayed finite: batch norm is what kept "
+                "that run finite.")
+    if bad_without is None and bad_with is None:
+        return (f"Without batch norm the same {len(without_norm)} steps at lr {lr:g} stayed finite too (last loss "
+                f"{without_norm[-1]:,.4g}): in so few steps neither run overflowed, so this run does not show what "
+                "batch norm adds here; more FAIL_STEPS or a larger HIGH_LR may.")
+    if bad_without is None:
+        return (f"With batch norm the run at lr {lr:g} gave a non-finite loss at step {bad_with}, and without it all "
+                f"{len(without_norm)} losses stayed finite: here batch norm did not keep the run finite.")
+    return (f"At lr {lr:g} both runs overflowed: with batch norm at step {bad_with}, without it at step {bad_without}; "
+            "no normalisation keeps a rate this large finite for long.")
 
 
 # ---- notebook 04b: the learning-rate sweep with and without batch norm ----

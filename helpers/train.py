@@ -440,7 +440,7 @@ def _train_one_epoch(
     """
     plain_model = model if plain_model is None else plain_model
     model.train()
-    total, count, skipped, float32_loss = 0.0, 0, 0, None
+    total, count, skipped, float32_loss, inputs_finite = 0.0, 0, 0, None, True
     record = {"epoch": epoch, "train_loss": math.nan, "val_loss": math.nan, "pixel_accuracy": math.nan,
               "miou": math.nan, "lr": current_lr(optimizer)}
     running = _running_statistics(plain_model)
@@ -467,9 +467,11 @@ def _train_one_epoch(
             counters.bad_in_row += 1
             if amp_dtype is not None:
                 float32_loss = _float32_loss(plain_model, loss_fn, images, targets)
+            inputs_finite = not images.is_floating_point() or bool(torch.isfinite(images).all())
             if counters.bad_in_row >= max_bad_batches:
                 raise RuntimeError(_nan_advice(counters.bad_in_row, epoch, len(history.batches), value,
-                                               amp_dtype=amp_dtype, float32_loss=float32_loss))
+                                               amp_dtype=amp_dtype, float32_loss=float32_loss,
+                                               inputs_finite=inputs_finite))
             continue
         counters.bad_in_row = 0
         total += float(batch_loss.detach()) * images.shape[0]
@@ -480,7 +482,7 @@ def _train_one_epoch(
         if not skipped:
             raise ValueError("the training loader gave no batch: check the split, max_images and drop_last")
         raise RuntimeError(_nan_advice(skipped, epoch, len(history.batches), value, whole_epoch=True,
-                                       amp_dtype=amp_dtype, float32_loss=float32_loss))
+                                       amp_dtype=amp_dtype, float32_loss=float32_loss, inputs_finite=inputs_finite))
     total, count = (float(v) for v in distributed.sum_over_processes(torch.tensor([total, float(count)],
                                                                                       dtype=torch.float64)))
     record["train_loss"] = total / count
@@ -650,8 +652,15 @@ _ADVICE = ("Try: a lower learning rate (10x smaller), gradient clipping (grad_cl
            "mixed precision is on.")
 
 
+_INPUT_ADVICE = ("The last of these batches holds NaN or inf in its input images (torch.isfinite(images) is False "
+                 "somewhere): the data is the cause, not the optimizer. Check the normalisation statistics (a standard "
+                 "deviation of 0 gives (x - mean) / 0) and the files the batch came from.")
+
+
 def _nan_advice(count: int, epoch: int, step: int, value: float, whole_epoch: bool = False,
-               amp_dtype: torch.dtype | None = None, float32_loss: float | None = None) -> str:
+               amp_dtype: torch.dtype | None = None, float32_loss: float | None = None,
+               inputs_finite: bool = True) -> str:
+    """Why training stopped on non-finite losses, and what to try; input images that hold NaN or inf are named first."""
     if whole_epoch:
         where = f"in every one of the {count} batches of epoch {epoch}" if count > 1 else f"in the only batch of epoch {epoch}"
     else:
@@ -664,6 +673,8 @@ def _nan_advice(count: int, epoch: int, step: int, value: float, whole_epoch: bo
                  f"learning rate or grad_clip=1.0." if math.isfinite(float32_loss) else
                  f" The last of these batches gives a non-finite loss in float32 too: mixed precision ({precision}) "
                  f"is not the cause.")
+    if not inputs_finite:
+        return f"training stopped: the loss was {value} (not finite) {where}. {_INPUT_ADVICE}"
     return f"training stopped: the loss was {value} (not finite) {where}.{cause} {_ADVICE}"
 
 

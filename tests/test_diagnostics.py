@@ -28,6 +28,7 @@ from helpers.diagnostics import (
     describe_street_marks,
     describe_sweep,
     describe_sweep_claim,
+    describe_without_norm,
     fit_report,
     label_interpolation_errors,
     learned_is_clear,
@@ -181,6 +182,16 @@ def test_other_labels_floor_is_the_lowest_loss_a_network_blind_to_its_image_reac
     assert other_labels_floor(targets[:2], 3) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="N ≥ 2"):
         other_labels_floor(targets[:1], 3)
+
+
+def test_a_network_blind_to_its_image_scores_at_least_the_floor_against_the_true_labels():
+    # its best prediction is the same at each pixel for every image: the shares of all the labels there, whose
+    # entropy is at least the mean entropy of the leave-one-out shares (entropy is concave)
+    for seed in range(5):
+        targets = torch.randint(0, 4, (10, 3, 4), generator=torch.Generator().manual_seed(seed))
+        shares = F.one_hot(targets, 4).float().mean(dim=0).movedim(-1, 0)  # (C, H, W), the same for every image
+        blind_loss = F.nll_loss(shares.clamp(min=1e-12).log()[None].expand(10, -1, -1, -1), targets)
+        assert float(blind_loss) >= other_labels_floor(targets, 4) - 1e-6
 
 
 def test_other_labels_majority_leaves_each_image_its_own_label_out():
@@ -450,6 +461,19 @@ def test_class_prior_loss_docstring_does_not_promise_that_the_image_is_used():
     words = " ".join(class_prior_loss.__doc__.split())
     assert "only a loss below it shows that the network uses what it sees" not in words
     assert "has learned at least the average street (where each class tends to lie), not necessarily what is in each image" in words
+
+
+def test_describe_without_norm_says_which_run_stayed_finite():
+    nan, inf = float("nan"), float("inf")
+    text = describe_without_norm([2.5, 3e6, 575.0], [2.3, nan], 1000)
+    assert "Without batch norm the same run at lr 1000 gave a loss of nan at step 2" in text
+    assert "all 3 losses stayed finite: batch norm is what kept that run finite" in text
+    text = describe_without_norm([2.5, 3e6, 575.0], [2.3, 40.0, 30.0], 1000)
+    assert "stayed finite too (last loss 30)" in text and "does not show what batch norm adds" in text
+    text = describe_without_norm([2.5, inf], [2.3, 40.0, 30.0], 1000)
+    assert "non-finite loss at step 2" in text and "batch norm did not keep the run finite" in text
+    text = describe_without_norm([2.5, 9.0, nan], [2.3, inf], 1000)
+    assert "both runs overflowed: with batch norm at step 3, without it at step 2" in text
 
 
 def test_describe_street_marks_calls_the_average_street_a_mark_not_a_bound():

@@ -209,6 +209,21 @@ def test_nan_in_a_row_stops_with_advice():
         assert torch.equal(value, before[key])
 
 
+def test_nan_in_the_input_images_is_named_as_the_cause():
+    # (x - 0) / 0: a blank frame's statistics turn every image into NaN and inf
+    data = toy_data(8)
+    broken = TensorDataset(data.tensors[0] / torch.zeros(1, 3, 1, 1), data.tensors[1])
+    for max_bad_batches, where in ((2, "2 batches in a row"), (5, "in every one of the 2 batches of epoch 1")):
+        model = TinyNet()
+        with pytest.raises(RuntimeError) as stopped:
+            fit(model, toy_loader(broken), None, nn.CrossEntropyLoss(), make_optimizer("adam", model, lr=0.01),
+                epochs=1, max_bad_batches=max_bad_batches, progress=False)
+        message = str(stopped.value)
+        assert where in message
+        assert "holds NaN or inf in its input images" in message and "normalisation statistics" in message
+        assert "lower learning rate" not in message  # the optimizer's advice does not fit a data fault
+
+
 def test_early_stopping_keeps_the_best_model(tmp_path):
     # validation asks for the darkest channel while training teaches the brightest: it gets worse each epoch
     torch.manual_seed(0)

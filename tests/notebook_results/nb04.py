@@ -28,6 +28,10 @@ def check(results: dict) -> None:
     # a learning rate far too high: the loss explodes and stays above chance level
     assert results["high_lr_peak_loss"] > 100 * results["ten_images_first_loss"]
     assert results["high_lr_final_loss"] is None or results["high_lr_final_loss"] > math.log(9)
+    # batch norm is what kept it finite: the same rate without batch norm overflows within those steps
+    assert results["high_lr_finite"] is True
+    assert results["high_lr_no_norm_finite"] is False
+    assert 1 <= results["high_lr_no_norm_steps"] <= results["fail_steps"]
     # NaN from the data: fit's guard stops training and leaves parameters and buffers finite and as they were
     assert results["nan_guard_stopped"] is True
     assert results["nan_guard_weights_finite"] is True
