@@ -78,9 +78,10 @@ def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names:
                      + ", ".join(f"{score} {gap:+.3f}" for score, gap in gaps.items()))
     for name, contender in scores.items():
         ious = [(c, iou) for c, iou in zip(class_names, contender["iou"]) if iou == iou]  # NaN: not in val
-        found = ", ".join(f"{c} {iou:.2f}" for c, iou in ious if iou >= 0.01) or "no class"
-        missed = ", ".join(c for c, iou in ious if iou < 0.01) or "none"
-        lines.append(f"- {name}: IoU {found}; below 0.01: {missed}")
+        shown = [(c, f"{iou:.2f}") for c, iou in ious]  # to 2 decimals, as the per-class figure labels its bars
+        found = ", ".join(f"{c} {text}" for c, text in shown if text != "0.00") or "no class"
+        missed = ", ".join(c for c, text in shown if text == "0.00") or "none"
+        lines.append(f"- {name}: IoU {found}; 0.00 (to 2 decimals): {missed}")
     lines.append(f"per class (by {margin} or more), the U-Net's IoU is higher for "
                  f"{_classes_won(unet_scores, lookup_scores, class_names, margin)}; the lookup's for "
                  f"{_classes_won(lookup_scores, unet_scores, class_names, margin)}")

@@ -183,7 +183,15 @@ def error_map(image: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tenso
 def _show_picture(ax: Axes, picture: np.ndarray, title: str) -> None:
     ax.imshow(picture, interpolation="nearest")
     ax.set_title(title, fontsize="medium")
-    ax.set_axis_off()
+    pixel_axes(ax)
+
+
+def pixel_axes(ax: Axes) -> None:
+    """Label an image panel's axes in pixels, with small ticks, as every image figure of the workbook does."""
+    ax.set(xlabel="x (pixels)", ylabel="y (pixels)")
+    ax.tick_params(labelsize="x-small")
+    ax.xaxis.label.set_size("small")
+    ax.yaxis.label.set_size("small")
 
 
 def _panel_figure(rows: int, columns: int, aspect: float, extra_height: float = 0.9) -> tuple[Figure, np.ndarray]:
@@ -569,14 +577,20 @@ def _spread_indices(count: int, how_many: int) -> list[int]:
 
 
 def _one_per_group(dataset: Any, count: int, column: str | None) -> list[int] | None:
-    """The first frame of each value of the manifest's `column` among the first `count` frames (in the order the
-    values first occur), or None when `column` is None or the data set's manifest does not record it."""
+    """One frame of each value of the manifest's `column` among the first `count` frames (in the order the values
+    first occur): its first clear-weather frame where the manifest records the weather, else its first frame. None
+    when `column` is None or the data set's manifest does not record it."""
     manifest = getattr(dataset, "manifest", None)
     if column is None or not isinstance(manifest, pd.DataFrame) or column not in manifest.columns:
         return None
-    values = manifest[column].iloc[:count].reset_index(drop=True)
-    firsts = values[values.notna()].drop_duplicates()
-    return [int(i) for i in firsts.index] or None
+    table = manifest.iloc[:count].reset_index(drop=True)
+    table = table[table[column].notna()]
+    clear = table["weather"].eq("clear") if "weather" in table.columns else pd.Series(False, index=table.index)
+    # clear frames first within each value (a stable sort keeps frame order), values in order of first occurrence
+    order = {value: rank for rank, value in enumerate(table[column].drop_duplicates())}
+    ranked = table.assign(_value=table[column].map(order), _cloudy=~clear).sort_values(["_value", "_cloudy"],
+                                                                                     kind="stable")
+    return [int(i) for i in ranked.drop_duplicates(column).index] or None
 
 
 def _frame_name(dataset: Any, index: int) -> str:

@@ -55,14 +55,14 @@ def test_describe_colour_rivals_says_where_the_unet_stands_overall_and_per_class
         "- the U-Net is ahead of the trained colour classifier: pixel accuracy +0.100, mIoU +0.200",
         "- the U-Net is behind in pixel accuracy and ahead in mIoU against the best colour lookup: "
         "pixel accuracy -0.100, mIoU +0.100",
-        "- colour per pixel: IoU road 0.80; below 0.01: car",
-        "- best colour lookup: IoU road 0.90; below 0.01: car",
-        "- U-Net: IoU road 0.85, car 0.30; below 0.01: none",
+        "- colour per pixel: IoU road 0.80; 0.00 (to 2 decimals): car",
+        "- best colour lookup: IoU road 0.90, car 0.01; 0.00 (to 2 decimals): none",
+        "- U-Net: IoU road 0.85, car 0.30; 0.00 (to 2 decimals): none",
         "per class (by 0.01 or more), the U-Net's IoU is higher for car; the lookup's for road",
         "In mIoU the short U-Net run is already ahead of the best colour lookup on these frames, by 0.100."]
     lines = describe_colour_rivals(rivals(0.5, 0.2, [0.0, 0.0, math.nan]), "U-Net", names).split("\n")
     assert lines[0] == "- the U-Net is behind the trained colour classifier: pixel accuracy -0.100, mIoU -0.100"
-    assert lines[4] == "- U-Net: IoU no class; below 0.01: road, car"
+    assert lines[4] == "- U-Net: IoU no class; 0.00 (to 2 decimals): road, car"
     assert lines[5] == "per class (by 0.01 or more), the U-Net's IoU is higher for no class; the lookup's for road"
     assert lines[6].startswith("In mIoU the U-Net is behind the best colour lookup by 0.200 after so few steps")
 

@@ -88,6 +88,7 @@ def test_show_samples_grid_titles_and_legend():
     assert all(titles) and fig.get_suptitle()
     assert len(fig.legends) == 1
     assert legend_labels(fig.legends[0]) == [f"{i} {n}" for i, n in enumerate(GTA9.class_names)] + ["wrong pixel"]
+    assert all(ax.axison and ax.get_xlabel() == "x (pixels)" and ax.get_ylabel() == "y (pixels)" for ax in fig.axes)
 
 
 def test_show_samples_without_predictions_has_three_columns():
@@ -237,6 +238,11 @@ def test_dataset_browser_static_figure_shows_one_frame_per_scene_type():
     assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 00001 · town"]  # within the browsed frames
     fig = viz.dataset_browser(make_frames(5), GTA9, interactive=False, one_per="scene", static_frames=2)
     assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 1", "frame 5"]  # no manifest: spread as before
+    # where the manifest records the weather, each scene type shows its first clear frame
+    Frames.manifest = Frames.manifest.assign(weather=["fog", "clear", "rain", "clear", "fog"])
+    fig = viz.dataset_browser(Frames(make_frames(5)), interactive=False, one_per="scene")
+    assert [ax.get_title() for ax in fig.axes[::3]] == ["frame 00002 · town, clear", "frame 00003 · city, rain",
+                                                         "frame 00005 · highway, fog"]
 
 
 def test_review_browser_panels_have_pixel_axes():
