@@ -259,8 +259,9 @@ def epoch_learning_rates(recipe: Mapping, steps_per_epoch: int = 10) -> np.ndarr
 
 
 def describe_schedules(reference_recipe: Mapping, this_recipe: Mapping) -> str:
-    """Why a longer run's first layer can end nearer its start than a shorter one's: both recipes' schedules and epochs,
-    and the learning rate each summed over its epochs (each epoch's mean rate), the budget of step sizes."""
+    """Why a run's first layer can end nearer its start than another's with more epochs or a larger summed rate: both
+    recipes' schedules and epochs, and the learning rate each summed over its epochs (each epoch's mean rate), the
+    budget of step sizes."""
     from helpers.optim import SCHEDULE_REGISTRY, schedule_name
 
     def words(recipe: Mapping) -> str:
@@ -288,7 +289,7 @@ def describe_reference_filters(facts: Mapping[str, float], chance_95: float,
                                recipes: tuple[Mapping, Mapping] | None = None) -> str:
     """What training did to the reference model's first layer: how far it moved and turned, whether its best
     |cos| with Sobel beats the luckiest 5 % of random kernels (`chance_95`), and, given this run's
-    (moved, turned), whether the longer training took the layer further; where it did not, given both
+    (moved, turned), whether the reference's training took the layer further; where it did not, given both
     runs' recorded `recipes` (the reference's, this run's), a line on their schedules (`describe_schedules`).
 
     `facts` holds the reference's "epochs", "moved" (`moved_share`), "turned" (`turned_degrees`) and

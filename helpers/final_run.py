@@ -396,27 +396,56 @@ def describe_class_shares(shares, class_names: list[str], many: float = 0.2, few
     return "; ".join(parts)
 
 
-def describe_candidate_ranking(pseudo_test: dict[str, float], test: dict[str, float]) -> str:
-    """How pseudo-test ranked the candidates against how test ranked them: the same order, the reverse, or how many
-    pairs of candidates the two put the same way round, and where pseudo-test's first came on test."""
+def ordinal(place: int) -> str:
+    """1 → "1st", 2 → "2nd", 3 → "3rd", 11 → "11th", 22 → "22nd"."""
+    suffix = "th" if place % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(place % 10, "th")
+    return f"{place}{suffix}"
+
+
+def describe_candidate_ranking(pseudo_test: dict[str, float], test: dict[str, float], picked: str | None = None,
+                               picked_from: int = 0) -> str:
+    """The candidates in pseudo-test's order, each with both scores and its place on test; then whether the two
+    orders agree and where pseudo-test's first came on test. `picked` names the candidate chosen as the maximum
+    of `picked_from` pseudo-test scores (the best epoch), whose pseudo-test score that choice flatters."""
     by_pseudo, by_test = (sorted(scores, key=lambda name: -scores[name]) for scores in (pseudo_test, test))
-
-    def ranking(order: list[str], scores: dict) -> str:
-        return " > ".join(f"{name} ({scores[name]:.3f})" for name in order)
-
-    line = f"pseudo-test ranked the candidates {ranking(by_pseudo, pseudo_test)}; test ranked them " \
-           f"{ranking(by_test, test)}"
+    listed = ", ".join(f"{name} {pseudo_test[name]:.3f} (test {test[name]:.3f}, {ordinal(by_test.index(name) + 1)})"
+                       for name in by_pseudo)
+    line = f"by pseudo-test mIoU: {listed}"
     if by_pseudo == by_test:
-        return f"{line}: the same order"
+        return f"{line}: test ranks them in the same order"
     pairs = [(a, b) for n, a in enumerate(by_pseudo) for b in by_pseudo[n + 1:]]
     agree = sum(by_test.index(a) < by_test.index(b) for a, b in pairs)
+    order = ("exactly the reverse order" if agree == 0 else f"the two agree on {agree} of the {len(pairs)} pairs")
+    if by_test[0] == by_pseudo[0]:
+        others = "the other two swap" if len(pairs) == 3 else "the others come in another order"
+        return f"{line}: {order}; pseudo-test picked test's winner too, {others}"
     place = by_test.index(by_pseudo[0])
-    where = "last" if place == len(by_test) - 1 else f"{place + 1}{'nd' if place == 1 else 'rd' if place == 2 else 'th'}"
-    order = ("exactly the reverse order" if agree == 0 else
-             f"the two agree on {agree} of the {len(pairs)} pairs of candidates")
+    where = "last" if place == len(by_test) - 1 else ordinal(place + 1)
+    line = f"{line}: {order}; pseudo-test's first comes {where} on test"
+    if by_pseudo[0] == picked and picked_from > 1:
+        return (f"{line} — it is the candidate picked as the maximum of {picked_from} pseudo-test scores, the one "
+                "that choice flatters (§4)")
     spread = pseudo_test[by_pseudo[0]] - pseudo_test[by_pseudo[-1]]
-    return (f"{line}: {order}; pseudo-test's first ({by_pseudo[0]}) comes {where} on test — pseudo-test's gaps "
-            f"(at most {spread:.3f}) did not foretell test's order")
+    return f"{line} — pseudo-test's gaps (at most {spread:.3f}) did not foretell test's order"
+
+
+def describe_sequence_spread(image_accuracy, sequences, scenes, pooled: float) -> str:
+    """The per-image accuracies by sequence: the lowest and highest sequence means with their scenes, how many
+    sequences lie below the `pooled` accuracy, and each scene whose sequences fall on both sides of it (a scene
+    mean then describes few of its frames)."""
+    frames = pd.DataFrame({"accuracy": np.asarray(image_accuracy), "sequence": np.asarray(sequences).astype(str),
+                           "scene": np.asarray(scenes).astype(str)})
+    means = frames.groupby(["sequence", "scene"], sort=False)["accuracy"].mean().sort_values().reset_index()
+    low, high = means.iloc[0], means.iloc[-1]
+    line = (f"per sequence, the mean frame accuracy runs from {low.accuracy:.3f} (sequence {low.sequence}, "
+            f"{low.scene}) to {high.accuracy:.3f} (sequence {high.sequence}, {high.scene}); "
+            f"{int((means.accuracy < pooled).sum())} of {len(means)} sequences lie below the pooled {pooled:.3f}")
+    split = [f"{scene} ({', '.join(f'{row.sequence}: {row.accuracy:.3f}' for row in rows.itertuples())})"
+             for scene, rows in means.groupby("scene", sort=False)
+             if rows.accuracy.min() < pooled < rows.accuracy.max()]
+    if split:
+        line += f"; the sequences of {' and '.join(split)} fall on both sides of it"
+    return line
 
 
 def describe_test_against_pseudo_test(test_miou: float, pseudo_test_miou: float, train_miou: float) -> str:

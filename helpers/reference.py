@@ -59,24 +59,54 @@ def describe_augment(fields: dict | str | bool | None) -> str:
     return ", ".join(parts) or "none"
 
 
-def describe_reference_training(extra: dict, epochs: int, schedule: str) -> str:
-    """How the reference model's training compares with this run's: the epoch ratio and the schedules, from what the
-    reference recorded (`extra`: its checkpoint_extra) and this run's `epochs` and `schedule`."""
-    theirs, their_schedule = int(extra["epochs"]), extra["recipe"]["schedule"]
+def member_count(model: torch.nn.Module) -> int:
+    """How many models `model` averages: the members of an ensemble, else 1."""
+    from helpers.models import Ensemble
+
+    return len(model.members) if isinstance(model, Ensemble) else 1
+
+
+def _rate_words(lr: float, schedule: str) -> str:
+    """The learning rate as the recipe means it: the peak of a cycling schedule, the constant rate of none, else
+    the starting rate."""
+    from helpers.optim import schedule_name
+
+    role = {"none": "constant", "onecycle": "peak", "cyclic": "peak"}.get(schedule_name(schedule), "starting")
+    return f"{role} learning rate of {lr:.2e}"
+
+
+def describe_reference_training(reference: torch.nn.Module, model: torch.nn.Module, epochs: int,
+                                recipe: dict) -> str:
+    """Every recorded way the `reference` model's training differs from this run's final `model`: epochs, schedule,
+    learning rate (from the reference's checkpoint_extra, against the `epochs` this run trained and its `recipe`, a
+    dict of `Recipe` fields), and how many models each averages (`member_count`)."""
+    extra, members, their_members = reference.checkpoint_extra, member_count(model), member_count(reference)
+    theirs_recipe, theirs = extra["recipe"], int(extra["epochs"])
     ratio = theirs / max(epochs, 1)
-    if theirs == epochs:
-        length = f"as many epochs as this run ({theirs})"
-    elif ratio == 2:
-        length = f"twice the epochs ({theirs} against {epochs})"
-    elif ratio > 1:
-        length = f"{ratio:.1f} times the epochs ({theirs} against {epochs})"
-    else:
-        length = f"fewer epochs ({theirs} against {epochs})"
-    same = their_schedule == schedule
-    how = (f"with the same schedule ({schedule})" if same else
-           f"with {their_schedule} instead of this run's schedule ({schedule}): two things differ, so a gap cannot be "
-           "put on the epochs alone")
-    return f"the reference model trained for {length}, {how}"
+    differences = []
+    if theirs != epochs:
+        length = ("twice the epochs" if ratio == 2 else "half the epochs" if ratio == 0.5 else
+                  f"{ratio:.1f} times the epochs" if ratio > 1 else "fewer epochs")
+        differences.append(f"{length} ({theirs} against {epochs})")
+    same_schedule = theirs_recipe["schedule"] == recipe["schedule"]
+    if not same_schedule:
+        differences.append(f"the {theirs_recipe['schedule']} schedule against {recipe['schedule']}")
+    if not (same_schedule and math.isclose(float(theirs_recipe["lr"]), float(recipe["lr"]), rel_tol=1e-6)):
+        differences.append(f"a {_rate_words(theirs_recipe['lr'], theirs_recipe['schedule'])} against a "
+                           f"{_rate_words(recipe['lr'], recipe['schedule'])}")
+
+    def kind(count: int) -> str:
+        return "one model" if count == 1 else f"an ensemble of {count}"
+
+    if their_members != members:
+        differences.append(f"{kind(their_members)} against {kind(members)}")
+    if not differences:
+        return (f"nothing recorded differs between the reference model's training and this run's ({theirs} epochs, "
+                f"{recipe['schedule']} schedule, {_rate_words(recipe['lr'], recipe['schedule'])}, {kind(members)})")
+    if len(differences) == 1:
+        return f"the reference model differs from this run's final model in one recorded way: {differences[0]}"
+    return (f"the reference model differs from this run's final model in {len(differences)} recorded ways — "
+            f"{'; '.join(differences)} — so a gap cannot be put on any one of them")
 
 
 def unseen_indices(dataset, model: torch.nn.Module) -> np.ndarray:

@@ -243,17 +243,34 @@ def test_describe_class_shares_names_the_common_the_few_percent_and_the_rare_cla
 
 def test_describe_candidate_ranking_says_whether_test_agrees_with_pseudo_test():
     pseudo = {"best": 0.604, "ensemble": 0.592, "averaged": 0.580}
-    partly = final_run.describe_candidate_ranking(pseudo, {"best": 0.616, "ensemble": 0.645, "averaged": 0.633})
-    assert partly == ("pseudo-test ranked the candidates best (0.604) > ensemble (0.592) > averaged (0.580); test "
-                      "ranked them ensemble (0.645) > averaged (0.633) > best (0.616): the two agree on 1 of the 3 "
-                      "pairs of candidates; pseudo-test's first (best) comes last on test — pseudo-test's gaps (at "
-                      "most 0.024) did not foretell test's order")
+    partly = final_run.describe_candidate_ranking(pseudo, {"best": 0.616, "ensemble": 0.645, "averaged": 0.633},
+                                                  picked="best", picked_from=50)
+    assert partly == ("by pseudo-test mIoU: best 0.604 (test 0.616, 3rd), ensemble 0.592 (test 0.645, 1st), averaged "
+                      "0.580 (test 0.633, 2nd): the two agree on 1 of the 3 pairs; pseudo-test's first comes last on "
+                      "test — it is the candidate picked as the maximum of 50 pseudo-test scores, the one that choice "
+                      "flatters (§4)")
+    assert partly.count("ensemble") == 1  # each candidate named once
+    # pseudo-test's first was not picked as a maximum: no reason is claimed beyond the gaps
+    unpicked = final_run.describe_candidate_ranking(pseudo, {"best": 0.616, "ensemble": 0.645, "averaged": 0.633},
+                                                    picked="averaged", picked_from=50)
+    assert unpicked.endswith("comes last on test — pseudo-test's gaps (at most 0.024) did not foretell test's order")
     reverse = final_run.describe_candidate_ranking(pseudo, {"best": 0.5, "ensemble": 0.6, "averaged": 0.7})
-    assert ": exactly the reverse order; pseudo-test's first (best) comes last on test" in reverse
+    assert ": exactly the reverse order; pseudo-test's first comes last on test — pseudo-test's gaps" in reverse
     assert final_run.describe_candidate_ranking(pseudo, {"best": 0.7, "ensemble": 0.6, "averaged": 0.5}).endswith(
-        ": the same order")
-    second = final_run.describe_candidate_ranking(pseudo, {"best": 0.6, "ensemble": 0.7, "averaged": 0.5})
-    assert "the two agree on 2 of the 3 pairs of candidates; pseudo-test's first (best) comes 2nd on test" in second
+        ": test ranks them in the same order")
+    second = final_run.describe_candidate_ranking(pseudo, {"best": 0.6, "ensemble": 0.7, "averaged": 0.5}, "best", 50)
+    assert "the two agree on 2 of the 3 pairs; pseudo-test's first comes 2nd on test — it is the candidate" in second
+    # pseudo-test's first is test's first too: said so, with "1st", not "1th", and no blame on the gaps
+    first = final_run.describe_candidate_ranking({"best": 0.61, "ensemble": 0.60, "averaged": 0.59},
+                                                 {"best": 0.65, "ensemble": 0.62, "averaged": 0.63}, "best", 50)
+    assert first == ("by pseudo-test mIoU: best 0.610 (test 0.650, 1st), ensemble 0.600 (test 0.620, 3rd), averaged "
+                     "0.590 (test 0.630, 2nd): the two agree on 2 of the 3 pairs; pseudo-test picked test's winner "
+                     "too, the other two swap")
+
+
+def test_ordinal_suffixes():
+    assert [final_run.ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st"]
 
 
 def test_describe_test_against_pseudo_test_calls_a_tie_to_3_decimals_the_same():
@@ -297,3 +314,14 @@ def test_describe_absent_convention_shows_both_numbers_and_whether_they_differ()
     assert "(absent: none)" in final_run.describe_absent_convention("all", 0.6, 0.6, [])
     assert "cannot tell the two apart" in final_run.describe_absent_convention("all", 0.6, 0.6, [])
     assert "although a class is absent" in final_run.describe_absent_convention("x", 0.6, 0.6, ["busses"])
+
+
+def test_describe_sequence_spread_names_the_ends_and_the_scenes_on_both_sides():
+    accuracy = [0.90, 0.92, 0.96, 0.98, 0.95, 0.89]
+    sequences = [12, 12, 28, 28, 7, 3]
+    scenes = ["highway", "highway", "highway", "highway", "countryside", "city"]
+    assert final_run.describe_sequence_spread(accuracy, sequences, scenes, 0.938) == (
+        "per sequence, the mean frame accuracy runs from 0.890 (sequence 3, city) to 0.970 (sequence 28, highway); "
+        "2 of 4 sequences lie below the pooled 0.938; the sequences of highway (12: 0.910, 28: 0.970) fall on both "
+        "sides of it")
+    assert "both sides" not in final_run.describe_sequence_spread(accuracy, sequences, scenes, 0.975)

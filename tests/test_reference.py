@@ -15,6 +15,7 @@ from helpers.reference import (
     describe_reference_gap,
     describe_reference_training,
     load_reference,
+    member_count,
     seed_spread,
     unseen_indices,
 )
@@ -122,12 +123,42 @@ def test_describe_reference_gap_without_a_seed_spread_says_so():
         assert "no seed spread is recorded" in text and "more epochs" not in text
 
 
-def test_describe_reference_training_compares_epochs_and_schedules():
-    extra = {"epochs": 100, "recipe": {"schedule": "onecycle"}}
-    assert describe_reference_training(extra, 50, "none") == (
-        "the reference model trained for twice the epochs (100 against 50), with onecycle instead of this run's "
-        "schedule (none): two things differ, so a gap cannot be put on the epochs alone")
-    assert describe_reference_training(extra, 40, "onecycle") == (
-        "the reference model trained for 2.5 times the epochs (100 against 40), with the same schedule (onecycle)")
-    assert "as many epochs as this run (100)" in describe_reference_training(extra, 100, "onecycle")
-    assert "fewer epochs (100 against 200)" in describe_reference_training(extra, 200, "onecycle")
+def _trained(members: int = 1, **extra) -> torch.nn.Module:
+    """A stand-in for a loaded model: one layer, or an ensemble of `members`, carrying `extra` as load_model does."""
+    from helpers.models import Ensemble
+
+    model = torch.nn.Conv2d(3, 2, 1) if members == 1 else Ensemble([torch.nn.Conv2d(3, 2, 1)] * members)
+    model.checkpoint_extra = extra
+    return model
+
+
+def test_describe_reference_training_names_every_recorded_difference():
+    reference = _trained(epochs=100, recipe={"schedule": "onecycle", "lr": 3e-3})
+    assert describe_reference_training(reference, _trained(12), 50, {"schedule": "none", "lr": 2.24e-3}) == (
+        "the reference model differs from this run's final model in 4 recorded ways — twice the epochs (100 against "
+        "50); the onecycle schedule against none; a peak learning rate of 3.00e-03 against a constant learning rate "
+        "of 2.24e-03; one model against an ensemble of 12 — so a gap cannot be put on any one of them")
+    same, one_model = {"schedule": "onecycle", "lr": 3e-3}, _trained()
+    assert describe_reference_training(reference, one_model, 100, same) == (
+        "nothing recorded differs between the reference model's training and this run's (100 epochs, onecycle "
+        "schedule, peak learning rate of 3.00e-03, one model)")
+    one = "the reference model differs from this run's final model in one recorded way: "
+    assert describe_reference_training(reference, one_model, 40, same) == one + "2.5 times the epochs (100 against 40)"
+    assert describe_reference_training(reference, one_model, 200, same) == one + "half the epochs (100 against 200)"
+    assert describe_reference_training(reference, one_model, 300, same) == one + "fewer epochs (100 against 300)"
+    assert describe_reference_training(reference, one_model, 100, {"schedule": "onecycle", "lr": 1e-3}) == (
+        one + "a peak learning rate of 3.00e-03 against a peak learning rate of 1.00e-03")
+    assert describe_reference_training(reference, _trained(5), 100, same) == one + "one model against an ensemble of 5"
+    ensemble_reference = _trained(3, epochs=100, recipe=same)
+    assert describe_reference_training(ensemble_reference, one_model, 100, same) == (
+        one + "an ensemble of 3 against one model")
+    # another schedule changes what the rate means, so the rates are named even when the numbers agree
+    cosine = describe_reference_training(reference, one_model, 100, {"schedule": "cosine", "lr": 3e-3})
+    assert "in 2 recorded ways" in cosine and "against a starting learning rate of 3.00e-03" in cosine
+
+
+def test_member_count_counts_an_ensembles_members():
+    from helpers.models import Ensemble
+
+    layer = torch.nn.Conv2d(3, 2, 1)
+    assert member_count(layer) == 1 and member_count(Ensemble([layer, torch.nn.Conv2d(3, 2, 1)])) == 2

@@ -77,8 +77,10 @@ def check(results: dict, run_dir=None) -> None:
     assert math.isclose(results["val_miou"], val_scores[ensemble_name], abs_tol=1e-9)
     assert math.isclose(results["test_miou"], test_scores[ensemble_name], abs_tol=1e-9)
     assert all(_score(value) for value in (*val_scores.values(), *test_scores.values()))
-    # the line after the candidates table says how pseudo-test and test ranked them, from these scores
-    assert results["candidates_ranking"] == describe_candidate_ranking(val_scores, test_scores)
+    # the line after the candidates table says how pseudo-test and test ranked them, from these scores, and that the
+    # best epoch is the one candidate picked as a maximum of the epochs' pseudo-test scores
+    assert results["candidates_ranking"] == describe_candidate_ranking(val_scores, test_scores, picked=best_name,
+                                                                       picked_from=results["epochs_run"])
 
     # Checkpoints written, model saved where notebook 09 looks, reloaded with identical predictions.
     assert results["checkpoint_exists"] is True
