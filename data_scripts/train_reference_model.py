@@ -5,7 +5,7 @@
 
 It runs notebook 01's cleaning checks and sequence split (seed 0), then trains the quick profile's
 U-Net on the same frames as notebook 07 (train + val, the profile's cap, 07's augmentation, which
-the model records field by field) for many more epochs than a notebook can afford on a CPU, with
+the model records field by field) for 100 epochs by default (twice the quick profile's 50 in notebook 07), with
 Adam and a OneCycle schedule, cross-entropy plus soft Dice with median-frequency class weights. The
 last epoch's weights are stored in half precision (about 4 MB) together with the recipe, the
 sequences it trained on and its scores on the pseudo-test and test splits, so that
