@@ -773,8 +773,8 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
     `summary` is indexed by setting with `train_miou_mean`, and, when present, `final_loss_mean` (the training-mode
     loss at the end) and `train_miou_batch_statistics_mean` (the training frames scored with batch norm on each
     batch's own statistics, see `with_batch_statistics`). A setting whose training mIoU is `lost` or more higher with
-    batch statistics than in evaluation mode fitted its frames, and its running statistics failed; otherwise it
-    trained less. `mechanisms[name]["evaluation"]` / `["less"]` give a setting's likely cause of either outcome;
+    batch statistics than in evaluation mode lost that much to its running statistics; otherwise it trained
+    less. `mechanisms[name]["evaluation"]` / `["less"]` give a setting's likely cause of either outcome;
     `memorised`: whether the baseline got near memorising.
     """
     baseline = summary.loc["baseline"]
@@ -794,8 +794,9 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
         cause = mechanisms.get(name, {}).get("evaluation" if evaluation else "less")
         if evaluation:
             text = (f"{loss + ', ' if loss else ''}training mIoU {batch:.3f} with each batch's own statistics but "
-                    f"{row['train_miou_mean']:.3f} in evaluation mode: it fitted its frames, and what failed is "
-                    "evaluation mode, batch norm's running statistics not matching the weights")
+                    f"{row['train_miou_mean']:.3f} in evaluation mode: evaluation mode lost "
+                    f"{batch - row['train_miou_mean']:.3f} of what the weights fitted, as batch norm's running "
+                    "statistics do not match them")
         else:
             text = ("trained less: " + (loss + ", " if loss else "") + f"training mIoU {row['train_miou_mean']:.3f}"
                     + (f" ({batch:.3f} with each batch's own statistics)" if batch == batch else ""))

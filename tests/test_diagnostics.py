@@ -611,8 +611,8 @@ def test_describe_gap_closers_tells_a_failed_evaluation_mode_from_training_less(
     assert lines[1] == ("  Dropout2d: trained less: training loss 0.509 (baseline 0.039), training mIoU 0.293 (0.310 "
                         "with each batch's own statistics); likely channels dropped")
     assert lines[2] == ("  Adam + L2: training loss 0.317 (baseline 0.039), training mIoU 0.850 with each batch's own "
-                        "statistics but 0.128 in evaluation mode: it fitted its frames, and what failed is evaluation "
-                        "mode, batch norm's running statistics not matching the weights; likely weights that move fast")
+                        "statistics but 0.128 in evaluation mode: evaluation mode lost 0.722 of what the weights "
+                        "fitted, as batch norm's running statistics do not match them; likely weights that move fast")
     summary.loc["Adam + L2", "train_miou_batch_statistics_mean"] = 0.2  # within 0.1 of evaluation mode: trained less
     assert "  Adam + L2: trained less: training loss 0.317" in describe_gap_closers(summary, ["Adam + L2"], True, [],
                                                                                    mechanisms)
