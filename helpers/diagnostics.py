@@ -239,7 +239,8 @@ def sweep_verdict(sweep: pd.DataFrame) -> dict:
 
     `sweep` has one row per run: norm ("batch" or "none"), lr, final, finite, learned. The outcome
     compares the largest rate that learned: "larger" (with batch norm), "smaller", "same",
-    "only_with_norm", "only_without_norm" or "none". `deciding` holds, per norm, the runs the
+    "only_with_norm", "only_without_norm" or "none". `diverged` lists, per norm, the runs that ended in NaN or inf
+    (lr, and the step they reached when the sweep has a `steps` column). `deciding` holds, per norm, the runs the
     outcome turns on: the largest rate that learned and the next rate above it (each None when
     there is none), as dicts of lr, final and finite.
     """
@@ -257,7 +258,10 @@ def sweep_verdict(sweep: pd.DataFrame) -> dict:
                else "only_without_norm" if with_norm is None else "larger" if with_norm > without_norm
                else "smaller" if with_norm < without_norm else "same")
     best = {norm: lowest(norm) for norm in NORM_NAMES}
-    return {"largest_learned": learned, "largest_finite": {norm: largest(norm, "finite") for norm in NORM_NAMES},
+    broken = {norm: sweep[(sweep["norm"] == norm) & ~sweep["finite"].astype(bool)].sort_values("lr") for norm in NORM_NAMES}
+    diverged = {norm: [{"lr": float(row["lr"]), "steps": int(row["steps"]) if "steps" in row else None}
+                       for _, row in rows.iterrows()] for norm, rows in broken.items()}
+    return {"diverged": diverged, "largest_learned": learned, "largest_finite": {norm: largest(norm, "finite") for norm in NORM_NAMES},
             "best_lr": {norm: best[norm][0] for norm in NORM_NAMES},
             "best_final": {norm: best[norm][1] for norm in NORM_NAMES}, "outcome": outcome,
             "deciding": {norm: _deciding_runs(sweep, norm, learned[norm]) for norm in NORM_NAMES}}
@@ -308,18 +312,20 @@ def _ended_text(run: dict, prior_loss: float) -> str:
             + ("below" if share >= 0 else "above") + " the class-prior loss")
 
 
-def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: float) -> str:
+def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: float, bounds: dict | None = None) -> str:
     """The verdict of a `sweep_verdict` as the reader's run shows it: the largest rates, the deciding runs, their margin.
 
     `margin`: the share below `prior_loss` a run's final loss must end to count as learned;
     `top_rate`: the largest rate swept (a limit found there may lie higher). The deciding runs are
     those of `facts["deciding"]` (or, where no rate learned, the one that came closest); the last
     sentence says whether the nearest of them ended within one margin of the line, where one seed
-    more could move it to the other side.
+    more could move it to the other side; given `learned_bounds`, whether that could flip the direction.
     """
     learned, finite = facts["largest_learned"], facts["largest_finite"]
     closest = _closest_to_line(facts, prior_loss, margin)
     reading = (f"{sweep_outcome_text(facts)}." if closest >= margin * prior_loss else
+               f"on this line alone, {sweep_outcome_text(facts)} — {_bounds_text(bounds)}."
+               if bounds is not None and direction_is_clear(bounds) else
                f"on this line alone, {sweep_outcome_text(facts)} — but a deciding run ended within the margin of it "
                "(last line), so another seed could change this reading.")
     lines = [f"Largest rate whose run ended finite and {margin:.0%} or more below the class-prior loss: with batch norm "
@@ -338,8 +344,9 @@ def describe_sweep(facts: dict, prior_loss: float, margin: float, top_rate: floa
                      f"the next rate, {_ended_text(above, prior_loss)}" if above else "no larger rate was tried"]
         lines.append(f"  {NORM_NAMES[norm]}: " + "; ".join(parts))
     lines.append(f"The nearest of them ended {closest:.3f} from the line (the margin is {margin * prior_loss:.3f}): " + (
-        "closer than the margin, so the verdict rests on a run that another seed could put on the other side."
-        if closest < margin * prior_loss else
+        "closer than the margin, so the verdict rests on a run that another seed could put on the other side"
+        + (" (the exact rates, not the direction: see the first line)." if bounds is not None and direction_is_clear(bounds)
+           else ".") if closest < margin * prior_loss else
         "farther than the margin, though with one run per rate that is no measurement of the noise between seeds."))
     return "\n".join(lines)
 
@@ -365,6 +372,51 @@ def learned_is_clear(facts: dict, prior_loss: float, margin: float) -> bool:
     return _closest_to_line(facts, prior_loss, margin) >= margin * prior_loss
 
 
+def _diverged_text(facts: dict) -> str:
+    """Which runs of the sweep diverged, per norm, and at which step (or that none did)."""
+    parts = []
+    for norm, runs in facts["diverged"].items():
+        if runs:
+            rates = " and ".join(f"{run['lr']:g}" for run in runs)
+            steps = (f" (NaN or inf at step{'s' if len(runs) > 1 else ''} {' and '.join(str(run['steps']) for run in runs)})"
+                     if all(run["steps"] is not None for run in runs) else "")
+            parts.append(f"{NORM_NAMES[norm]} lr {rates} diverged{steps}")
+    return "; ".join(parts) if parts else "no run diverged"
+
+
+def learned_bounds(sweep: pd.DataFrame, prior_loss: float, margin: float) -> dict:
+    """Per norm, the largest rate that learned however the runs within one margin of the line fall: "at_least" (only
+    the runs a margin or more below the line count) and "at_most" (every finite run less than a margin above it
+    counts); None where no rate qualifies. The line is (1 − margin) · prior_loss, the margin margin · prior_loss."""
+    line, width = (1 - margin) * prior_loss, margin * prior_loss
+
+    def largest(norm: str, below: float) -> float | None:
+        rates = sweep.loc[(sweep["norm"] == norm) & sweep["finite"].astype(bool) & (sweep["final"] < below), "lr"]
+        return float(rates.max()) if len(rates) else None
+
+    return {norm: {"at_least": largest(norm, line - width), "at_most": largest(norm, line + width)} for norm in NORM_NAMES}
+
+
+def direction_is_clear(bounds: dict) -> bool:
+    """Whether one norm's largest learned rate lies above the other's however the runs within the margin fall."""
+    def above(high: dict, low: dict) -> bool:
+        return high["at_least"] is not None and (low["at_most"] is None or high["at_least"] > low["at_most"])
+
+    return above(bounds["batch"], bounds["none"]) or above(bounds["none"], bounds["batch"])
+
+
+def _bounds_text(bounds: dict) -> str:
+    """The direction `direction_is_clear` found, with the bounds that settle it."""
+    high, low = ("batch", "none") if bounds["batch"]["at_least"] is not None and (
+        bounds["none"]["at_most"] is None or bounds["batch"]["at_least"] > bounds["none"]["at_most"]) else ("none", "batch")
+    most = bounds[low]["at_most"]
+    return (f"a deciding run ended within the margin, so another seed could move the exact rates, but not the direction: "
+            f"{NORM_NAMES[high]} a rate of {bounds[high]['at_least']:g} or more learned, {NORM_NAMES[low]} "
+            + (f"at most {most:g} could have" if most is not None else "none could have")
+            + ", even with every run within the margin put on the other side of the line: "
+            + ("batch norm allowed the larger learning rate" if high == "batch" else "batch norm needed the smaller one"))
+
+
 def claim_outcome(facts: dict) -> str:
     """The outcome of the verdict `describe_sweep_claim` prints, on divergence: with batch norm the runs stayed finite
     up to a "larger" rate, a "smaller" one or the "same"; "none" when every run diverged."""
@@ -376,12 +428,14 @@ def claim_outcome(facts: dict) -> str:
     return "larger" if without_norm is None or (with_norm is not None and with_norm > without_norm) else "smaller"
 
 
-def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, steps: int, top_rate: float) -> str:
+def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, steps: int, top_rate: float,
+                         bounds: dict | None = None) -> str:
     """What the sweep says about the course report's claim, on the evidence that holds for one seed.
 
     The verdict rests on divergence, the largest rate whose run stayed finite with and without
     batch norm, which does not hinge on a threshold; whether runs learned beyond the class prior
-    is added only when `learned_clear` (see `learned_is_clear`), else it is said to be left out.
+    is added only when `learned_clear` (see `learned_is_clear`), or, given `learned_bounds`, when no run within the
+    margin could flip which of the two learned at the larger rate; else it is said to be left out.
     """
     with_norm, without_norm = facts["largest_finite"]["batch"], facts["largest_finite"]["none"]
     run, outcome = f"This sweep ({optimizer_name}, {steps} steps, one seed)", claim_outcome(facts)
@@ -393,13 +447,15 @@ def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, 
     else:
         larger = outcome == "larger"
         lines = [f"{run}: the loss stayed finite up to lr {_rate_text(with_norm, top_rate)} with batch norm and up to "
-                 f"{_rate_text(without_norm, top_rate)} without it, and diverged above. "
+                 f"{_rate_text(without_norm, top_rate)} without it; {_diverged_text(facts)}. "
                  + ("Batch norm tolerated the larger learning rates: this contradicts the course report's 'allows a "
                     "smaller learning rate' and agrees with Ioffe and Szegedy." if larger else
                     "The network without batch norm tolerated the larger rates: this agrees with the course report's "
                     "'allows a smaller learning rate'.")]
     if learned_clear:
         lines.append(f"Learning beyond the class prior, clear of the margin in every deciding run: {sweep_outcome_text(facts)}.")
+    elif bounds is not None and direction_is_clear(bounds):
+        lines.append(f"Learning beyond the class prior: {_bounds_text(bounds)}.")
     else:
         lines.append("Whether the runs learned beyond the class prior is not clear of the margin (above), so it is left "
                      "out of this verdict.")
@@ -414,10 +470,12 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
     `window`: how many last steps `final` is the mean of (as in `loss_summary`); `learned_below`:
     the line a final loss must end under to count as learned, drawn on the first panel when given;
     `clip`: the top of the curve panels, so that a diverging run does not squash the others (a
-    triangle marks where a curve leaves the panel). Reference lines sit behind the data. Each
-    legend sits beside its panel, clear of the lines and markers.
+    triangle marks where a curve leaves the panel). Reference lines sit behind the data. The final losses span the
+    top row, the two sets of curves share the bottom one; each legend sits beside or below its panel, clear of the data.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(21, 4.4), layout="constrained")
+    fig = plt.figure(figsize=(14, 8.6), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])]  # final loss on top
     ceiling = 1.15 * float(sweep["first"].max())
     for norm, rows in sweep.groupby("norm", sort=False):
         colour, name = NORM_COLOURS[norm], NORM_NAMES[norm]
@@ -451,8 +509,10 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
             ax.set_ylim(top=clip)
     for ax in axes:
         ax.axhline(prior_loss, color="black", linestyle="--", label="class-prior loss", zorder=1, alpha=0.6)
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    for ax in axes[1:]:  # below each curve panel, clear of the lines
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return fig
 
 
@@ -548,6 +608,29 @@ def label_interpolation_errors(nearest: np.ndarray, linear: np.ndarray, num_clas
             "linear_no_class_border": int((no_class & (nearest == ignore_index)).sum()), "most_invented": int(ids[counts.argmax()]) if len(ids) else None}
 
 
+def describe_rotation(facts: dict, ignore_index: int, num_classes: int) -> str:
+    """What rotating one frame's label did, by nearest neighbour and by (wrong) linear interpolation of the ids.
+
+    `facts`: the angle, the share of pixels brought in from outside (`ignored_share`), whether nearest neighbour kept
+    the classes, and the counts of `label_interpolation_errors` (with `most_invented`, a class name or None).
+    """
+    inside_no_class = facts["linear_no_class"] - facts["linear_no_class_border"]
+    lines = [f"rotation by {facts['angle']:g}°: {facts['ignored_share']:.1%} of the label's pixels come from outside the "
+             f"frame and get {ignore_index} (ignored)",
+             "nearest neighbour only copies ids: every class after the rotation was in the frame before: "
+             f"{facts['nearest_keeps_classes']}",
+             f"linear interpolation of the ids: {facts['linear_changed']} pixels differ from the nearest-neighbour label; "
+             f"{facts['linear_invented']} of them got a class that none of their 3×3 neighbours has"
+             + (f" (most often {facts['most_invented']!r})" if facts["most_invented"] else "")
+             + f"; another {facts['linear_no_class_border']} pixels, on the border where nearest neighbour gives "
+             f"{ignore_index}, got a value that is no class at all (a mix with the border's {ignore_index})"
+             + (f", as did {inside_no_class} of the {facts['linear_changed']}" if inside_no_class else "")]
+    if num_classes == 2:
+        lines.append("with two classes no id lies between two others: linear interpolation has no class to invent here, "
+                     "what it gets wrong is the mix with the border")
+    return "\n".join(lines)
+
+
 def plot_label_rotation(panels: Sequence[tuple[np.ndarray, str]], class_map, extra_handles: Sequence = (),
                         title: str = "") -> plt.Figure:
     """Pictures side by side (frame, rotated frame, labels), a title each, and the class legend below them."""
@@ -579,7 +662,23 @@ def score_short_run(model: nn.Module, loader: torch.utils.data.DataLoader, loss_
     return {"train_miou": scores["train"]["miou"], "held_out_miou": scores["held_out"]["miou"],
             "gap": scores["train"]["miou"] - scores["held_out"]["miou"],
             "held_out_accuracy": scores["held_out"]["pixel_accuracy"],
+            "train_miou_batch_statistics": evaluate(with_batch_statistics(model), eval_loaders["train"], class_map,
+                                                    device=device)["miou"],
             "final_loss": loss_summary(losses)["final"], "losses": losses}
+
+
+def with_batch_statistics(model: nn.Module) -> nn.Module:
+    """A copy of `model` whose batch norms normalise by each batch's own statistics even in evaluation mode.
+
+    Dropout stays off in evaluation mode, so scoring the copy separates what batch norm's running statistics do
+    from what the weights learned: a model that scores well this way but badly in plain evaluation mode fitted its
+    frames, and its running statistics do not match its weights.
+    """
+    copied = copy.deepcopy(model)
+    for module in copied.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.track_running_stats, module.running_mean, module.running_var = False, None, None
+    return copied
 
 
 def fit_report(model: nn.Module, loader: torch.utils.data.DataLoader, loss_fn: Callable,
@@ -667,22 +766,76 @@ def describe_gaps(gap_verdicts: dict[str, dict]) -> str:
 
 
 def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised: bool, helped: Sequence[str],
-                         mechanisms: dict[str, str], lost: float = 0.1) -> str:
-    """The regularisers that closed the gap by training less: training mIoU `lost` or more below the baseline's,
-    and held-out mIoU not raised (not in `helped`), each with the mechanism in `mechanisms` that explains it.
+                         mechanisms: dict[str, dict[str, str]], lost: float = 0.1) -> str:
+    """The regularisers that closed the gap without raising the held-out mIoU: training mIoU (evaluation mode) `lost`
+    or more below the baseline's, and not in `helped`; for each, what its numbers show.
 
-    `summary` is indexed by setting with `train_miou_mean`; `memorised`: whether the baseline got near memorising.
+    `summary` is indexed by setting with `train_miou_mean`, and, when present, `final_loss_mean` (the training-mode
+    loss at the end) and `train_miou_batch_statistics_mean` (the training frames scored with batch norm on each
+    batch's own statistics, see `with_batch_statistics`). A setting whose training mIoU is `lost` or more higher with
+    batch statistics than in evaluation mode lost that much to its running statistics; otherwise it trained
+    less. `mechanisms[name]["evaluation"]` / `["less"]` give a setting's likely cause of either outcome;
+    `memorised`: whether the baseline got near memorising.
     """
-    baseline = summary.loc["baseline", "train_miou_mean"]
-    closers = [name for name in names if name not in helped and summary.loc[name, "train_miou_mean"] <= baseline - lost]
+    baseline = summary.loc["baseline"]
+    closers = [name for name in names if name not in helped
+               and summary.loc[name, "train_miou_mean"] <= baseline["train_miou_mean"] - lost]
     if not closers:
-        return (f"No regulariser lowered the training mIoU by {lost:g} or more below the baseline's ({baseline:.3f}) "
-                "without raising the held-out one.")
-    lines = [f"Closed the gap by training less, not by generalising better (training mIoU against the baseline's "
-             f"{baseline:.3f}, held-out mIoU not raised):"]
-    lines += [f"  {name} ({summary.loc[name, 'train_miou_mean']:.3f}): {mechanisms.get(name, 'it slowed training down')}"
-              for name in closers]
+        return (f"No regulariser lowered the training mIoU by {lost:g} or more below the baseline's "
+                f"({baseline['train_miou_mean']:.3f}) without raising the held-out one.")
+    lines = [f"Closed the gap without raising the held-out mIoU (training mIoU in evaluation mode against the "
+             f"baseline's {baseline['train_miou_mean']:.3f}):"]
+    for name in closers:
+        row = summary.loc[name]
+        loss = (f"training loss {row['final_loss_mean']:.3f} (baseline {baseline['final_loss_mean']:.3f})"
+                if "final_loss_mean" in summary else "")
+        batch = row.get("train_miou_batch_statistics_mean", math.nan)
+        evaluation = bool(batch == batch and batch >= row["train_miou_mean"] + lost)
+        cause = mechanisms.get(name, {}).get("evaluation" if evaluation else "less")
+        if evaluation:
+            text = (f"{loss + ', ' if loss else ''}training mIoU {batch:.3f} with each batch's own statistics but "
+                    f"{row['train_miou_mean']:.3f} in evaluation mode: evaluation mode lost "
+                    f"{batch - row['train_miou_mean']:.3f} of what the weights fitted, as batch norm's running "
+                    "statistics do not match them")
+        else:
+            text = ("trained less: " + (loss + ", " if loss else "") + f"training mIoU {row['train_miou_mean']:.3f}"
+                    + (f" ({batch:.3f} with each batch's own statistics)" if batch == batch else ""))
+        lines.append(f"  {name}: {text}" + (f"; likely {cause}" if cause else ""))
     lines.append("The baseline did memorise its frames, so the cause lies in these settings, not in the budget."
                  if memorised else "The baseline did not memorise its frames: slowing it down is then the usual outcome, "
                  "as regularisation pays off only once a network has trained long enough to memorise.")
     return "\n".join(lines)
+
+
+def describe_loss_comparison(summary: pd.DataFrame, train: dict, held_out: dict, other: str = "MSE on softmax",
+                             baseline: str = "baseline") -> str:
+    """What the MSE runs showed against cross-entropy: how fast they fitted the training frames, how evenly over
+    seeds, and whether the held-out score differed.
+
+    `summary`: `summarize` of train_miou and held_out_miou by setting; `train` and `held_out`: `paired_within_noise`
+    of the two metrics, `other` against `baseline`. The gradient argument predicts a slower fit, not a worse model.
+    """
+    row, base = summary.loc[other], summary.loc[baseline]
+    fit = (f"Training mIoU after the same steps: {row['train_miou_mean']:.3f} ± {row['train_miou_std']:.3f} with MSE "
+           f"against {base['train_miou_mean']:.3f} ± {base['train_miou_std']:.3f} with cross-entropy (per seed "
+           f"{train['difference']:+.3f}, standard error {train['standard_error']:.3f}): ")
+    if train["standard_error"] != train["standard_error"]:
+        fit += "one seed, so no standard error: these runs cannot tell a slower fit from noise"
+    elif train["difference"] >= 0:
+        fit += "not lower, so the slower fit the vanishing gradient predicts did not show in these runs"
+    elif train["within_noise"]:
+        fit += ("lower, but by less than two standard errors: the slower fit the vanishing gradient predicts is not "
+                "shown by these runs")
+    else:
+        fit += "lower by more than two standard errors: MSE fitted its frames more slowly, as its vanishing gradient predicts"
+    spread = row["train_miou_std"] / base["train_miou_std"] if base["train_miou_std"] > 0 else math.nan
+    if spread == spread and spread >= 2:
+        fit += f"; and it varied {spread:.0f}× as much from seed to seed, so how far a run got depended on its start"
+    same = held_out["within_noise"] or held_out["standard_error"] != held_out["standard_error"]
+    slower = train["difference"] < 0 and not train["within_noise"] and train["standard_error"] == train["standard_error"]
+    kept = (f"Held-out mIoU {held_out['difference']:+.3f} against cross-entropy: "
+            + ("not shown to differ, so in this budget the loss changed how fast the training frames were fitted, not "
+               "the score on frames never seen" if same and slower else "not shown to differ either" if same else
+               "lower by more than two standard errors" if held_out["difference"] < 0 else
+               "higher by more than two standard errors"))
+    return fit + ".\n" + kept + "."

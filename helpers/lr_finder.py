@@ -236,8 +236,9 @@ def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float 
         peak, trough = shape["peak"], shape["trough"]
         rule = (f"Smith's rule still read {rate_text(smith_max)}" if smith_max is not None
                 else "Smith's rule: no reading")
-        lines.append(f"→ ragged: the accuracy reached {accuracy[peak]:.3f} at lr {rates[peak]:.2e} (within {dip} of "
-                     f"its highest), fell to {accuracy[trough]:.3f} at lr {rates[trough]:.2e}, and came back "
+        reached = (f"its highest, {accuracy[peak]:.3f}, at lr {rates[peak]:.2e}" if peak == top else
+                   f"{accuracy[peak]:.3f} at lr {rates[peak]:.2e} (within {dip} of its highest)")
+        lines.append(f"→ ragged: the accuracy reached {reached}, fell to {accuracy[trough]:.3f} at lr {rates[trough]:.2e}, and came back "
                      f"to {accuracy[-1]:.3f} at the last rate, within {dip} of its highest: no clean reading of the "
                      f"maximum ({rule})")
         lines.append(f"→ the rates past {rates[peak]:.2e} may have been too large for it, or the fall was noise: one "
@@ -312,6 +313,26 @@ def base_is_upper_bound(result: LRFinderResult) -> bool:
     return result.val_lrs.index(base) == _rise_start(np.asarray(result.val_accuracy, dtype=float)) + 1
 
 
+def max_is_clean(result: LRFinderResult) -> bool:
+    """Whether Smith's maximum of a linear test is a clean reading: the accuracy flattened or fell after its highest
+    point (not ragged, still rising or never rising), and the rule gave a reading."""
+    return (result.suggestions.get("smith_max") is not None
+            and accuracy_shape(result.val_accuracy)["kind"] in ("flattened", "fell"))
+
+
+def describe_smith_pair(result: LRFinderResult) -> str:
+    """Smith's base and maximum of a linear test, each with what the curve lets it mean: an upper bound for a base on
+    the first point after the lowest, the 90 % rule's number without a clean reading for a ragged curve."""
+    base, top = result.suggestions.get("smith_base"), result.suggestions.get("smith_max")
+    base_text = ("no reading" if base is None else f"≤ {base:.2e} (an upper bound: the first point after the lowest)"
+                 if base_is_upper_bound(result) else f"{base:.2e} (where it starts to improve)")
+    curve = {"ragged": "the curve is ragged", "rising": "the accuracy was still rising",
+             "never rose": "the accuracy never rose"}.get(accuracy_shape(result.val_accuracy)["kind"], "")
+    top_text = ("no reading" if top is None else f"{top:.2e} (where it stops improving)" if max_is_clean(result)
+                else f"{top:.2e} (the 90 % rule's number; {curve}, so it is not a clean reading)")
+    return f"base {base_text}, max {top_text}"
+
+
 def describe_base(result: LRFinderResult, suggested_lr: float, names: tuple[str, str] = ("base_lr", "suggested_lr")) -> str:
     """Where Smith's base of a linear test lies against the rate handed on, and whether it is only an upper bound.
 
@@ -340,8 +361,11 @@ def _describe_base(result: LRFinderResult, suggested_lr: float) -> str:
               else f"after the lowest point (lr {result.val_lrs[low]:.2e})")
     text += (f": the first point after the lowest, so only an upper bound — the rise had begun by {base:.2e}, "
              f"somewhere unobserved before it, {before}")
-    return text + ("; whether it began below the rate handed on, this sweep cannot show" if base > suggested_lr
-                   else "; it began at or below the rate handed on")
+    if base <= suggested_lr:
+        return text + "; it began at or below the rate handed on"
+    if low > 0 and result.val_lrs[low] >= suggested_lr:  # the rise began after the lowest point, itself above the rate
+        return text + f"; it began above the rate handed on (after lr {result.val_lrs[low]:.2e})"
+    return text + "; whether it began below the rate handed on, this sweep cannot show"
 
 
 def describe_agreement(result: LRFinderResult, suggested_lr: float, far: float = 3.0) -> str:
@@ -377,8 +401,12 @@ def describe_handed_on_lag(suggested_lr: float, result: LRFinderResult, fraction
     where = ("within a factor of 2 of it: the fraction takes back most of the lag" if 0.5 <= ratio <= 2 else
              f"{ratio:.1f}× it: still right of it, the fraction takes back only part of the lag" if ratio > 2 else
              f"{ratio:.2f}× it: left of it, on the cautious side of both readings")
+    own = result.suggestions.get("valley")  # the first seed's own valley: the same losses on both sides
+    same_seed = ("" if own is None or math.isclose(own, suggested_lr) else
+                 f" (suggested_lr pools the seeds; like with like, {fraction:g} × the first seed's own valley "
+                 f"{own:.2e} is {fraction * own / fast_valley:.2f}× it)")
     return (f"trained at {fraction:g} × suggested_lr = {trained:.2e}, against the valley of the first seed's losses "
-            f"smoothed with β = {beta:g} ({fast_valley:.2e}): {where}")
+            f"smoothed with β = {beta:g} ({fast_valley:.2e}): {where}{same_seed}")
 
 
 def plot_linear_test(result: LRFinderResult, title: str):

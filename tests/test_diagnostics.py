@@ -24,13 +24,17 @@ from helpers.diagnostics import (
     describe_gap_closers,
     describe_gaps,
     describe_init_losses,
+    describe_loss_comparison,
     describe_memorising,
+    describe_rotation,
     describe_street_marks,
     describe_sweep,
     describe_sweep_claim,
     describe_without_norm,
+    direction_is_clear,
     fit_report,
     label_interpolation_errors,
+    learned_bounds,
     learned_is_clear,
     loss_summary,
     other_label_counts,
@@ -43,6 +47,7 @@ from helpers.diagnostics import (
     sweep_outcome_text,
     sweep_verdict,
     train_steps,
+    with_batch_statistics,
 )
 from helpers.models import UNet
 
@@ -251,11 +256,12 @@ def assert_readable(fig) -> None:
 
 
 def assert_legends_beside_their_panels(fig) -> None:
-    """Each legend lies right of its panel, so it hides none of the lines and markers."""
+    """Each legend lies right of or below its panel, so it hides none of the lines and markers."""
     renderer = fig.canvas.get_renderer()
     fig.draw_without_rendering()
     for ax in fig.axes:
-        assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1, ax.get_title()
+        legend, panel = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert legend.x0 >= panel.x1 or legend.y1 <= panel.y0, ax.get_title()
 
 
 def test_sweep_verdict_names_the_runs_the_outcome_turns_on():
@@ -350,7 +356,7 @@ def test_describe_sweep_claim_rests_on_divergence_and_adds_learning_only_when_cl
     facts = sweep_verdict(sweep)  # finite up to 10 with batch norm, up to 0.1 without
     first, second = describe_sweep_claim(facts, True, "sgd", 30, top_rate=10.0).split("\n")
     assert first == ("This sweep (sgd, 30 steps, one seed): the loss stayed finite up to lr 10 (the top of the range: "
-                     "the limit lies higher) with batch norm and up to 0.1 without it, and diverged above. Batch norm "
+                     "the limit lies higher) with batch norm and up to 0.1 without it; without batch norm lr 1 and 10 diverged. Batch norm "
                      "tolerated the larger learning rates: this contradicts the course report's 'allows a smaller "
                      "learning rate' and agrees with Ioffe and Szegedy.")
     assert second == ("Learning beyond the class prior, clear of the margin in every deciding run: batch norm allowed a "
@@ -363,6 +369,44 @@ def test_describe_sweep_claim_rests_on_divergence_and_adds_learning_only_when_cl
     assert "divergence does not separate the two here" in describe_sweep_claim(sweep_verdict(finite), False, "sgd", 30, 10.0)
     broken = finite.assign(final=np.nan, finite=False, learned=False)
     assert "every run ended in NaN or inf" in describe_sweep_claim(sweep_verdict(broken), False, "sgd", 30, 10.0)
+
+
+def test_the_sweep_claim_names_the_runs_that_diverged_and_their_step():
+    sweep = sweep_rows({"batch": [0.1, 1.0], "none": [0.1]}).assign(steps=30)
+    sweep.loc[(sweep.norm == "none") & (sweep.lr >= 1.0), ["final", "finite", "steps"]] = [np.nan, False, 15]
+    sweep.loc[(sweep.norm == "none") & (sweep.lr == 10.0), "steps"] = 4
+    facts = sweep_verdict(sweep)
+    assert facts["diverged"] == {"batch": [], "none": [{"lr": 1.0, "steps": 15}, {"lr": 10.0, "steps": 4}]}
+    assert ("up to 0.1 without it; without batch norm lr 1 and 10 diverged (NaN or inf at steps 15 and 4). Batch norm"
+            in describe_sweep_claim(facts, True, "sgd", 30, top_rate=10.0))
+    finite = sweep_verdict(sweep.assign(final=1.0, finite=True))
+    assert "; no run diverged" not in describe_sweep_claim(finite, True, "sgd", 30, 10.0)  # 'same': no divergence text
+
+
+def test_learned_bounds_settle_the_direction_when_no_run_within_the_margin_can_flip_it():
+    # the reviewed run: the line 1.220 (margin 0.064); batch norm's lr 3 (1.163) and no-norm lr 0.03/0.1 within it
+    sweep = pd.DataFrame({"norm": ["batch"] * 3 + ["none"] * 3, "lr": [0.3, 1.0, 3.0, 0.01, 0.03, 0.1],
+                          "final": [0.52, 0.54, 1.163, 1.29, 1.253, 1.266], "finite": [True] * 6})
+    sweep["learned"] = sweep["final"] < 0.95 * 1.284
+    bounds = learned_bounds(sweep, prior_loss=1.284, margin=0.05)
+    assert bounds == {"batch": {"at_least": 1.0, "at_most": 3.0}, "none": {"at_least": None, "at_most": 0.1}}
+    assert direction_is_clear(bounds)
+    facts = sweep_verdict(sweep)
+    claim = describe_sweep_claim(facts, False, "sgd", 30, 3.0, bounds=bounds).split("\n")[1]
+    assert claim == ("Learning beyond the class prior: a deciding run ended within the margin, so another seed could move "
+                     "the exact rates, but not the direction: with batch norm a rate of 1 or more learned, without batch "
+                     "norm at most 0.1 could have, even with every run within the margin put on the other side of the "
+                     "line: batch norm allowed the larger learning rate.")
+    text = describe_sweep(facts, 1.284, 0.05, 3.0, bounds=bounds)
+    assert "but not the direction" in text and "another seed could change this reading" not in text
+    assert text.endswith("(the exact rates, not the direction: see the first line).")
+    sweep.loc[sweep.lr == 1.0, "final"] = 1.2  # now batch norm's lr 1 is within the margin too: 0.3 against 0.1, still clear
+    assert direction_is_clear(learned_bounds(sweep, 1.284, 0.05))
+    sweep.loc[sweep.lr == 0.3, "final"] = 1.2  # nothing clearly learned with batch norm: the direction could flip
+    bounds = learned_bounds(sweep, 1.284, 0.05)
+    assert not direction_is_clear(bounds)
+    assert describe_sweep_claim(sweep_verdict(sweep), False, "sgd", 30, 3.0, bounds=bounds).split("\n")[1].startswith(
+        "Whether the runs learned beyond the class prior is not clear of the margin")
 
 
 def test_describe_memorising_branches_on_the_baseline_training_score():
@@ -418,6 +462,20 @@ def test_score_short_run_trains_then_scores_train_and_held_out_frames():
     assert run["train_miou"] != pytest.approx(run["held_out_miou"])
     assert run["gap"] == pytest.approx(train["miou"] - held_out["miou"])
     assert run["held_out_accuracy"] == pytest.approx(held_out["pixel_accuracy"])
+    assert run["train_miou_batch_statistics"] == pytest.approx(evaluate(with_batch_statistics(model), loaders["train"], 3)["miou"])
+
+
+def test_with_batch_statistics_normalises_by_the_batch_in_evaluation_mode_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout2d(0.5)).eval()
+    with torch.no_grad():
+        model[1].running_mean.fill_(5.0)  # running statistics far from any batch's
+    images = torch.rand(2, 3, 6, 6)
+    copied = with_batch_statistics(model).eval()
+    out = copied(images)
+    assert out.mean(dim=(0, 2, 3)).abs().max() < 1e-5  # the batch's own mean, and dropout off (no zeroed channel)
+    assert torch.allclose(out, copied(images)) and (out != 0).any(dim=(0, 2, 3)).all()
+    assert model[1].running_mean.eq(5.0).all() and model(images).mean() < -1  # the model keeps its running statistics
 
 
 class InfOnBatch(nn.Module):
@@ -529,18 +587,35 @@ def gap_frame(rows):
 
 def test_describe_gap_closers_reads_each_collapse_through_its_mechanism():
     summary = gap_frame([("baseline", 0.922), ("Dropout2d", 0.293), ("AdamW", 0.910), ("rotation", 0.769)])
-    mechanisms = {"Dropout2d": "whole channels of a narrow network"}
+    mechanisms = {"Dropout2d": {"less": "whole channels of a narrow network"}}
     text = describe_gap_closers(summary, ["Dropout2d", "AdamW", "rotation"], memorised=True, helped=["rotation"],
                                 mechanisms=mechanisms)
     lines = text.splitlines()
-    assert lines[1] == "  Dropout2d (0.293): whole channels of a narrow network" and len(lines) == 3
-    assert lines[2].startswith("The baseline did memorise its frames")
+    assert lines[1] == "  Dropout2d: trained less: training mIoU 0.293; likely whole channels of a narrow network"
+    assert len(lines) == 3 and lines[2].startswith("The baseline did memorise its frames")
     summary.loc["AdamW", "train_miou_mean"] = 0.5
     text = describe_gap_closers(summary, ["Dropout2d", "AdamW"], memorised=False, helped=[], mechanisms=mechanisms)
-    assert "  AdamW (0.500): it slowed training down" in text and "did not memorise its frames" in text
+    assert "  AdamW: trained less: training mIoU 0.500\n" in text and "did not memorise its frames" in text
     summary.loc["rotation", "train_miou_mean"] = 0.9
     assert describe_gap_closers(summary, ["rotation"], memorised=True, helped=[], mechanisms={}).startswith(
         "No regulariser lowered the training mIoU by 0.1 or more")
+
+
+def test_describe_gap_closers_tells_a_failed_evaluation_mode_from_training_less():
+    summary = pd.DataFrame({"train_miou_mean": [0.922, 0.293, 0.128], "final_loss_mean": [0.039, 0.509, 0.317],
+                            "train_miou_batch_statistics_mean": [0.93, 0.31, 0.85]},
+                           index=pd.Index(["baseline", "Dropout2d", "Adam + L2"], name="setting"))
+    mechanisms = {"Adam + L2": {"evaluation": "weights that move fast", "less": "weights pulled to 0"},
+                  "Dropout2d": {"evaluation": "a variance shift", "less": "channels dropped"}}
+    lines = describe_gap_closers(summary, ["Dropout2d", "Adam + L2"], True, [], mechanisms).splitlines()
+    assert lines[1] == ("  Dropout2d: trained less: training loss 0.509 (baseline 0.039), training mIoU 0.293 (0.310 "
+                        "with each batch's own statistics); likely channels dropped")
+    assert lines[2] == ("  Adam + L2: training loss 0.317 (baseline 0.039), training mIoU 0.850 with each batch's own "
+                        "statistics but 0.128 in evaluation mode: evaluation mode lost 0.722 of what the weights "
+                        "fitted, as batch norm's running statistics do not match them; likely weights that move fast")
+    summary.loc["Adam + L2", "train_miou_batch_statistics_mean"] = 0.2  # within 0.1 of evaluation mode: trained less
+    assert "  Adam + L2: trained less: training loss 0.317" in describe_gap_closers(summary, ["Adam + L2"], True, [],
+                                                                                   mechanisms)
 
 
 def test_describe_gaps_lists_only_gaps_smaller_beyond_the_noise():
@@ -566,3 +641,47 @@ def test_plot_lr_sweep_cuts_diverging_curves_and_draws_reference_lines_behind():
     assert reference["learned: a final loss below this"] < reference["with batch norm: final loss"]
     assert reference["class-prior loss"] < reference["with batch norm: final loss"]
     plt.close(fig)
+
+
+ROTATION_FACTS = {"angle": 15.0, "ignored_share": 0.106, "nearest_keeps_classes": True, "linear_changed": 496,
+                  "linear_invented": 405, "most_invented": "cars", "linear_no_class": 124, "linear_no_class_border": 60}
+
+
+def test_describe_rotation_counts_what_linear_interpolation_got_wrong():
+    lines = describe_rotation(ROTATION_FACTS, 255, 9).splitlines()
+    assert lines[0] == "rotation by 15°: 10.6% of the label's pixels come from outside the frame and get 255 (ignored)"
+    assert lines[2] == ("linear interpolation of the ids: 496 pixels differ from the nearest-neighbour label; 405 of them "
+                        "got a class that none of their 3×3 neighbours has (most often 'cars'); another 60 pixels, on the "
+                        "border where nearest neighbour gives 255, got a value that is no class at all (a mix with the "
+                        "border's 255), as did 64 of the 496")
+    two = describe_rotation({**ROTATION_FACTS, "most_invented": None, "linear_no_class": 60}, 255, 2).splitlines()
+    assert "(most often" not in two[2] and two[2].endswith("(a mix with the border's 255)")
+    assert len(lines) == 3 and two[3].startswith("with two classes no id lies between two others")
+
+
+def loss_table(mse_std: float) -> pd.DataFrame:
+    return pd.DataFrame({"train_miou_mean": [0.922, 0.737], "train_miou_std": [0.012, mse_std]},
+                        index=pd.Index(["baseline", "MSE on softmax"], name="setting"))
+
+
+def paired(difference: float, error: float) -> dict:
+    return {"difference": difference, "standard_error": error, "within_noise": abs(difference) < 2 * error}
+
+
+def test_describe_loss_comparison_branches_on_the_fit_and_the_held_out_score():
+    slower, level = paired(-0.185, 0.05), paired(-0.001, 0.015)
+    fit, kept = describe_loss_comparison(loss_table(0.175), slower, level).splitlines()
+    assert fit == ("Training mIoU after the same steps: 0.737 ± 0.175 with MSE against 0.922 ± 0.012 with cross-entropy "
+                   "(per seed -0.185, standard error 0.050): lower by more than two standard errors: MSE fitted its "
+                   "frames more slowly, as its vanishing gradient predicts; and it varied 15× as much from seed to seed, "
+                   "so how far a run got depended on its start.")
+    assert kept == ("Held-out mIoU -0.001 against cross-entropy: not shown to differ, so in this budget the loss changed "
+                    "how fast the training frames were fitted, not the score on frames never seen.")
+    fit, kept = describe_loss_comparison(loss_table(0.02), paired(-0.185, 0.101), level).splitlines()
+    assert "lower, but by less than two standard errors" in fit and "varied" not in fit
+    assert kept.endswith("not shown to differ either.")
+    assert "did not show in these runs" in describe_loss_comparison(loss_table(0.02), paired(0.01, 0.01), level)
+    single = describe_loss_comparison(loss_table(0.02), paired(-0.1, math.nan), paired(-0.1, math.nan))
+    assert "one seed, so no standard error" in single and "not shown to differ either" in single
+    worse = describe_loss_comparison(loss_table(0.02), slower, paired(-0.1, 0.01)).splitlines()[1]
+    assert worse.endswith("lower by more than two standard errors.")

@@ -24,6 +24,7 @@ from helpers.lr_finder import (
     describe_handed_on_lag,
     describe_linear_test,
     describe_lr_source,
+    describe_smith_pair,
     describe_smoothing_lag,
     describe_steadiest,
     describe_step_growth,
@@ -32,6 +33,7 @@ from helpers.lr_finder import (
     loss_turned,
     lr_range_test,
     lr_schedule,
+    max_is_clean,
     plot_linear_test,
     plot_relative_steps,
     plot_smoothed_losses,
@@ -483,7 +485,7 @@ def test_a_peak_fall_and_recovery_reads_ragged_for_both_optimizers():
             "1.80e+00, and came back to 0.728 at the last rate, within 0.05 of its highest: no clean reading of the "
             "maximum (Smith's rule: no reading)") in sgd
     adam = "\n".join(describe_linear_test(linear_result(ADAM_LRS, ADAM_ACCURACY)))
-    assert "→ ragged: the accuracy reached 0.753 at lr 7.98e-02 (within 0.05 of its highest), fell to 0.645" in adam
+    assert "→ ragged: the accuracy reached its highest, 0.753, at lr 7.98e-02, fell to 0.645" in adam
     assert "the rates past 7.98e-02 may have been too large for it, or the fall was noise" in adam
     assert "were too large for it" not in adam and "did not show the fall of the accuracy" in adam
 
@@ -532,6 +534,31 @@ def test_describe_base_calls_the_first_point_after_the_lowest_an_upper_bound():
     assert "(read off the loss)" in describe_base(result, 0.1)
     result.suggestions["smith_base"] = None
     assert describe_base(result, 0.1) == "base_lr: no reading"
+
+
+def test_describe_base_says_the_rise_began_above_the_rate_when_the_lowest_point_lies_above_it():
+    result = linear_result(SGD_LRS, SGD_ACCURACY)  # the accuracy fell first: lowest at lr 3.85e-01, base the next point
+    base = result.suggestions["smith_base"]
+    assert base == SGD_LRS[2] and base_is_upper_bound(result)
+    text = describe_base(result, suggested_lr=9.1e-3)
+    assert "after the lowest point (lr 3.85e-01)" in text
+    assert text.endswith("; it began above the rate handed on (after lr 3.85e-01)")
+    assert describe_base(result, suggested_lr=0.5).endswith("this sweep cannot show")  # between the lowest and the base
+    assert describe_base(result, suggested_lr=SGD_LRS[2]).endswith("it began at or below the rate handed on")
+
+
+def test_describe_smith_pair_flags_an_upper_bound_base_and_a_ragged_maximum():
+    ragged = linear_result(ADAM_LRS, ADAM_ACCURACY)
+    assert not max_is_clean(ragged)
+    assert describe_smith_pair(ragged) == (
+        f"base ≤ {ADAM_LRS[1]:.2e} (an upper bound: the first point after the lowest), max "
+        f"{ragged.suggestions['smith_max']:.2e} (the 90 % rule's number; the curve is ragged, so it is not a clean reading)")
+    clean = linear_result(ADAM_LRS, [0.3, 0.3, 0.31, 0.45, 0.6, 0.72, 0.75, 0.76, 0.76, 0.755])
+    assert max_is_clean(clean) and not base_is_upper_bound(clean)
+    base, top = clean.suggestions["smith_base"], clean.suggestions["smith_max"]
+    assert describe_smith_pair(clean) == f"base {base:.2e} (where it starts to improve), max {top:.2e} (where it stops improving)"
+    clean.suggestions["smith_base"] = clean.suggestions["smith_max"] = None
+    assert describe_smith_pair(clean) == "base no reading, max no reading" and not max_is_clean(clean)
 
 
 def test_describe_valley_shift_measures_how_far_the_smoothing_moves_the_valley():
@@ -620,5 +647,9 @@ def test_describe_handed_on_lag_sets_the_trained_rate_against_the_short_memory_v
                                                                       "back only part of the lag")
     assert describe_handed_on_lag(valley, result, 0.25).endswith("0.25× it: left of it, on the cautious side of both "
                                                                  "readings")
+    result.suggestions = {"valley": 8 * valley}  # the first seed's own reading, where suggested_lr pools several seeds
+    assert describe_handed_on_lag(4 * valley, result, 0.25).endswith(
+        f"(suggested_lr pools the seeds; like with like, 0.25 × the first seed's own valley {8 * valley:.2e} is 2.00× it)")
+    assert describe_handed_on_lag(8 * valley, result, 0.25).endswith("takes back most of the lag")  # its own: no aside
     flat = LRFinderResult(lrs=lrs, losses=[2.0] * 50, smoothed=[2.0] * 50)
     assert describe_handed_on_lag(1e-3, flat, 0.25).endswith("gave no valley to set it against")

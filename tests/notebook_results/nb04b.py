@@ -82,6 +82,13 @@ def check_sweep(results: dict, setup: dict) -> None:
     assert verdict["claim_outcome"] == claimed  # the outcome of the printed verdict, which questionnaire 6 checks
     # the printed claim rests on divergence; learning beyond the prior joins it only when clear of the margin
     assert ("Learning beyond the class prior, clear of the margin" in verdict["claim"]) == verdict["learned_clear"]
+    for norm in ("batch", "none"):  # the runs that diverged, and the largest learned rate however the margin falls
+        assert [run["lr"] for run in verdict["diverged"][norm]] == sorted(
+            row["lr"] for row in sweep if row["norm"] == norm and not row["finite"])
+        width = margin * prior
+        for key, below in (("at_least", (1 - margin) * prior - width), ("at_most", (1 - margin) * prior + width)):
+            rates = [row["lr"] for row in sweep if row["norm"] == norm and row["finite"] and row["final"] < below]
+            assert verdict["learned_bounds"][norm][key] == (max(rates) if rates else None)
     # the lesson of the section: with batch norm the U-Net learns at some rate, and needs no smaller one
     assert with_norm is not None
     assert without_norm is None or without_norm <= with_norm
@@ -102,6 +109,7 @@ def check_regularisation(results: dict, seed_count: int) -> None:
     assert [row["setting"] for row in runs] == [name for name in settings for _ in range(seed_count)]
     for row in runs:
         assert 0 <= row["held_out_miou"] <= 1 and 0 <= row["train_miou"] <= 1
+        assert 0 <= row["train_miou_batch_statistics"] <= 1 and row["final_loss"] > 0  # scored both ways; training loss
         assert row["gap"] == pytest.approx(row["train_miou"] - row["held_out_miou"])
     baseline = [row["train_miou"] for row in runs if row["setting"] == "baseline"]
     assert results["baseline_memorised"] == (statistics.mean(baseline) >= 0.8)
@@ -178,6 +186,9 @@ def check_loss_comparison(results: dict, seed_count: int) -> None:
     # seed by seed: the per-seed MSE runs are not recorded, but sd(d) cannot exceed the two spreads added
     assert 0 <= verdict["standard_error"] <= (mse_std + rows[0]["held_out_miou_std"]) / math.sqrt(seed_count) + 1e-9
     assert verdict["within_noise"] == (abs(verdict["difference"]) < 2 * verdict["standard_error"])
+    fit = results["loss_fit_verdict"]  # the training mIoU, seed by seed
+    assert fit["difference"] == pytest.approx(rows[1]["train_miou_mean"] - rows[0]["train_miou_mean"])
+    assert fit["within_noise"] == (abs(fit["difference"]) < 2 * fit["standard_error"])
     words = verdict["verdict"]
     assert words.startswith("not shown") if verdict["within_noise"] else words.endswith(
         "than cross-entropy by more than two standard errors")

@@ -35,6 +35,9 @@ def check(results: dict) -> None:
     if base is not None and peak is not None:
         assert base < peak
     assert results["linear_suggestions"]["smith_base"] == base
+    caveats = results["smith_caveats"]  # what the curve lets Smith's pair mean
+    assert isinstance(caveats["base_upper_bound"], bool) and isinstance(caveats["max_clean"], bool)
+    assert not caveats["max_clean"] or peak is not None
     assert results["linear_suggestions"]["smith_max"] == peak
     # the comparison with Smith's range: a bool when the pair is complete, None (no comparison) otherwise
     inside = results["suggested_inside_smith_range"]
