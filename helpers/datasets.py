@@ -107,6 +107,9 @@ class Problem(NamedTuple):
     action: str  # "skipped", "label resized (nearest)", "mapped to class N"
 
 
+ROOT_MARK = "<data set root>"  # stands for the data set's folder in the problems a cache stores
+
+
 class BadInputError(ValueError):
     """Raised by `on_bad="raise"` at the first unreadable or inconsistent frame."""
 
@@ -508,8 +511,20 @@ class SegmentationDataset(Dataset):
                                  f"but its index needs uint8 {shape}")
             arrays.append(array)
         self._images, self._labels = arrays
-        self.problems = [Problem(*p) for p in info.get("problems", [])]
+        self.problems = [self._problem_here(Problem(*p)) for p in info.get("problems", [])]
         return kept
+
+    def _problem_stored(self, problem: Problem) -> Problem:
+        """`problem` with this data set's root written as ROOT_MARK, so that a cache found through another path to
+        the same files (a link, a moved folder) names the files as the reader reaches them."""
+        root = str(self.root)
+        return problem._replace(file=problem.file.replace(root, ROOT_MARK, 1),
+                                reason=problem.reason.replace(root, ROOT_MARK))
+
+    def _problem_here(self, problem: Problem) -> Problem:
+        """A cached `problem` with ROOT_MARK replaced by this data set's root."""
+        root = str(self.root)
+        return problem._replace(file=problem.file.replace(ROOT_MARK, root), reason=problem.reason.replace(ROOT_MARK, root))
 
     def _build(self, rows: pd.DataFrame, progress: bool, paths: tuple[Path, Path] | None,
                info_path: Path | None) -> list[int]:
@@ -564,7 +579,7 @@ class SegmentationDataset(Dataset):
             with atomic_path(path) as temporary, open(temporary, "wb") as handle:
                 np.save(handle, array)
         info = {"format": CACHE_FORMAT, "key": info_path.name.removesuffix(".json"), "kept": kept,
-                "problems": [list(p) for p in self.problems], "size": self.size,
+                "problems": [list(self._problem_stored(p)) for p in self.problems], "size": self.size,
                 "classes": self.class_map.name, "dataset": self.spec.name, "root": str(self.root)}
         atomic_write_text(info_path, json.dumps(info, indent=1))  # written last: its presence means the arrays are complete
 

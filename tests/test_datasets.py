@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -317,6 +318,18 @@ def test_truncated_frames_are_skipped_and_reported(streets_root, streets_meta):
     assert not truncated & set(dataset.frames)
     assert len(dataset) == len(streets_meta) - len(truncated)
     assert all(p.file.endswith(".png") and "truncated PNG" in p.reason for p in dataset.problems if p.action == "skipped")
+
+
+def test_cached_problems_name_the_files_as_this_reader_reaches_them(streets_copy, tmp_path, monkeypatch):
+    link = tmp_path / "linked-streets"
+    link.symlink_to(streets_copy, target_is_directory=True)  # the same files (one cache key) by another path
+    first = streets_dataset(link, size=(40, 24))
+    decodes = count_decodes(monkeypatch)
+    second = streets_dataset(streets_copy, size=(40, 24))
+    assert decodes["image"] == 0 and second.cache_files == first.cache_files  # read from the cache
+    assert first.problems and all(p.file.startswith(str(link)) for p in first.problems)
+    assert all(p.file.startswith(str(streets_copy)) and str(link) not in p.reason for p in second.problems)
+    assert [Path(p.file).name for p in second.problems] == [Path(p.file).name for p in first.problems]
 
 
 def test_size_mismatch_is_resized_or_skipped(streets_root, streets_meta):
