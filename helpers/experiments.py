@@ -640,12 +640,13 @@ def describe_pairing(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
     split = ("where a seed favoured one recipe and not the other (r < 0, or too little shared), the differences "
              "add that luck up instead")
     if not larger:
-        return (f"Pairing by seed made the standard error smaller in every comparison, {listed(smaller)}: {shared}.")
+        return (f"Pairing by seed made the standard error smaller in all {len(smaller)} comparison(s), as for "
+                f"{listed(smaller[:1])}: {shared}.")
     if not smaller:
         return (f"Pairing by seed made the standard error larger in every comparison, {listed(larger)}: {split}; "
                 "here the unpaired standard error would have been the sharper test.")
     return (f"Pairing by seed made the standard error smaller in {len(smaller)} of {len(readable)} comparisons "
-            f"and larger for {listed(larger)}: {shared}; {split}.")
+            f"(as for {listed(smaller[:1])}) and larger for {listed(larger)}: {shared}; {split}.")
 
 
 def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:

@@ -228,11 +228,13 @@ def test_describe_pairing_says_where_pairing_helped_and_where_it_cost():
     shared = {"difference": 0.023, "standard_error": 0.011, "unpaired_standard_error": 0.021, "correlation": 0.8}
     split = {"difference": 0.030, "standard_error": 0.027, "unpaired_standard_error": 0.021, "correlation": -0.78}
     mixed = describe_pairing({"ADAM + cyclic": shared, "ADAM + cosine": split})
-    assert mixed.startswith("Pairing by seed made the standard error smaller in 1 of 2 comparisons and larger for "
-                            "ADAM + cosine (0.027 against 0.021, r -0.78)")
+    assert mixed.startswith("Pairing by seed made the standard error smaller in 1 of 2 comparisons (as for ADAM + "
+                            "cyclic (0.011 against 0.021, r +0.80)) and larger for ADAM + cosine (0.027 against "
+                            "0.021, r -0.78)")
     assert "r > 0" in mixed and "r < 0" in mixed
-    helped = describe_pairing({"ADAM + cyclic": shared})
-    assert "smaller in every comparison, ADAM + cyclic (0.011 against 0.021, r +0.80)" in helped and "r < 0" not in helped
+    helped = describe_pairing({"ADAM + cyclic": shared, "SGD + none": shared})
+    assert "smaller in all 2 comparison(s), as for ADAM + cyclic (0.011 against 0.021, r +0.80):" in helped
+    assert "r < 0" not in helped and "SGD + none" not in helped
     cost = describe_pairing({"ADAM + cosine": split})
     assert "larger in every comparison" in cost and "unpaired standard error would have been the sharper" in cost
     assert describe_pairing({"x": {"difference": 0.1, "standard_error": math.nan, "unpaired_standard_error": math.nan,
