@@ -637,7 +637,7 @@ def describe_pairing(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
 
     shared = ("where the seeds' luck was shared (r > 0: a seed that favoured one recipe favoured the other too), "
               "the differences cancel it")
-    split = ("where a seed favoured one recipe and not the other (r < 0, or too little shared), the differences "
+    split = ("where a seed favoured one recipe and not the other (r < 0), the differences "
              "add that luck up instead")
     if not larger:
         return (f"Pairing by seed made the standard error smaller in all {len(smaller)} comparison(s), as for "
@@ -645,8 +645,8 @@ def describe_pairing(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
     if not smaller:
         return (f"Pairing by seed made the standard error larger in every comparison, {listed(larger)}: {split}; "
                 "here the unpaired standard error would have been the sharper test.")
-    return (f"Pairing by seed made the standard error smaller in {len(smaller)} of {len(readable)} comparisons "
-            f"(as for {listed(smaller[:1])}) and larger for {listed(larger)}: {shared}; {split}.")
+    return (f"Pairing by seed made the standard error smaller in {len(smaller)} of {len(readable)} comparisons"
+            f", as for {listed(smaller[:1])}, and larger for {listed(larger)}: {shared}; {split}.")
 
 
 def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:

@@ -228,8 +228,8 @@ def test_describe_pairing_says_where_pairing_helped_and_where_it_cost():
     shared = {"difference": 0.023, "standard_error": 0.011, "unpaired_standard_error": 0.021, "correlation": 0.8}
     split = {"difference": 0.030, "standard_error": 0.027, "unpaired_standard_error": 0.021, "correlation": -0.78}
     mixed = describe_pairing({"ADAM + cyclic": shared, "ADAM + cosine": split})
-    assert mixed.startswith("Pairing by seed made the standard error smaller in 1 of 2 comparisons (as for ADAM + "
-                            "cyclic (0.011 against 0.021, r +0.80)) and larger for ADAM + cosine (0.027 against "
+    assert mixed.startswith("Pairing by seed made the standard error smaller in 1 of 2 comparisons, as for ADAM + "
+                            "cyclic (0.011 against 0.021, r +0.80), and larger for ADAM + cosine (0.027 against "
                             "0.021, r -0.78)")
     assert "r > 0" in mixed and "r < 0" in mixed
     helped = describe_pairing({"ADAM + cyclic": shared, "SGD + none": shared})
