@@ -187,11 +187,15 @@ def paired_within_noise(grid: pd.DataFrame, by: str | Sequence[str], metric: str
     """Compare two settings that ran with the same seeds: the mean of their per-seed differences against its standard error.
 
     A seed fixes the initial weights and the order of the batches, so two settings run with one seed
-    share a lot of their luck; the per-seed differences d remove it, and their standard error
-    sd(d)/√n is often far smaller than that of two independent means (`within_noise`), which
-    counts that shared luck as noise. Returns `difference` (mean of d), `standard_error`
-    (NaN with fewer than two shared seeds), `runs` (the shared seeds, twice: one count per
-    setting), `seeds` and `within_noise` (|difference| < 2 standard errors), as `within_noise` does.
+    can share much of their luck; the per-seed differences d then remove it, and their standard error
+    sd(d)/√n is smaller than that of two independent means (`within_noise`), which counts that shared
+    luck as noise. Pairing helps only as far as the luck is shared: var(d) = s₁² + s₂² − 2·r·s₁·s₂, with r
+    the correlation of the two settings' scores over the seeds, so with r < 0 (a seed that favours one
+    setting and not the other) the paired standard error is the larger. Returns `difference` (mean of d),
+    `standard_error` (NaN with fewer than two shared seeds), `unpaired_standard_error` (√(s₁²/n + s₂²/n)
+    over the same seeds), `correlation` (r; NaN with fewer than three shared seeds or a setting that did
+    not vary), `runs` (the shared seeds, twice: one count per setting), `seeds` and `within_noise`
+    (|difference| < 2 standard errors), as `within_noise` does.
     """
     by = [by] if isinstance(by, str) else list(by)
     pairs = pd.concat([_runs_of(grid, by, first, metric), _runs_of(grid, by, second, metric)], axis=1,
@@ -200,8 +204,12 @@ def paired_within_noise(grid: pd.DataFrame, by: str | Sequence[str], metric: str
     count = len(differences)
     difference = float(differences.mean()) if count else math.nan
     standard_error = float(differences.std(ddof=1) / math.sqrt(count)) if count >= 2 else math.nan
-    return {"difference": difference, "standard_error": standard_error, "runs": [count, count],
-            "seeds": [int(seed) for seed in pairs.index],
+    scores = pairs.to_numpy(dtype=float).T
+    unpaired = float(math.sqrt(sum(row.var(ddof=1) for row in scores) / count)) if count >= 2 else math.nan
+    varied = count >= 3 and all(np.ptp(row) > 0 for row in scores)
+    correlation = float(np.corrcoef(scores)[0, 1]) if varied else math.nan
+    return {"difference": difference, "standard_error": standard_error, "unpaired_standard_error": unpaired,
+            "correlation": correlation, "runs": [count, count], "seeds": [int(seed) for seed in pairs.index],
             "within_noise": bool(math.isfinite(standard_error) and abs(difference) < 2 * standard_error)}
 
 
@@ -344,8 +352,9 @@ def plot_grid_bars(summary: pd.DataFrame, grid: pd.DataFrame, optimizers: Sequen
                capsize=3, alpha=0.75, label=f"{optimizer.upper()} (mean ± std)")
         for position, schedule in zip(positions, schedulers):
             runs = grid[(grid.optimizer == optimizer) & (grid.scheduler == schedule)][metric]
-            ax.plot(np.full(len(runs), position + shift), runs, "o", color="black", markersize=3,
-                    label="one seed" if (offset, position) == (0, 0) else None)
+            ax.plot(np.full(len(runs), position + shift + width / 4), runs, "o", markerfacecolor="white",
+                    markeredgecolor="black", markersize=4, linestyle="none",
+                    label="one seed" if (offset, position) == (0, 0) else None)  # hollow, beside the error bar
     ax.set_xticks(positions, schedulers)
     ax.set(xlabel="learning-rate schedule", ylabel=f"{'mIoU' if metric == 'miou' else metric} on the pseudo-test split",
            title=title)
@@ -526,7 +535,8 @@ def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[
                          "rates tried, not for the optimizers.")
         else:
             lines.append(f"{lifted}: at this budget of {epochs} epochs {label} is behind at every rate tried, and the "
-                         f"rates tried above {best_rate:.2e} did worse or failed, so the ranking of the optimizers stands. It is a "
+                         f"rates tried above {best_rate:.2e} did worse or failed, so, for the rates tried, the ranking of the "
+                         "optimizers stands. It is a "
                          "ranking at this budget: exercise 1 doubles the epochs.")
     return " ".join(lines)
 
@@ -544,8 +554,9 @@ def describe_why_winner(winner: str, ends_low: bool, last_epoch_fall: float, epo
     if epochs < 2 or not math.isfinite(last_epoch_fall):
         return f"With {epochs} epoch(s) per run there is no last-epoch fall of the loss to read."
     fall = f"the training loss fell a median {last_epoch_fall:.0%} over the last of {epochs} epochs"
-    later = (f" Notebook 07 trains this winner for {final_epochs} epochs, where this argument no longer holds: "
-             "a run that long reaches its floor, and a schedule that ends low may then do better."
+    later = (f" Notebook 07 trains this winner for {final_epochs} epochs, where this argument may no longer hold: "
+             "a run that long may reach its floor, where a schedule that ends low could do better; notebook 07 "
+             "shows how its run ended. The recipe is still the grid's winner, by the rule fixed in advance."
              if final_epochs > epochs else "")
     if last_epoch_fall > falling and not ends_low:
         why = (f"which would explain why {winner} leads; but its lead over {' and '.join(noisy_low_enders)} is "
@@ -563,16 +574,79 @@ def describe_why_winner(winner: str, ends_low: bool, last_epoch_fall: float, epo
             "the low-rate ends did not help in this grid.")
 
 
+def describe_cyclic_run(name: str, rates: Sequence[float], cycles: int, top: float) -> str:
+    """What a cyclic schedule did in one run: its whole cycles, its first, highest and last batch rates.
+
+    `rates` are the rates of the run's batches, `top` the triangle's top (`max_lr`). A cycle of an odd number of
+    batches puts its top half-way between two batches, so no batch runs at it; the line says so rather than
+    calling a lower rate the peak.
+    """
+    per_cycle = len(rates) / cycles
+    highest = max(rates)
+    if math.isclose(highest, top, rel_tol=1e-6):
+        peak = f"highest batch at {highest:.2e}, the top of the triangle"
+    else:
+        peak = (f"highest batch at {highest:.2e} (the top of the triangle, {top:.2e}, falls between two batches: "
+                f"half a cycle is {per_cycle / 2:g} batches)")
+    return (f"{name} + cyclic: {cycles} whole cycle(s) of {per_cycle:g} batches; first batch at {rates[0]:.2e} (the "
+            f"base), {peak}, last batch at {rates[-1]:.2e}, one step above the base it returns to")
+
+
 def verdict_lines(winner: str, verdicts: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """One line per distinct recipe: the winner's mean per-seed lead over it ± its standard error, and whether
-    that lead is within the noise (less than two standard errors)."""
+    """One line per distinct recipe: the winner's mean per-seed lead over it ± its paired standard error, the
+    unpaired standard error and the per-seed correlation beside it, and whether that lead is within the noise
+    (less than two paired standard errors)."""
     lines = []
     for name, verdict in verdicts.items():
         noise = ("no standard error (one seed)" if not math.isfinite(verdict["standard_error"])
                  else "yes" if verdict["within_noise"] else "no")
-        lines.append(f"{winner} − {name}: {verdict['difference']:+.3f} ± {verdict['standard_error']:.3f} (SE) "
-                     f"→ within noise: {noise}")
+        beside = ""
+        if math.isfinite(verdict.get("unpaired_standard_error", math.nan)):
+            correlation = verdict.get("correlation", math.nan)
+            beside = (f" (unpaired {verdict['unpaired_standard_error']:.3f}"
+                      + (f", seed correlation {correlation:+.2f}" if math.isfinite(correlation) else "") + ")")
+        lines.append(f"{winner} − {name}: {verdict['difference']:+.3f} ± {verdict['standard_error']:.3f} (SE)"
+                     f"{beside} → within noise: {noise}")
     return lines
+
+
+def describe_pairing(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
+    """Which comparisons pairing by seed made sharper and which it made blunter, and why, from the per-seed
+    correlations: pairing removes the luck two recipes share (r > 0) and adds the luck they split (r < 0).
+
+    `verdicts` maps a name to `paired_within_noise(...)`. Outcomes: no standard errors (empty string); pairing
+    smaller for every comparison; larger for every one; smaller for some and larger for others.
+    """
+    readable = {name: verdict for name, verdict in verdicts.items()
+                if math.isfinite(verdict["standard_error"])
+                and math.isfinite(verdict.get("unpaired_standard_error", math.nan))}
+    if not readable:
+        return ""
+    smaller = [name for name, verdict in readable.items()
+               if verdict["standard_error"] < verdict["unpaired_standard_error"]]
+    larger = [name for name in readable if name not in smaller]
+
+    def listed(names: Sequence[str]) -> str:
+        shown = []
+        for name in names:
+            verdict = readable[name]
+            correlation = verdict.get("correlation", math.nan)
+            shown.append(f"{name} ({verdict['standard_error']:.3f} against {verdict['unpaired_standard_error']:.3f}"
+                         + (f", r {correlation:+.2f}" if math.isfinite(correlation) else "") + ")")
+        return ", ".join(shown)
+
+    shared = ("where the seeds' luck was shared (r > 0: a seed that favoured one recipe favoured the other too), "
+              "the differences cancel it")
+    split = ("where a seed favoured one recipe and not the other (r < 0), the differences "
+             "add that luck up instead")
+    if not larger:
+        return (f"Pairing by seed made the standard error smaller in all {len(smaller)} comparison(s), as for "
+                f"{listed(smaller[:1])}: {shared}.")
+    if not smaller:
+        return (f"Pairing by seed made the standard error larger in every comparison, {listed(larger)}: {split}; "
+                "here the unpaired standard error would have been the sharper test.")
+    return (f"Pairing by seed made the standard error smaller in {len(smaller)} of {len(readable)} comparisons"
+            f", as for {listed(smaller[:1])}, and larger for {listed(larger)}: {shared}; {split}.")
 
 
 def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
@@ -632,4 +706,5 @@ def describe_widest_spread(summary: pd.DataFrame, grid: pd.DataFrame, by: Sequen
     return (f"{name} scatters most over the seeds: standard deviation {spreads.iloc[0]:.3f}, "
             f"{spreads.iloc[0] / spreads.iloc[1]:.0f} × the next widest "
             f"({' + '.join(str(part).upper() for part in np.atleast_1d(next_key))}, {spreads.iloc[1]:.3f}); its worst "
-            f"seed, {worst}, ended at {runs[worst]:.3f} {metric} against a mean of {runs.mean():.3f}.")
+            f"seed, {worst}, ended at {runs[worst]:.3f} {'mIoU' if metric == 'miou' else metric} against a mean of "
+            f"{runs.mean():.3f}.")

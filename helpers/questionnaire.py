@@ -15,11 +15,15 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Answer:
-    """The expected answer (a value, or a function of the notebook's recorded results) and how close counts."""
+    """The expected answer (a value, or a function of the notebook's recorded results) and how close counts.
+
+    `also` lists other phrasings that count as the same answer ("after each batch" for "batch").
+    """
 
     expected: Any | Callable[[dict[str, Any]], Any]
     rel_tol: float = 0.01
     abs_tol: float = 1e-9
+    also: tuple = ()
 
 
 def _name_of_largest(values: list, names: tuple[str, ...]) -> str:
@@ -77,7 +81,7 @@ ANSWERS: dict[str, dict[int, Answer]] = {
         8: Answer(lambda r: r["sgd_to_adam_valley_ratio"], rel_tol=0.1),
     },
     "06_scheduler_comparison": {
-        1: Answer("batch"),
+        1: Answer("batch", also=("each batch", "after each batch", "after every batch", "per batch")),
         4: Answer(math.sqrt(2 * 0.02**2 / 3)),
         6: Answer(lambda r: (r["recipe"]["optimizer"], r["recipe"]["schedule"])),
     },
@@ -157,7 +161,8 @@ def check_answers(notebook: str, answers: dict[int, Any], results: dict[str, Any
             print(f"question {number}: this run has no answer to it (no reading): nothing to check")
             verdicts[number] = None
             continue
-        verdicts[number] = _same(given, expected, expected_answers[number])
+        answer = expected_answers[number]
+        verdicts[number] = any(_same(given, form, answer) for form in (expected, *answer.also))
         print(f"question {number}: " + ("✓ right" if verdicts[number] else "✗ not yet — look at the section again"))
     waiting = [number for number, verdict in verdicts.items() if verdict is None and answers[number] is ...]
     if waiting:

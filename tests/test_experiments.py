@@ -13,8 +13,10 @@ import torch
 from helpers.experiments import (
     curves_by_setting,
     dash_line,
+    describe_cyclic_run,
     describe_forest_cost,
     describe_loss_comparison,
+    describe_pairing,
     describe_rate_check,
     describe_rate_probe,
     describe_shared_rate,
@@ -202,6 +204,43 @@ def test_paired_verdict_sees_a_consistent_difference_that_unpaired_noise_hides()
     assert paired["difference"] == pytest.approx(0.02)
     assert paired["standard_error"] == pytest.approx(differences.std(ddof=1) / math.sqrt(3))  # sd(d)/√n = 0.0029
     assert paired["within_noise"] is False and paired["runs"] == [3, 3] and paired["seeds"] == [0, 1, 2]
+    assert paired["unpaired_standard_error"] == pytest.approx(within_noise(summary, "miou", "b", "a")["standard_error"])
+    assert paired["correlation"] > 0.99 and paired["standard_error"] < paired["unpaired_standard_error"]
+
+
+def test_paired_standard_error_is_larger_when_the_seeds_split_their_luck():
+    # seed 1 is "a"'s worst run and "b"'s best (the per-seed scores of this grid's winner and ADAM + cosine)
+    grid = pd.DataFrame({"scheduler": ["a"] * 3 + ["b"] * 3, "seed": [0, 1, 2] * 2,
+                         "miou": [0.215, 0.164, 0.216, 0.146, 0.187, 0.172]})
+    paired = paired_within_noise(grid, "scheduler", "miou", "a", "b")
+    a, b = np.array([0.215, 0.164, 0.216]), np.array([0.146, 0.187, 0.172])
+    assert paired["correlation"] == pytest.approx(np.corrcoef(a, b)[0, 1]) and paired["correlation"] < -0.7
+    assert paired["unpaired_standard_error"] == pytest.approx(math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 3))
+    assert paired["standard_error"] > paired["unpaired_standard_error"]
+    flat = grid.assign(miou=[0.2, 0.2, 0.2, 0.1, 0.15, 0.12])  # "a" did not vary: no correlation
+    assert math.isnan(paired_within_noise(flat, "scheduler", "miou", "a", "b")["correlation"])
+    two = grid[grid.seed < 2]
+    assert math.isnan(paired_within_noise(two, "scheduler", "miou", "a", "b")["correlation"])
+    assert math.isfinite(paired_within_noise(two, "scheduler", "miou", "a", "b")["unpaired_standard_error"])
+
+
+def test_describe_pairing_says_where_pairing_helped_and_where_it_cost():
+    shared = {"difference": 0.023, "standard_error": 0.011, "unpaired_standard_error": 0.021, "correlation": 0.8}
+    split = {"difference": 0.030, "standard_error": 0.027, "unpaired_standard_error": 0.021, "correlation": -0.78}
+    mixed = describe_pairing({"ADAM + cyclic": shared, "ADAM + cosine": split})
+    assert mixed.startswith("Pairing by seed made the standard error smaller in 1 of 2 comparisons, as for ADAM + "
+                            "cyclic (0.011 against 0.021, r +0.80), and larger for ADAM + cosine (0.027 against "
+                            "0.021, r -0.78)")
+    assert "r > 0" in mixed and "r < 0" in mixed
+    helped = describe_pairing({"ADAM + cyclic": shared, "SGD + none": shared})
+    assert "smaller in all 2 comparison(s), as for ADAM + cyclic (0.011 against 0.021, r +0.80):" in helped
+    assert "r < 0" not in helped and "SGD + none" not in helped
+    cost = describe_pairing({"ADAM + cosine": split})
+    assert "larger in every comparison" in cost and "unpaired standard error would have been the sharper" in cost
+    assert describe_pairing({"x": {"difference": 0.1, "standard_error": math.nan, "unpaired_standard_error": math.nan,
+                                   "correlation": math.nan}}) == ""
+    no_r = describe_pairing({"x": {**shared, "correlation": math.nan}})
+    assert "(0.011 against 0.021)" in no_r
 
 
 def test_paired_verdict_pairs_by_seed_over_two_columns_and_skips_missing_seeds():
@@ -282,6 +321,10 @@ def test_grid_figure_has_bars_dots_title_axes_and_legend():
     ax = plot_grid_bars(summary, grid, ["sgd", "adam"], ["none"], "Optimizer × schedule")
     heights = sorted(patch.get_height() for patch in ax.patches)
     assert heights == pytest.approx([0.3, 0.6])  # the means
+    dots = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert dots and all(line.get_markerfacecolor() == "white" for line in dots)  # hollow: told apart from the caps
+    centres = sorted(patch.get_x() + patch.get_width() / 2 for patch in ax.patches)
+    assert all(min(abs(x - centre) for centre in centres) > 0.05 for line in dots for x in line.get_xdata())
     assert ax.get_title() == "Optimizer × schedule" and ax.get_xlabel() == "learning-rate schedule"
     assert ax.get_ylabel() == "mIoU on the pseudo-test split"
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["one seed", "SGD (mean ± std)",
@@ -369,7 +412,7 @@ def test_describe_rate_probe_reads_each_outcome():
     assert "stands" not in behind and "holds only for the rates tried" in behind
     fell = describe_rate_probe("sgd", 0.090, {**probes, "05's lowest loss": (0.356, 0.101)}, "ADAM + none", 0.208,
                                rose, apart, 6)
-    assert "the ranking of the optimizers stands" in fell and "not settled" not in fell
+    assert "so, for the rates tried, the ranking of the optimizers stands" in fell and "not settled" not in fell
     diverged = describe_rate_probe("sgd", 0.090, {**probes, "05's lowest loss": (0.356, float("nan"))}, "ADAM + none",
                                    0.208, rose, apart, 6)
     assert "0.356" not in diverged and "3.56e-01 (05's lowest loss): failed" in diverged and "stands" in diverged
@@ -420,6 +463,9 @@ def test_describe_why_winner_follows_the_end_of_the_loss():
     assert short.startswith("In this short grid the loss was still falling at the end (the training loss fell a "
                             "median 8% over the last of 6 epochs)")
     assert "why ADAM + none won here" in short and "trains this winner for 50 epochs" in short
+    # a run of 07 not yet seen: a hypothesis, and the recipe stays the winner by the rule
+    assert "may no longer hold" in short and "no longer holds" not in short and "reaches its floor" not in short
+    assert "still the grid's winner, by the rule fixed in advance" in short
     noisy = describe_why_winner("ADAM + none", False, 0.08, 6, 50, noisy_low_enders=["ADAM + onecycle", "ADAM + cosine"])
     assert ("which would explain why ADAM + none leads; but its lead over ADAM + onecycle and ADAM + cosine is "
             "within the noise" in noisy) and "won here" not in noisy
@@ -438,6 +484,24 @@ def test_verdict_lines_give_one_line_per_recipe():
     assert lines == ["ADAM + none − ADAM + cyclic: +0.023 ± 0.005 (SE) → within noise: no",
                      "ADAM + none − ADAM + cosine: +0.030 ± 0.020 (SE) → within noise: yes",
                      "ADAM + none − SGD + none: +0.100 ± nan (SE) → within noise: no standard error (one seed)"]
+    beside = verdict_lines("ADAM + none", {
+        "ADAM + cosine": {"difference": 0.030, "standard_error": 0.027, "unpaired_standard_error": 0.021,
+                          "correlation": -0.78, "within_noise": True},
+        "ADAM + cyclic": {"difference": 0.023, "standard_error": 0.011, "unpaired_standard_error": 0.021,
+                          "correlation": math.nan, "within_noise": False}})
+    assert beside == ["ADAM + none − ADAM + cosine: +0.030 ± 0.027 (SE) (unpaired 0.021, seed correlation -0.78) "
+                      "→ within noise: yes",
+                      "ADAM + none − ADAM + cyclic: +0.023 ± 0.011 (SE) (unpaired 0.021) → within noise: no"]
+
+
+def test_describe_cyclic_run_names_the_highest_batch_and_where_the_top_lies():
+    between = describe_cyclic_run("SGD", [5.69e-4, 2.24e-3, 6.45e-4] * 30, 2, 2.28e-3)
+    assert between.startswith("SGD + cyclic: 2 whole cycle(s) of 45 batches; first batch at 5.69e-04 (the base), "
+                              "highest batch at 2.24e-03 (the top of the triangle, 2.28e-03, falls between two "
+                              "batches: half a cycle is 22.5 batches)")
+    assert "peak" not in between and between.endswith("last batch at 6.45e-04, one step above the base it returns to")
+    on_top = describe_cyclic_run("ADAM", [0.25, 0.625, 1.0, 0.625], 1, 1.0)
+    assert "highest batch at 1.00e+00, the top of the triangle," in on_top and "between" not in on_top
 
 
 def test_describe_loss_comparison_names_the_loss_ahead_and_the_confound():
@@ -474,7 +538,7 @@ def test_describe_widest_spread_names_the_scattered_setting_and_its_worst_seed()
     summary = summarize(grid, by=["loss", "optimizer"], metrics=["miou"])
     wide = describe_widest_spread(summary, grid, ["loss", "optimizer"])
     assert wide.startswith("BCE + SGD scatters most over the seeds: standard deviation 0.118")
-    assert "its worst seed, 1, ended at 0.765 miou against a mean of 0.902" in wide
+    assert "its worst seed, 1, ended at 0.765 mIoU against a mean of 0.902" in wide
     calm = grid.assign(miou=[0.96, 0.95, 0.97, 0.961, 0.95, 0.968])
     assert describe_widest_spread(summarize(calm, by=["loss", "optimizer"], metrics=["miou"]), calm,
                                   ["loss", "optimizer"]).startswith("The settings scatter alike")

@@ -58,3 +58,11 @@ def test_04b_sweep_answer_is_the_verdict_the_notebook_gives():
     results = {"sweep_verdict": {"claim_outcome": "larger", "outcome": "only_with_norm"}}
     assert check_answers("04b_training_that_works", {6: "larger"}, results=results) == {6: True}
     assert check_answers("04b_training_that_works", {6: "only_with_norm"}, results=results) == {6: False}
+
+
+def test_other_phrasings_of_an_answer_count():
+    # "after each batch or after each epoch?": the answer in the question's own words counts as well
+    for given in ("batch", "Batch", "after each batch", " After each batch "):
+        assert check_answers("06_scheduler_comparison", {1: given}, results={}) == {1: True}
+    for given in ("epoch", "after each epoch", "batches and epochs"):
+        assert check_answers("06_scheduler_comparison", {1: given}, results={}) == {1: False}

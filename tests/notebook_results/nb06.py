@@ -98,6 +98,15 @@ def check(results: dict, run_dir=None) -> None:
     assert math.isclose(verdict["difference"], statistics.mean(differences), abs_tol=1e-12)
     assert math.isclose(verdict["standard_error"], error, rel_tol=1e-9, abs_tol=1e-12)
     assert verdict["within_noise"] == (abs(verdict["difference"]) < 2 * error)
+    # beside the paired standard error: the unpaired one over the same seeds, and the per-seed correlation that
+    # decides which of the two is smaller
+    ours, theirs = ([by_seed[(*key, seed)]["miou"] for seed in seeds] for key in (best, runner_up))
+    unpaired = math.sqrt((statistics.variance(ours) + statistics.variance(theirs)) / len(seeds))
+    assert math.isclose(verdict["unpaired_standard_error"], unpaired, rel_tol=1e-9, abs_tol=1e-12)
+    if len(seeds) >= 3 and len(set(ours)) > 1 and len(set(theirs)) > 1:
+        assert math.isclose(verdict["correlation"], statistics.correlation(ours, theirs), rel_tol=1e-9, abs_tol=1e-12)
+    else:
+        assert verdict["correlation"] is None or math.isnan(verdict["correlation"])
     # forest: 4 settings, each with a mean and a std over the seeds
     seeds = results["forest_seeds"]
     assert len(seeds) >= 2
