@@ -32,6 +32,14 @@ def _keep_the_warning_format(monkeypatch):
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_data_root(monkeypatch):
+    """`workbook.start(data_root=...)` and the final-run command set WORKBOOK_DATA for the whole process: restore it
+    after each test, so that a later test (a notebook run above all) reads the data set it was given."""
+    if "WORKBOOK_DATA" in os.environ:
+        monkeypatch.setenv("WORKBOOK_DATA", os.environ["WORKBOOK_DATA"])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_in_tmp(tmp_path_factory):
     """Keep decoded-data caches out of the learner's data/ folder."""
