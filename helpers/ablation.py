@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from helpers.metrics import LEVEL_MARGIN, ConfusionMatrix, boundary_mask
 # shares of a perfect model's frame gain: below the first "hardly follows the frame", below the second "mostly a
 # fixed layout", below the third "follows the frame in part"
 FOLLOWS = (0.1, 0.25, 0.5)
+SHARE_MARGIN = 0.05  # shares of a score (or of a loss) closer than this are read as about the same
+LOW_IOU = 0.2  # per-class IoUs below this move by a few pixels: one seed's lead there is not read
 TARGET_BAND = "the target's edges alone"  # the key of `band_shares` for the band every model shares
 
 
@@ -150,15 +153,91 @@ def describe_frame_fit(fits: Mapping[str, Mapping[str, float]], target_other: fl
     return "\n".join(lines)
 
 
-def describe_edge_gap(whole_gap: float, edge_gap: float, interval: Mapping[str, Any]) -> str:
-    """Where a gap is larger (whole image or near the edges), read only when the whole-image gap is shown."""
-    if not (interval["low"] > 0 or interval["high"] < 0):
-        return ("the whole-image gap is not shown to be a difference, so which gap is larger is not read from "
-                "this run")
-    if abs(edge_gap) > abs(whole_gap):
-        return "the gap is larger near the edges: the sharp detail is what differs"
-    return ("the gap is larger on the whole image: the weaker model fails on whole regions, not only at the "
-            "edges")
+def _shown(interval: Mapping[str, Any]) -> bool:
+    """Whether a bootstrap interval of a difference excludes zero."""
+    return interval["low"] > 0 or interval["high"] < 0
+
+
+def describe_proportion(weaker: str, stronger: str, near_share: float, far_share: float,
+                        margin: float = SHARE_MARGIN) -> str:
+    """Where the weaker model is further behind, read from the share of the stronger's score it keeps.
+
+    Boundary scores are lower than whole-image scores for every model, so an absolute gap shrinks near the
+    edges even for a model that is the same fraction worse everywhere: the shares compare like with like.
+    """
+    if math.isnan(near_share) or math.isnan(far_share):  # the stronger model scored 0
+        return "a score of 0 leaves no share to compare"
+    shares = (f"{weaker} keeps {near_share:.0%} of the score of {stronger} near the edges, {far_share:.0%} away "
+              "from them")
+    if near_share < far_share - margin:
+        return f"{shares}: in proportion further behind near the edges, where skips carrying sharp detail would matter"
+    if near_share > far_share + margin:
+        return (f"{shares}: in proportion further behind away from the edges: it fails on whole regions, not only "
+                "at the edges")
+    return (f"{shares}: in proportion about the same at the edges as away from them (within {margin * 100:.0f} "
+            "points): behind by the same share everywhere, not at the edges in particular")
+
+
+def _share(weaker: float, stronger: float) -> float:
+    return weaker / stronger if stronger > 0 else float("nan")
+
+
+def describe_edge_gap(whole: Mapping[str, float], edge: Mapping[str, float], interval: Mapping[str, Any]) -> str:
+    """Where the gap between two models (`whole` and `edge` mIoU, first minus second) is larger, in proportion.
+
+    Read only when the whole-image gap's bootstrap `interval` excludes zero; then from the share of the
+    stronger model's score the weaker keeps near the edges and on the whole image (`describe_proportion`).
+    """
+    first, second = whole
+    text = f"boundary mIoU {edge[first]:.3f} against {edge[second]:.3f} ({edge[first] - edge[second]:+.3f})"
+    if not _shown(interval):
+        return text + ": the whole-image gap is not shown to be a difference, so where it is larger is not read"
+    stronger, weaker = (first, second) if interval["low"] > 0 else (second, first)
+    return text + "; " + describe_proportion(weaker, stronger, _share(edge[weaker], edge[stronger]),
+                                             _share(whole[weaker], whole[stronger]))
+
+
+def describe_edge_loss(miou: Mapping[str, float], boundary_miou: Mapping[str, float],
+                       reference: str = "U-Net", margin: float = SHARE_MARGIN) -> str:
+    """mIoU lost near the edges as a share of each model's own mIoU, and which model loses the smallest share."""
+    loss = {name: _share(miou[name] - boundary_miou[name], miou[name]) for name in miou}
+    text = ("mIoU lost near the edges, as a share of the model's own mIoU: "
+            + ", ".join(f"{name} {loss[name]:.0%} ({miou[name]:.3f} → {boundary_miou[name]:.3f})" for name in miou))
+    known = {name: share for name, share in loss.items() if not math.isnan(share)}
+    if len(known) < 2:
+        return text
+    smallest = min(known.values())
+    if max(known.values()) - smallest < margin:
+        return text + (f"\n  about the same share for every model (within {margin * 100:.0f} points): no model holds up "
+                       "better at the edges")
+    steadiest = [name for name, share in known.items() if share - smallest < margin]
+    caveat = "; each model is scored on its own band, so read this beside the band shares"
+    if steadiest == [reference]:
+        return text + f"\n  the smallest share: {reference}, as skips carrying sharp detail would make it" + caveat
+    if reference in steadiest:
+        return (text + f"\n  the smallest share: {' and '.join(steadiest)}, within {margin * 100:.0f} points of each "
+                "other" + caveat)
+    return text + f"\n  the smallest share: {' and '.join(steadiest)}, not {reference} in this run" + caveat
+
+
+def describe_small_classes(iou: Mapping[str, Mapping[str, float]], classes: Sequence[str], reference: str = "U-Net",
+                           low: float = LOW_IOU) -> str:
+    """The reference's IoU on each small class against every other model's, and whether that can be read at all."""
+    lines = []
+    for cls in classes:
+        present = {model: scores.get(cls, math.nan) for model, scores in iou.items()}
+        present = {model: value for model, value in present.items() if not math.isnan(value)}
+        if reference not in present:
+            continue
+        others = ", ".join(f"{model} {value:.3f} ({round(value - present[reference], 3) + 0.0:+.3f})"  # no -0.000
+                           for model, value in present.items() if model != reference)
+        ahead = [m for m, v in present.items() if v - present[reference] >= LEVEL_MARGIN]
+        reading = (f"ahead of {reference}: {', '.join(ahead)}, against the expectation" if ahead
+                   else f"no model ahead of {reference}, as expected")
+        noise = (f"one seed, IoU below {low}: not read as a difference" if max(present.values()) < low
+                 else "one seed, no interval per class: not shown to be a difference")
+        lines.append(f"{cls}, a small class: {reference} {present[reference]:.3f}, {others} — {reading} ({noise})")
+    return "\n".join(lines) or "no small class is present in this class map"
 
 
 def band_shares(preds: Mapping[str, torch.Tensor], targets: torch.Tensor, width: int) -> dict[str, float]:
@@ -197,19 +276,26 @@ def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str,
     return f"{second} against {first}, IoU per class (one seed): " + "; ".join(parts)
 
 
-def describe_band_widths(band_scores: Mapping[str, Sequence[float]], widths: Sequence[int], reference: str) -> str:
-    """Boundary mIoU at the narrowest and widest band, and whether `reference`'s lead grows away from the edges."""
+def describe_band_widths(band_scores: Mapping[str, Sequence[float]], widths: Sequence[int], reference: str,
+                         intervals: Mapping[str, Mapping[str, Any]]) -> str:
+    """Boundary mIoU at the narrowest and widest band, and, in proportion, where `reference`'s gap is larger.
+
+    `intervals[f"{reference} − {name}"]` is the whole-image gap's bootstrap interval: the trend of a gap that
+    is not shown to exist is not read.
+    """
     lines = [f"boundary mIoU at {widths[0]} px: " + ", ".join(f"{n} {s[0]:.3f}" for n, s in band_scores.items()),
              f"boundary mIoU at {widths[-1]} px: " + ", ".join(f"{n} {s[-1]:.3f}" for n, s in band_scores.items())]
     for name, scores in band_scores.items():
         if name == reference:
             continue
         near, far = band_scores[reference][0] - scores[0], band_scores[reference][-1] - scores[-1]
-        if abs(far - near) < LEVEL_MARGIN:
-            trend = "about the same at the edges as away from them"
-        elif abs(near) > abs(far):
-            trend = "larger at the edges, as skips carrying sharp detail would make it"
+        interval = intervals[f"{reference} − {name}"]
+        if not _shown(interval):
+            trend = "the whole-image gap itself is not shown, so its trend is not read"
         else:
-            trend = "larger away from the edges: the edges are not where this gap comes from"
+            weaker, stronger = (name, reference) if interval["low"] > 0 else (reference, name)
+            near_share = _share(band_scores[weaker][0], band_scores[stronger][0])
+            trend = describe_proportion(weaker, stronger, near_share,
+                                        _share(band_scores[weaker][-1], band_scores[stronger][-1]))
         lines.append(f"{reference} − {name}: {near:+.3f} at {widths[0]} px, {far:+.3f} at {widths[-1]} px — {trend}")
     return "\n".join(lines)
