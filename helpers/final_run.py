@@ -430,15 +430,17 @@ def describe_candidate_ranking(pseudo_test: dict[str, float], test: dict[str, fl
 
 
 def describe_sequence_spread(image_accuracy, sequences, scenes, pooled: float) -> str:
-    """The per-image accuracies by sequence: the lowest and highest sequence means with their scenes, how many
-    sequences lie below the `pooled` accuracy, and each scene whose sequences fall on both sides of it (a scene
-    mean then describes few of its frames)."""
+    """The per-image accuracies by sequence: each sequence's mean with its lowest and highest frame (lowest mean
+    first), how many sequences lie below the `pooled` accuracy, and each scene whose sequences fall on both sides
+    of it (a scene mean then describes few of its frames)."""
     frames = pd.DataFrame({"accuracy": np.asarray(image_accuracy), "sequence": np.asarray(sequences).astype(str),
                            "scene": np.asarray(scenes).astype(str)})
-    means = frames.groupby(["sequence", "scene"], sort=False)["accuracy"].mean().sort_values().reset_index()
-    low, high = means.iloc[0], means.iloc[-1]
-    line = (f"per sequence, the mean frame accuracy runs from {low.accuracy:.3f} (sequence {low.sequence}, "
-            f"{low.scene}) to {high.accuracy:.3f} (sequence {high.sequence}, {high.scene}); "
+    by_sequence = frames.groupby(["sequence", "scene"], sort=False)["accuracy"]
+    means = by_sequence.agg(["mean", "min", "max"]).sort_values("mean").reset_index().rename(
+        columns={"mean": "accuracy"})
+    each = "; ".join(f"{row.sequence} ({row.scene}) {row.accuracy:.3f}, frames {row.min:.3f}–{row.max:.3f}"
+                     for row in means.itertuples())
+    line = (f"mean frame accuracy per sequence, lowest first: {each}\n"
             f"{int((means.accuracy < pooled).sum())} of {len(means)} sequences lie below the pooled {pooled:.3f}")
     split = [f"{scene} ({', '.join(f'{row.sequence}: {row.accuracy:.3f}' for row in rows.itertuples())})"
              for scene, rows in means.groupby("scene", sort=False)

@@ -321,7 +321,8 @@ def test_describe_sequence_spread_names_the_ends_and_the_scenes_on_both_sides():
     sequences = [12, 12, 28, 28, 7, 3]
     scenes = ["highway", "highway", "highway", "highway", "countryside", "city"]
     assert final_run.describe_sequence_spread(accuracy, sequences, scenes, 0.938) == (
-        "per sequence, the mean frame accuracy runs from 0.890 (sequence 3, city) to 0.970 (sequence 28, highway); "
+        "mean frame accuracy per sequence, lowest first: 3 (city) 0.890, frames 0.890–0.890; 12 (highway) 0.910, "
+        "frames 0.900–0.920; 7 (countryside) 0.950, frames 0.950–0.950; 28 (highway) 0.970, frames 0.960–0.980\n"
         "2 of 4 sequences lie below the pooled 0.938; the sequences of highway (12: 0.910, 28: 0.970) fall on both "
         "sides of it")
     assert "both sides" not in final_run.describe_sequence_spread(accuracy, sequences, scenes, 0.975)
