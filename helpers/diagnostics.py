@@ -118,8 +118,8 @@ def class_prior_loss(counts: Sequence[float] | np.ndarray | torch.Tensor) -> flo
     """Cross-entropy of predicting the class frequencies at every pixel: the entropy of the label distribution.
 
     A network that ignores the image can still reach this loss (its output layer's biases learn the
-    frequencies); a loss clearly below it shows that the network has learned at least the average
-    street (where each class tends to lie), not necessarily what is in each image. For C equally
+    frequencies); a loss clearly below it shows that the network has learned more than a constant: at
+    least some of where classes tend to lie or of what is in each image. For C equally
     frequent classes it is ln C, the chance level.
     """
     counts = np.asarray(counts.cpu() if isinstance(counts, torch.Tensor) else counts, dtype=float)
@@ -448,8 +448,9 @@ def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, 
         larger = outcome == "larger"
         lines = [f"{run}: the loss stayed finite up to lr {_rate_text(with_norm, top_rate)} with batch norm and up to "
                  f"{_rate_text(without_norm, top_rate)} without it; {_diverged_text(facts)}. "
-                 + ("Batch norm tolerated the larger learning rates: this contradicts the course report's 'allows a "
-                    "smaller learning rate' and agrees with Ioffe and Szegedy." if larger else
+                 + ("Batch norm tolerated the larger learning rates: this does not support the course report's 'allows a "
+                    "smaller learning rate' (the sweep shows larger rates allowed, and nothing that needs a smaller "
+                    "one) and agrees with Ioffe and Szegedy." if larger else
                     "The network without batch norm tolerated the larger rates: this agrees with the course report's "
                     "'allows a smaller learning rate'.")]
     if learned_clear:

@@ -686,7 +686,8 @@ def describe_forest_cost(runs: int, seconds: float, grid_seconds: float, grid_re
     share, recipes = seconds / grid_seconds, seconds / (grid_seconds / grid_recipes)
     against = (f"{share:.0%} of the street grid's {grid_seconds:.0f} s" if share < 1
                else f"{share:.1f} × the street grid's {grid_seconds:.0f} s")
-    return f"{runs} forest runs in {seconds:.0f} s: {against}, as much as {recipes:.1f} of its {grid_recipes} recipes."
+    return (f"{runs} forest runs in {seconds:.0f} s: {against} for its {grid_recipes} recipes, the time "
+            f"{recipes:.1f} street recipes take.")
 
 
 def describe_widest_spread(summary: pd.DataFrame, grid: pd.DataFrame, by: Sequence[str], metric: str = "miou",

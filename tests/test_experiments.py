@@ -527,8 +527,8 @@ def test_describe_shared_rate_flags_readings_within_a_factor_of_two():
 
 
 def test_describe_forest_cost_compares_with_the_street_grid():
-    assert describe_forest_cost(12, 151, 205, 10) == ("12 forest runs in 151 s: 74% of the street grid's 205 s, as "
-                                                       "much as 7.4 of its 10 recipes.")
+    assert describe_forest_cost(12, 151, 205, 10) == ("12 forest runs in 151 s: 74% of the street grid's 205 s for its "
+                                                       "10 recipes, the time 7.4 street recipes take.")
     assert "1.5 × the street grid's 100 s" in describe_forest_cost(12, 150, 100, 10)
 
 
