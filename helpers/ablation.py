@@ -159,23 +159,23 @@ def _shown(interval: Mapping[str, Any]) -> bool:
 
 
 def describe_proportion(weaker: str, stronger: str, near_share: float, far_share: float,
-                        margin: float = SHARE_MARGIN) -> str:
-    """Where the weaker model is further behind, read from the share of the stronger's score it keeps.
+                        margin: float = SHARE_MARGIN, near: str = "near the edges",
+                        far: str = "on the whole image") -> str:
+    """Where the weaker model is further behind, read from the share of the stronger's score it keeps `near` the
+    edges (a band around them) and `far` from them (the whole image, or a wider band).
 
     Boundary scores are lower than whole-image scores for every model, so an absolute gap shrinks near the
     edges even for a model that is the same fraction worse everywhere: the shares compare like with like.
     """
     if math.isnan(near_share) or math.isnan(far_share):  # the stronger model scored 0
         return "a score of 0 leaves no share to compare"
-    shares = (f"{weaker} keeps {near_share:.0%} of the score of {stronger} near the edges, {far_share:.0%} away "
-              "from them")
+    shares = f"{weaker} keeps {near_share:.0%} of the score of {stronger} {near}, {far_share:.0%} {far}"
     if near_share < far_share - margin:
-        return f"{shares}: in proportion further behind near the edges, where skips carrying sharp detail would matter"
+        return f"{shares}: in proportion further behind {near}, where skips carrying sharp detail would matter"
     if near_share > far_share + margin:
-        return (f"{shares}: in proportion further behind away from the edges: it fails on whole regions, not only "
-                "at the edges")
-    return (f"{shares}: in proportion about the same at the edges as away from them (within {margin * 100:.0f} "
-            "points): behind by the same share everywhere, not at the edges in particular")
+        return f"{shares}: in proportion further behind {far}: it fails on whole regions, not only at the edges"
+    return (f"{shares}: in proportion about the same {near} as {far} (within {margin * 100:.0f} points): behind by "
+            "the same share everywhere, not at the edges in particular")
 
 
 def _share(weaker: float, stronger: float) -> float:
@@ -296,6 +296,7 @@ def describe_band_widths(band_scores: Mapping[str, Sequence[float]], widths: Seq
             weaker, stronger = (name, reference) if interval["low"] > 0 else (reference, name)
             near_share = _share(band_scores[weaker][0], band_scores[stronger][0])
             trend = describe_proportion(weaker, stronger, near_share,
-                                        _share(band_scores[weaker][-1], band_scores[stronger][-1]))
+                                        _share(band_scores[weaker][-1], band_scores[stronger][-1]),
+                                        near=f"in the {widths[0]}-px band", far=f"in the {widths[-1]}-px band")
         lines.append(f"{reference} − {name}: {near:+.3f} at {widths[0]} px, {far:+.3f} at {widths[-1]} px — {trend}")
     return "\n".join(lines)

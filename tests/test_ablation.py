@@ -105,13 +105,13 @@ def test_describe_edge_gap_reads_where_the_gap_is_larger_in_proportion_and_only_
     # U-Net's boundary score and 67 % of its mIoU: about the same share, not "larger on the whole image"
     same = describe_edge_gap({"U-Net": 0.340, "twin": 0.227}, {"U-Net": 0.266, "twin": 0.168}, shown)
     assert same.startswith("boundary mIoU 0.266 against 0.168 (+0.098); twin keeps 63% of the score of U-Net near "
-                           "the edges, 67% away from them: in proportion about the same")
+                           "the edges, 67% on the whole image: in proportion about the same")
     edges = describe_edge_gap({"U-Net": 0.34, "twin": 0.30}, {"U-Net": 0.30, "twin": 0.15}, shown)
-    assert "twin keeps 50% of the score of U-Net near the edges, 88% away" in edges and "further behind near the edges" in edges
+    assert "twin keeps 50% of the score of U-Net near the edges, 88% on the whole image" in edges and "further behind near the edges" in edges
     regions = describe_edge_gap({"U-Net": 0.34, "twin": 0.17}, {"U-Net": 0.20, "twin": 0.18}, shown)
-    assert "further behind away from the edges: it fails on whole regions" in regions
+    assert "further behind on the whole image: it fails on whole regions" in regions
     behind = describe_edge_gap({"U-Net": 0.17, "twin": 0.34}, {"U-Net": 0.10, "twin": 0.30}, {"low": -0.2, "high": -0.1})
-    assert "U-Net keeps 33% of the score of twin near the edges, 50% away" in behind
+    assert "U-Net keeps 33% of the score of twin near the edges, 50% on the whole image" in behind
     assert "no share" in describe_edge_gap({"a": 0.3, "b": 0.1}, {"a": 0.0, "b": 0.0}, shown)
 
 
@@ -207,10 +207,10 @@ def test_describe_band_widths_reads_the_trend_in_proportion_and_only_for_a_shown
     assert ("U-Net − FCN: +0.002 at 1 px, +0.031 at 12 px — the whole-image gap itself is not shown, so its trend is "
             "not read") in text
     # the twin's absolute gap grows away from the edges, but it keeps 66 % of the U-Net's score at both widths
-    assert "U-Net − twin: +0.070 at 1 px, +0.113 at 12 px — twin keeps 66% of the score of U-Net near the edges, 66%" in text
+    assert "U-Net − twin: +0.070 at 1 px, +0.113 at 12 px — twin keeps 66% of the score of U-Net in the 1-px band, 66%" in text
     assert "U-Net − twin" in text and "larger away" not in text
-    assert "edgy keeps 50% of the score of U-Net near the edges, 90% away from them: in proportion further behind near" in text
-    assert "regions keeps 91% of the score of U-Net near the edges, 50% away from them: in proportion further behind away" in text
+    assert "edgy keeps 50% of the score of U-Net in the 1-px band, 90% in the 12-px band: in proportion further behind in the 1-px" in text
+    assert "regions keeps 91% of the score of U-Net in the 1-px band, 50% in the 12-px band: in proportion further behind in the 12" in text
     behind = describe_band_widths({"U-Net": [0.1, 0.2], "b": [0.3, 0.4]}, [1, 12], "U-Net",
                                   {"U-Net − b": {"low": -0.3, "high": -0.1}})
-    assert "U-Net keeps 33% of the score of b near the edges, 50% away from them: in proportion further behind near" in behind
+    assert "U-Net keeps 33% of the score of b in the 1-px band, 50% in the 12-px band: in proportion further behind in the 1-px" in behind
