@@ -47,9 +47,20 @@ def predict_colour_lookup(table: torch.Tensor, images: torch.Tensor) -> torch.Te
     return table.to(images.device)[colour_bins(images)]
 
 
+def _gaps(unet_scores: dict, rival_scores: dict) -> dict[str, float]:
+    """U-Net − rival, in pixel accuracy and in mIoU."""
+    return {score: unet_scores[key] - rival_scores[key] for score, key in
+            (("pixel accuracy", "pixel_accuracy"), ("mIoU", "miou"))}
+
+
+def _words(gaps: dict[str, float], margin: float) -> dict[str, str]:
+    """'ahead', 'behind' or 'level' (a gap under `margin`) per score."""
+    return {score: "level" if abs(gap) < margin else "ahead" if gap > 0 else "behind" for score, gap in gaps.items()}
+
+
 def _standing(gaps: dict[str, float], margin: float) -> str:
     """'ahead of', 'behind', 'level with', or the mix score by score, from U-Net − rival gaps."""
-    words = {score: "level" if abs(gap) < margin else "ahead" if gap > 0 else "behind" for score, gap in gaps.items()}
+    words = _words(gaps, margin)
     if len(set(words.values())) == 1:
         return {"ahead": "ahead of", "behind": "behind", "level": "level with"}[next(iter(words.values()))]
     return " and ".join(f"{word} in {score}" for score, word in words.items()) + " against"
@@ -72,8 +83,7 @@ def describe_colour_rivals(scores: dict[str, dict], unet_name: str, class_names:
     unet_scores, lookup_scores = scores[unet_name], scores[lookup]
     lines = []
     for rival, rival_scores in (("the trained colour classifier", scores[colour]), ("the best colour lookup", lookup_scores)):
-        gaps = {score: unet_scores[key] - rival_scores[key] for score, key in
-                (("pixel accuracy", "pixel_accuracy"), ("mIoU", "miou"))}
+        gaps = _gaps(unet_scores, rival_scores)
         lines.append(f"- the U-Net is {_standing(gaps, margin)} {rival}: "
                      + ", ".join(f"{score} {gap:+.3f}" for score, gap in gaps.items()))
     for name, contender in scores.items():
@@ -106,10 +116,8 @@ def describe_context_outcome(scores: dict[str, dict], unet_name: str, steps: int
 
     A gap under `margin` counts as level. Used for notebook 03's summary, after `describe_colour_rivals`.
     """
-    unet_scores, lookup_scores = scores[unet_name], scores[lookup]
-    gaps = {score: unet_scores[key] - lookup_scores[key] for score, key in
-            (("pixel accuracy", "pixel_accuracy"), ("mIoU", "miou"))}
-    words = {score: "level" if abs(gap) < margin else "ahead" if gap > 0 else "behind" for score, gap in gaps.items()}
+    gaps = _gaps(scores[unet_name], scores[lookup])
+    words = _words(gaps, margin)
     said = " and ".join(f"{words[score]} in {score} ({gap:+.3f})" for score, gap in gaps.items())
     sentence = f"In this run, after {steps} optimizer steps, the U-Net is {said} compared with the best colour lookup: "
     if words["mIoU"] == "ahead":
