@@ -482,11 +482,20 @@ def plot_relative_steps(relative_steps: list[tuple[float, float]], ax=None):
 
 
 def plot_smoothed_losses(results: dict, title: str, ax=None):
-    """Smoothed losses of several exponential tests on one log axis, each with its valley, to compare them."""
+    """Smoothed losses of several exponential tests on one log axis, each with its valley, to compare them.
+
+    The axis stops at 1.3 × the highest first loss, so that a divergence does not squash the falls; a curve that
+    rises past it gets a ▲ of its colour on the top edge where it leaves, named in the legend with that rate.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4), layout="constrained")
+    finite = {name: [value for value in result.smoothed if math.isfinite(value)] for name, result in results.items()}
+    lowest = min(min(values) for values in finite.values() if values)
+    first = max(values[0] for values in finite.values() if values)
+    top = first * 1.3
+    ax.set_ylim(lowest * 0.9, top)  # keep a divergence from squashing the falls
     for name, result in results.items():
         (line,) = ax.plot(result.lrs, result.smoothed, label=f"{name}: smoothed loss")
         valley = result.suggestions.get("valley")
@@ -494,14 +503,20 @@ def plot_smoothed_losses(results: dict, title: str, ax=None):
             ax.plot([], [], " ", label=f"{name}: valley no reading")
         else:
             ax.axvline(valley, color=line.get_color(), linestyle="--", linewidth=1, label=f"{name}: valley {valley:.1e}")
-    lowest = min(min(result.smoothed) for result in results.values())
-    first = max(result.smoothed[0] for result in results.values())
-    ax.set_ylim(lowest * 0.9, first * 1.3)  # keep a divergence from squashing the falls
+        above = smoothed_above(result, top)
+        if above is not None:  # the curve leaves the axis: mark where, on the top edge
+            ax.plot([above], [top], "^", color=line.get_color(), clip_on=False, markersize=8,
+                    label=f"{name}: smoothed loss above the axis from lr {above:.2e}")
     ax.set_xscale("log")
     ax.set(xlabel="learning rate (log scale)", ylabel="smoothed training loss", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
+
+
+def smoothed_above(result: LRFinderResult, top: float) -> float | None:
+    """The first rate whose smoothed loss lies above `top` (or is not finite), None when the whole curve stays below."""
+    return next((float(lr) for lr, value in zip(result.lrs, result.smoothed) if not value <= top), None)
 
 
 def compare_valleys(adam_valley: float | None, sgd_valley: float | None, far: float = 3.0) -> tuple[float | None, str]:

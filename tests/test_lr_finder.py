@@ -455,13 +455,35 @@ def test_range_test_figures_have_titles_axes_and_legends():
     assert loss_ax.get_xlabel() == "learning rate (linear axis)"
     ax = plot_smoothed_losses({"adam": result, "sgd": turning([2.0, 1.0, 1.5])}, "Adam against SGD")
     assert ax.get_title() == "Adam against SGD" and ax.get_xscale() == "log" and ax.get_ylabel() == "smoothed training loss"
-    assert legend_labels(ax) == ["adam: smoothed loss", "adam: valley 1.0e-02", "sgd: smoothed loss",
+    assert legend_labels(ax) == ["adam: smoothed loss", "adam: valley 1.0e-02",  # 3.0 > 1.3 × 2.0: off the axis
+                                 "adam: smoothed loss above the axis from lr 1.00e+00", "sgd: smoothed loss",
                                  "sgd: valley no reading"]
     ax = plot_relative_steps([(0.1, 0.01), (0.2, 0.015)])
     assert ax.get_title().startswith("SGD range test") and ax.get_xlabel().startswith("learning rate")
     assert legend_labels(ax) == ["median ‖Δw‖ / ‖w‖ per step"]
     matplotlib.pyplot.close("all")
 
+
+
+def test_plot_smoothed_losses_marks_a_curve_that_leaves_the_axis_and_only_then():
+    def marks(ax):
+        return [line for line in ax.get_lines() if line.get_marker() == "^"]
+
+    below = {"seed 0": turning([2.0, 1.0, 1.5]), "seed 1": turning([1.8, 0.9, 2.5])}  # the axis ends at 1.3 × 2.0
+    ax = plot_smoothed_losses(below, "below")
+    assert ax.get_ylim()[1] == pytest.approx(2.6)
+    assert not marks(ax) and not any("above the axis" in label for label in legend_labels(ax))
+    rising = turning([1.8, 0.9, 1.2, 2.5, 6.5, 9.0])  # leaves the axis at its fifth rate
+    for leaving in (rising, turning([1.8, 0.9, float("inf")]), turning([1.8, 0.9, float("nan")])):
+        ax = plot_smoothed_losses({"seed 0": below["seed 0"], "seed 2": leaving}, "one leaves")
+        (mark,) = marks(ax)
+        curve = next(line for line in ax.get_lines() if line.get_label() == "seed 2: smoothed loss")
+        first_out = next(lr for lr, value in zip(leaving.lrs, leaving.smoothed) if not value <= 2.6)
+        assert mark.get_xdata()[0] == first_out and mark.get_ydata()[0] == pytest.approx(ax.get_ylim()[1])
+        assert mark.get_color() == curve.get_color() and not mark.get_clip_on()
+        assert [label for label in legend_labels(ax) if "above the axis" in label] == [
+            f"seed 2: smoothed loss above the axis from lr {first_out:.2e}"]
+    matplotlib.pyplot.close("all")
 
 # a peak, a fall and a recovery at the last point: SGD's curve (highest at the end) and Adam's (highest inside)
 SGD_LRS = list(np.linspace(0.183, 2.0, 10))
