@@ -773,10 +773,11 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
 
     `summary` is indexed by setting with `train_miou_mean`, and, when present, `final_loss_mean` (the training-mode
     loss at the end) and `train_miou_batch_statistics_mean` (the training frames scored with batch norm on each
-    batch's own statistics, see `with_batch_statistics`). A setting whose training mIoU is `lost` or more higher with
-    batch statistics than in evaluation mode lost that much to its running statistics; otherwise it trained
-    less. `mechanisms[name]["evaluation"]` / `["less"]` give a setting's likely cause of either outcome;
-    `memorised`: whether the baseline got near memorising.
+    batch's own statistics, see `with_batch_statistics`). The score with batch statistics splits a setting's fall
+    from the baseline into two parts, each named when it is `lost` or more, both when both are: that score below the
+    baseline's own (it trained less), and the evaluation-mode score below that score (running statistics that do not
+    match the weights). `mechanisms[name]["less"]` / `["evaluation"]` give a setting's likely cause of either part,
+    `["both"]` (else the two joined) of both; `memorised`: whether the baseline got near memorising.
     """
     baseline = summary.loc["baseline"]
     closers = [name for name in names if name not in helped
@@ -786,26 +787,44 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
                 f"({baseline['train_miou_mean']:.3f}) without raising the held-out one.")
     lines = [f"Closed the gap without raising the held-out mIoU (training mIoU in evaluation mode against the "
              f"baseline's {baseline['train_miou_mean']:.3f}):"]
-    for name in closers:
-        row = summary.loc[name]
-        loss = (f"training loss {row['final_loss_mean']:.3f} (baseline {baseline['final_loss_mean']:.3f})"
-                if "final_loss_mean" in summary else "")
-        batch = row.get("train_miou_batch_statistics_mean", math.nan)
-        evaluation = bool(batch == batch and batch >= row["train_miou_mean"] + lost)
-        cause = mechanisms.get(name, {}).get("evaluation" if evaluation else "less")
-        if evaluation:
-            text = (f"{loss + ', ' if loss else ''}training mIoU {batch:.3f} with each batch's own statistics but "
-                    f"{row['train_miou_mean']:.3f} in evaluation mode: evaluation mode lost "
-                    f"{batch - row['train_miou_mean']:.3f} of what the weights fitted, as batch norm's running "
-                    "statistics do not match them")
-        else:
-            text = ("trained less: " + (loss + ", " if loss else "") + f"training mIoU {row['train_miou_mean']:.3f}"
-                    + (f" ({batch:.3f} with each batch's own statistics)" if batch == batch else ""))
-        lines.append(f"  {name}: {text}" + (f"; likely {cause}" if cause else ""))
+    lines += [f"  {name}: {_closer_text(summary.loc[name], baseline, mechanisms.get(name, {}), lost)}" for name in closers]
     lines.append("The baseline did memorise its frames, so the cause lies in these settings, not in the budget."
                  if memorised else "The baseline did not memorise its frames: slowing it down is then the usual outcome, "
                  "as regularisation pays off only once a network has trained long enough to memorise.")
     return "\n".join(lines)
+
+
+def _closer_text(row: pd.Series, baseline: pd.Series, causes: dict[str, str], lost: float) -> str:
+    """One gap closer's fall from the baseline's training mIoU, split into training less and evaluation mode's loss."""
+    evaluated = row["train_miou_mean"]
+    loss = (f"training loss {row['final_loss_mean']:.3f} against the baseline's {baseline['final_loss_mean']:.3f}; "
+            if "final_loss_mean" in row.index else "")
+    batch = row.get("train_miou_batch_statistics_mean", math.nan)
+    base_batch = baseline.get("train_miou_batch_statistics_mean", math.nan)
+    if batch != batch or base_batch != base_batch:
+        return (f"{loss}training mIoU {evaluated:.3f}; without its score with each batch's own statistics, training "
+                "less cannot be told from running statistics that do not match the weights")
+    less = batch <= base_batch - lost
+    evaluation = batch >= evaluated + lost
+    statistics = f"training mIoU {batch:.3f} against {base_batch:.3f}"
+    if less and evaluation:
+        cause = causes.get("both") or ", and ".join(causes[key] for key in ("less", "evaluation") if key in causes)
+        text = (f"trained less ({loss}{statistics} even with each batch's own statistics), and evaluation mode lost a "
+                f"further {batch - evaluated:.3f} (down to {evaluated:.3f}), as batch norm's running statistics do not "
+                "match the weights")
+    elif less:
+        cause = causes.get("less")
+        text = f"trained less ({loss}{statistics} with each batch's own statistics, {evaluated:.3f} in evaluation mode)"
+    elif evaluation:
+        cause = causes.get("evaluation")
+        text = (f"{loss}{statistics} with each batch's own statistics but {evaluated:.3f} in evaluation mode: "
+                f"evaluation mode lost {batch - evaluated:.3f} of what the weights fitted, as batch norm's running "
+                "statistics do not match them")
+    else:
+        cause = None
+        text = (f"a little of both ({loss}{statistics} with each batch's own statistics, {evaluated:.3f} in evaluation "
+                f"mode): neither part is {lost:g} or more on its own")
+    return text + (f"; likely {cause}" if cause else "")
 
 
 def describe_loss_comparison(summary: pd.DataFrame, train: dict, held_out: dict, other: str = "MSE on softmax",
