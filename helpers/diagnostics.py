@@ -463,6 +463,10 @@ def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, 
     return "\n".join(lines)
 
 
+RATE_COLOURS = plt.colormaps["Dark2"].colors  # qualitative: eight colours that differ in hue, not along one gradient
+RATE_MARKERS = ("o", "s", "D", "v", "P", "X", "*", "h")  # not "^": it marks a curve that leaves the panel
+
+
 def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_loss: float,
                   optimizer_name: str, steps: int, window: int = 5,
                   learned_below: float | None = None, clip: float = 100.0) -> plt.Figure:
@@ -491,7 +495,8 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
     axes[0].set(xscale="log", xlabel=f"learning rate ({optimizer_name})", ylabel=f"mean loss over the last {min(window, steps)} of {steps} steps",
                 title="Final training loss against the learning rate")
     rates = sorted(sweep["lr"].unique())
-    rate_colours = dict(zip(rates, plt.cm.viridis(np.linspace(0, 0.9, len(rates)))))
+    rate_styles = {rate: {"color": RATE_COLOURS[i % len(RATE_COLOURS)], "marker": RATE_MARKERS[i % len(RATE_MARKERS)]}
+                   for i, rate in enumerate(rates)}  # a colour and a marker per rate: told apart without a gradient
     for ax, norm in zip(axes[1:], NORM_NAMES):
         cut = False
         for index, row in sweep[sweep["norm"] == norm].iterrows():
@@ -499,10 +504,12 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
             ended = "" if row["finite"] else f", NaN/inf at step {len(curve)}"
             above = np.flatnonzero(np.isfinite(curve) & (curve > clip))
             off = f", above {clip:g} from step {above[0] + 1} (▲)" if len(above) else ""
-            ax.plot(np.arange(1, len(curve) + 1), np.where(np.isfinite(curve), curve, np.nan),
-                    color=rate_colours[row["lr"]], label=f"lr {row['lr']:g}{ended}{off}")
+            style = rate_styles[row["lr"]]
+            every = max(1, len(curve) // 6)  # about six markers a curve, shifted per rate so that they do not coincide
+            ax.plot(np.arange(1, len(curve) + 1), np.where(np.isfinite(curve), curve, np.nan), **style, markersize=5,
+                    markevery=(rates.index(row["lr"]) * every // len(rates), every), label=f"lr {row['lr']:g}{ended}{off}")
             if len(above):
-                ax.plot([above[0] + 1], [clip], marker="^", markersize=9, color=rate_colours[row["lr"]], clip_on=False)
+                ax.plot([above[0] + 1], [clip], marker="^", markersize=9, color=style["color"], clip_on=False)
                 cut = True
         ax.set(yscale="log", xlabel="step", ylabel="training loss (log scale" + (f", cut at {clip:g})" if cut else ")"),
                title=f"Loss curves {NORM_NAMES[norm]}")
@@ -714,7 +721,7 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
     """Every batch loss of each `fit_report` run (skipped ones marked at the top), and the epoch means fit reports."""
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, 2, figsize=(17, 4), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5), layout="constrained")
     top = max(run["largest_finite_batch_loss"] for run in runs.values()) * 1.5
     for name, run in runs.items():
         values = np.asarray(run["batch_losses"], dtype=float)
@@ -732,7 +739,7 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
     for ax in axes:
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel, off the spikes
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: no band between panels
     fig.suptitle(title)
     return fig
 

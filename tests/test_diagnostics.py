@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -659,6 +660,31 @@ def test_describe_gaps_lists_only_gaps_smaller_beyond_the_noise():
                                        "smaller, but not shown by these runs: AdamW")
     assert describe_gaps({"AdamW": verdicts["AdamW"]}).startswith("a smaller gap than the baseline's by more than two "
                                                                   "standard errors: none")
+
+
+def test_plot_lr_sweep_gives_each_rate_its_own_colour_and_marker():
+    rates = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+    sweep = sweep_rows({"batch": list(rates), "none": []}, rates=rates)
+    curves = [[2.0, 1.5, 1.2, 1.0, row.final] for row in sweep.itertuples()]
+    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=5)
+    lines = [line for line in fig.axes[1].get_lines() if line.get_label().startswith("lr ")]
+    assert len(lines) == sweep.lr[sweep.norm == "batch"].nunique() >= 6
+    assert len({line.get_marker() for line in lines}) == len(lines) and "^" not in {line.get_marker() for line in lines}
+    colours = np.array([matplotlib.colors.to_rgb(line.get_color()) for line in lines])
+    distances = np.linalg.norm(colours[:, None] - colours[None], axis=-1)[np.triu_indices(len(lines), 1)]
+    assert distances.min() > 0.25  # neighbouring rates on one gradient (viridis: 0.18) come out closer than this
+    plt.close(fig)
+
+
+def test_plot_batch_losses_leaves_no_empty_band_between_its_panels():
+    run = {"batch_losses": [3.0, float("inf"), 2.0, 1.5], "epoch_losses": [2.5, 1.5], "largest_finite_batch_loss": 3.0}
+    fig = plot_batch_losses({"by hand": run, "F.cross_entropy": run}, {"by hand": "tab:orange", "F.cross_entropy": "tab:blue"},
+                            batch_size=2, title="two runs")
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    left, right = (ax.get_window_extent(renderer) for ax in fig.axes)
+    assert right.x0 - left.x1 < 0.12 * fig.bbox.width  # room for the right panel's tick labels, no legend band
+    plt.close(fig)
 
 
 def test_plot_lr_sweep_cuts_diverging_curves_and_draws_reference_lines_behind():
