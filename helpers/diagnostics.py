@@ -463,6 +463,10 @@ def describe_sweep_claim(facts: dict, learned_clear: bool, optimizer_name: str, 
     return "\n".join(lines)
 
 
+RATE_COLOURS = plt.colormaps["Dark2"].colors  # qualitative: eight colours that differ in hue, not along one gradient
+RATE_MARKERS = ("o", "s", "D", "v", "P", "X", "*", "h")  # not "^": it marks a curve that leaves the panel
+
+
 def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_loss: float,
                   optimizer_name: str, steps: int, window: int = 5,
                   learned_below: float | None = None, clip: float = 100.0) -> plt.Figure:
@@ -491,7 +495,8 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
     axes[0].set(xscale="log", xlabel=f"learning rate ({optimizer_name})", ylabel=f"mean loss over the last {min(window, steps)} of {steps} steps",
                 title="Final training loss against the learning rate")
     rates = sorted(sweep["lr"].unique())
-    rate_colours = dict(zip(rates, plt.cm.viridis(np.linspace(0, 0.9, len(rates)))))
+    rate_styles = {rate: {"color": RATE_COLOURS[i % len(RATE_COLOURS)], "marker": RATE_MARKERS[i % len(RATE_MARKERS)]}
+                   for i, rate in enumerate(rates)}  # a colour and a marker per rate: told apart without a gradient
     for ax, norm in zip(axes[1:], NORM_NAMES):
         cut = False
         for index, row in sweep[sweep["norm"] == norm].iterrows():
@@ -499,10 +504,12 @@ def plot_lr_sweep(sweep: pd.DataFrame, curves: Sequence[Sequence[float]], prior_
             ended = "" if row["finite"] else f", NaN/inf at step {len(curve)}"
             above = np.flatnonzero(np.isfinite(curve) & (curve > clip))
             off = f", above {clip:g} from step {above[0] + 1} (▲)" if len(above) else ""
-            ax.plot(np.arange(1, len(curve) + 1), np.where(np.isfinite(curve), curve, np.nan),
-                    color=rate_colours[row["lr"]], label=f"lr {row['lr']:g}{ended}{off}")
+            style = rate_styles[row["lr"]]
+            every = max(1, len(curve) // 6)  # about six markers a curve, shifted per rate so that they do not coincide
+            ax.plot(np.arange(1, len(curve) + 1), np.where(np.isfinite(curve), curve, np.nan), **style, markersize=5,
+                    markevery=(rates.index(row["lr"]) * every // len(rates), every), label=f"lr {row['lr']:g}{ended}{off}")
             if len(above):
-                ax.plot([above[0] + 1], [clip], marker="^", markersize=9, color=rate_colours[row["lr"]], clip_on=False)
+                ax.plot([above[0] + 1], [clip], marker="^", markersize=9, color=style["color"], clip_on=False)
                 cut = True
         ax.set(yscale="log", xlabel="step", ylabel="training loss (log scale" + (f", cut at {clip:g})" if cut else ")"),
                title=f"Loss curves {NORM_NAMES[norm]}")
@@ -714,7 +721,7 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
     """Every batch loss of each `fit_report` run (skipped ones marked at the top), and the epoch means fit reports."""
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(1, 2, figsize=(17, 4), layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5), layout="constrained")
     top = max(run["largest_finite_batch_loss"] for run in runs.values()) * 1.5
     for name, run in runs.items():
         values = np.asarray(run["batch_losses"], dtype=float)
@@ -732,7 +739,7 @@ def plot_batch_losses(runs: dict[str, dict], colours: dict[str, str], batch_size
     for ax in axes:
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the panel, off the spikes
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: no band between panels
     fig.suptitle(title)
     return fig
 
@@ -773,10 +780,11 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
 
     `summary` is indexed by setting with `train_miou_mean`, and, when present, `final_loss_mean` (the training-mode
     loss at the end) and `train_miou_batch_statistics_mean` (the training frames scored with batch norm on each
-    batch's own statistics, see `with_batch_statistics`). A setting whose training mIoU is `lost` or more higher with
-    batch statistics than in evaluation mode lost that much to its running statistics; otherwise it trained
-    less. `mechanisms[name]["evaluation"]` / `["less"]` give a setting's likely cause of either outcome;
-    `memorised`: whether the baseline got near memorising.
+    batch's own statistics, see `with_batch_statistics`). The score with batch statistics splits a setting's fall
+    from the baseline into two parts, each named when it is `lost` or more, both when both are: that score below the
+    baseline's own (it trained less), and the evaluation-mode score below that score (running statistics that do not
+    match the weights). `mechanisms[name]["less"]` / `["evaluation"]` give a setting's likely cause of either part,
+    `["both"]` (else the two joined) of both; `memorised`: whether the baseline got near memorising.
     """
     baseline = summary.loc["baseline"]
     closers = [name for name in names if name not in helped
@@ -786,26 +794,44 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
                 f"({baseline['train_miou_mean']:.3f}) without raising the held-out one.")
     lines = [f"Closed the gap without raising the held-out mIoU (training mIoU in evaluation mode against the "
              f"baseline's {baseline['train_miou_mean']:.3f}):"]
-    for name in closers:
-        row = summary.loc[name]
-        loss = (f"training loss {row['final_loss_mean']:.3f} (baseline {baseline['final_loss_mean']:.3f})"
-                if "final_loss_mean" in summary else "")
-        batch = row.get("train_miou_batch_statistics_mean", math.nan)
-        evaluation = bool(batch == batch and batch >= row["train_miou_mean"] + lost)
-        cause = mechanisms.get(name, {}).get("evaluation" if evaluation else "less")
-        if evaluation:
-            text = (f"{loss + ', ' if loss else ''}training mIoU {batch:.3f} with each batch's own statistics but "
-                    f"{row['train_miou_mean']:.3f} in evaluation mode: evaluation mode lost "
-                    f"{batch - row['train_miou_mean']:.3f} of what the weights fitted, as batch norm's running "
-                    "statistics do not match them")
-        else:
-            text = ("trained less: " + (loss + ", " if loss else "") + f"training mIoU {row['train_miou_mean']:.3f}"
-                    + (f" ({batch:.3f} with each batch's own statistics)" if batch == batch else ""))
-        lines.append(f"  {name}: {text}" + (f"; likely {cause}" if cause else ""))
+    lines += [f"  {name}: {_closer_text(summary.loc[name], baseline, mechanisms.get(name, {}), lost)}" for name in closers]
     lines.append("The baseline did memorise its frames, so the cause lies in these settings, not in the budget."
                  if memorised else "The baseline did not memorise its frames: slowing it down is then the usual outcome, "
                  "as regularisation pays off only once a network has trained long enough to memorise.")
     return "\n".join(lines)
+
+
+def _closer_text(row: pd.Series, baseline: pd.Series, causes: dict[str, str], lost: float) -> str:
+    """One gap closer's fall from the baseline's training mIoU, split into training less and evaluation mode's loss."""
+    evaluated = row["train_miou_mean"]
+    loss = (f"training loss {row['final_loss_mean']:.3f} against the baseline's {baseline['final_loss_mean']:.3f}; "
+            if "final_loss_mean" in row.index else "")
+    batch = row.get("train_miou_batch_statistics_mean", math.nan)
+    base_batch = baseline.get("train_miou_batch_statistics_mean", math.nan)
+    if batch != batch or base_batch != base_batch:
+        return (f"{loss}training mIoU {evaluated:.3f}; without its score with each batch's own statistics, training "
+                "less cannot be told from running statistics that do not match the weights")
+    less = batch <= base_batch - lost
+    evaluation = batch >= evaluated + lost
+    statistics = f"training mIoU {batch:.3f} against {base_batch:.3f}"
+    if less and evaluation:
+        cause = causes.get("both") or ", and ".join(causes[key] for key in ("less", "evaluation") if key in causes)
+        text = (f"trained less ({loss}{statistics} even with each batch's own statistics), and evaluation mode lost a "
+                f"further {batch - evaluated:.3f} (down to {evaluated:.3f}), as batch norm's running statistics do not "
+                "match the weights")
+    elif less:
+        cause = causes.get("less")
+        text = f"trained less ({loss}{statistics} with each batch's own statistics, {evaluated:.3f} in evaluation mode)"
+    elif evaluation:
+        cause = causes.get("evaluation")
+        text = (f"{loss}{statistics} with each batch's own statistics but {evaluated:.3f} in evaluation mode: "
+                f"evaluation mode lost {batch - evaluated:.3f} of what the weights fitted, as batch norm's running "
+                "statistics do not match them")
+    else:
+        cause = None
+        text = (f"a little of both ({loss}{statistics} with each batch's own statistics, {evaluated:.3f} in evaluation "
+                f"mode): neither part is {lost:g} or more on its own")
+    return text + (f"; likely {cause}" if cause else "")
 
 
 def describe_loss_comparison(summary: pd.DataFrame, train: dict, held_out: dict, other: str = "MSE on softmax",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -593,31 +594,62 @@ def test_describe_gap_closers_reads_each_collapse_through_its_mechanism():
     text = describe_gap_closers(summary, ["Dropout2d", "AdamW", "rotation"], memorised=True, helped=["rotation"],
                                 mechanisms=mechanisms)
     lines = text.splitlines()
-    assert lines[1] == "  Dropout2d: trained less: training mIoU 0.293; likely whole channels of a narrow network"
+    assert lines[1] == ("  Dropout2d: training mIoU 0.293; without its score with each batch's own statistics, training "
+                        "less cannot be told from running statistics that do not match the weights")
     assert len(lines) == 3 and lines[2].startswith("The baseline did memorise its frames")
     summary.loc["AdamW", "train_miou_mean"] = 0.5
     text = describe_gap_closers(summary, ["Dropout2d", "AdamW"], memorised=False, helped=[], mechanisms=mechanisms)
-    assert "  AdamW: trained less: training mIoU 0.500\n" in text and "did not memorise its frames" in text
+    assert "  AdamW: training mIoU 0.500; without" in text and "did not memorise its frames" in text
     summary.loc["rotation", "train_miou_mean"] = 0.9
     assert describe_gap_closers(summary, ["rotation"], memorised=True, helped=[], mechanisms={}).startswith(
         "No regulariser lowered the training mIoU by 0.1 or more")
 
 
-def test_describe_gap_closers_tells_a_failed_evaluation_mode_from_training_less():
-    summary = pd.DataFrame({"train_miou_mean": [0.922, 0.293, 0.128], "final_loss_mean": [0.039, 0.509, 0.317],
-                            "train_miou_batch_statistics_mean": [0.93, 0.31, 0.85]},
+GAP_CAUSES = {"Adam + L2": {"evaluation": "weights that move fast", "less": "weights pulled to 0"},
+              "Dropout2d": {"evaluation": "a variance shift", "less": "channels dropped"}}
+
+
+def closer_line(batch_statistics: dict[str, float], causes: dict = GAP_CAUSES) -> str:
+    """The line `describe_gap_closers` prints for the one setting in `batch_statistics` besides the baseline."""
+    summary = pd.DataFrame({"train_miou_mean": [0.922, 0.293, 0.128], "final_loss_mean": [0.039, 0.509, 0.317]},
                            index=pd.Index(["baseline", "Dropout2d", "Adam + L2"], name="setting"))
-    mechanisms = {"Adam + L2": {"evaluation": "weights that move fast", "less": "weights pulled to 0"},
-                  "Dropout2d": {"evaluation": "a variance shift", "less": "channels dropped"}}
-    lines = describe_gap_closers(summary, ["Dropout2d", "Adam + L2"], True, [], mechanisms).splitlines()
-    assert lines[1] == ("  Dropout2d: trained less: training loss 0.509 (baseline 0.039), training mIoU 0.293 (0.310 "
-                        "with each batch's own statistics); likely channels dropped")
-    assert lines[2] == ("  Adam + L2: training loss 0.317 (baseline 0.039), training mIoU 0.850 with each batch's own "
-                        "statistics but 0.128 in evaluation mode: evaluation mode lost 0.722 of what the weights "
-                        "fitted, as batch norm's running statistics do not match them; likely weights that move fast")
-    summary.loc["Adam + L2", "train_miou_batch_statistics_mean"] = 0.2  # within 0.1 of evaluation mode: trained less
-    assert "  Adam + L2: trained less: training loss 0.317" in describe_gap_closers(summary, ["Adam + L2"], True, [],
-                                                                                   mechanisms)
+    summary["train_miou_batch_statistics_mean"] = [batch_statistics.get(name, math.nan) for name in summary.index]
+    (name,) = set(batch_statistics) - {"baseline"}
+    return describe_gap_closers(summary, [name], True, [], causes).splitlines()[1]
+
+
+def test_describe_gap_closers_names_both_parts_when_a_setting_trained_less_and_lost_to_running_statistics():
+    line = closer_line({"baseline": 0.955, "Adam + L2": 0.502})  # 0.453 below the baseline, then 0.374 lost
+    assert line == ("  Adam + L2: trained less (training loss 0.317 against the baseline's 0.039; training mIoU 0.502 "
+                    "against 0.955 even with each batch's own statistics), and evaluation mode lost a further 0.374 "
+                    "(down to 0.128), as batch norm's running statistics do not match the weights; likely weights "
+                    "pulled to 0, and weights that move fast")
+    both = {"Adam + L2": {**GAP_CAUSES["Adam + L2"], "both": "weights that move fast and far"}}
+    assert closer_line({"baseline": 0.955, "Adam + L2": 0.502}, both).endswith("; likely weights that move fast and far")
+    assert "lost a further 0.112" in closer_line({"baseline": 0.955, "Adam + L2": 0.24})  # just over the margin of 0.1
+
+
+def test_describe_gap_closers_names_only_training_less_when_evaluation_mode_kept_the_score():
+    line = closer_line({"baseline": 0.955, "Dropout2d": 0.296})  # 0.003 above evaluation mode: within the margin
+    assert line == ("  Dropout2d: trained less (training loss 0.509 against the baseline's 0.039; training mIoU 0.296 "
+                    "against 0.955 with each batch's own statistics, 0.293 in evaluation mode); likely channels dropped")
+    assert "evaluation mode lost" not in closer_line({"baseline": 0.955, "Dropout2d": 0.39})  # 0.097 < 0.1
+
+
+def test_describe_gap_closers_names_only_running_statistics_when_batch_statistics_match_the_baseline():
+    line = closer_line({"baseline": 0.93, "Adam + L2": 0.85})  # 0.08 below the baseline: within the margin
+    assert line == ("  Adam + L2: training loss 0.317 against the baseline's 0.039; training mIoU 0.850 against 0.930 "
+                    "with each batch's own statistics but 0.128 in evaluation mode: evaluation mode lost 0.722 of what "
+                    "the weights fitted, as batch norm's running statistics do not match them; likely weights that "
+                    "move fast")
+
+
+def test_describe_gap_closers_says_when_neither_part_reaches_the_margin_alone():
+    summary = pd.DataFrame({"train_miou_mean": [0.922, 0.80], "train_miou_batch_statistics_mean": [0.955, 0.86]},
+                           index=pd.Index(["baseline", "AdamW"], name="setting"))
+    line = describe_gap_closers(summary, ["AdamW"], True, [], GAP_CAUSES).splitlines()[1]
+    assert line == ("  AdamW: a little of both (training mIoU 0.860 against 0.955 with each batch's own statistics, "
+                    "0.800 in evaluation mode): neither part is 0.1 or more on its own")
 
 
 def test_describe_gaps_lists_only_gaps_smaller_beyond_the_noise():
@@ -628,6 +660,31 @@ def test_describe_gaps_lists_only_gaps_smaller_beyond_the_noise():
                                        "smaller, but not shown by these runs: AdamW")
     assert describe_gaps({"AdamW": verdicts["AdamW"]}).startswith("a smaller gap than the baseline's by more than two "
                                                                   "standard errors: none")
+
+
+def test_plot_lr_sweep_gives_each_rate_its_own_colour_and_marker():
+    rates = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+    sweep = sweep_rows({"batch": list(rates), "none": []}, rates=rates)
+    curves = [[2.0, 1.5, 1.2, 1.0, row.final] for row in sweep.itertuples()]
+    fig = plot_lr_sweep(sweep, curves, prior_loss=1.2, optimizer_name="sgd", steps=5)
+    lines = [line for line in fig.axes[1].get_lines() if line.get_label().startswith("lr ")]
+    assert len(lines) == sweep.lr[sweep.norm == "batch"].nunique() >= 6
+    assert len({line.get_marker() for line in lines}) == len(lines) and "^" not in {line.get_marker() for line in lines}
+    colours = np.array([matplotlib.colors.to_rgb(line.get_color()) for line in lines])
+    distances = np.linalg.norm(colours[:, None] - colours[None], axis=-1)[np.triu_indices(len(lines), 1)]
+    assert distances.min() > 0.25  # neighbouring rates on one gradient (viridis: 0.18) come out closer than this
+    plt.close(fig)
+
+
+def test_plot_batch_losses_leaves_no_empty_band_between_its_panels():
+    run = {"batch_losses": [3.0, float("inf"), 2.0, 1.5], "epoch_losses": [2.5, 1.5], "largest_finite_batch_loss": 3.0}
+    fig = plot_batch_losses({"by hand": run, "F.cross_entropy": run}, {"by hand": "tab:orange", "F.cross_entropy": "tab:blue"},
+                            batch_size=2, title="two runs")
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    left, right = (ax.get_window_extent(renderer) for ax in fig.axes)
+    assert right.x0 - left.x1 < 0.12 * fig.bbox.width  # room for the right panel's tick labels, no legend band
+    plt.close(fig)
 
 
 def test_plot_lr_sweep_cuts_diverging_curves_and_draws_reference_lines_behind():
