@@ -402,31 +402,40 @@ def ordinal(place: int) -> str:
     return f"{place}{suffix}"
 
 
+def ordinal_ranks(scores: dict[str, float]) -> dict[str, str]:
+    """Each name's place when `scores` rank them, highest first, as an ordinal ("1st", "2nd", …); ties keep the
+    order of `scores`, as `describe_candidate_ranking` does."""
+    ranked = sorted(scores, key=lambda name: -scores[name])
+    return {name: ordinal(ranked.index(name) + 1) for name in scores}
+
+
 def describe_candidate_ranking(pseudo_test: dict[str, float], test: dict[str, float], picked: str | None = None,
                                picked_from: int = 0) -> str:
-    """The candidates in pseudo-test's order, each with both scores and its place on test; then whether the two
-    orders agree and where pseudo-test's first came on test. `picked` names the candidate chosen as the maximum
-    of `picked_from` pseudo-test scores (the best epoch), whose pseudo-test score that choice flatters."""
+    """The verdict under the candidates' table (which shows both scores and each place on test): how far test's
+    order agrees with pseudo-test's, and where pseudo-test's first came on test. `picked` names the candidate
+    chosen as the maximum of `picked_from` pseudo-test scores (the best epoch), whose pseudo-test score that
+    choice flatters."""
     by_pseudo, by_test = (sorted(scores, key=lambda name: -scores[name]) for scores in (pseudo_test, test))
-    listed = ", ".join(f"{name} {pseudo_test[name]:.3f} (test {test[name]:.3f}, {ordinal(by_test.index(name) + 1)})"
-                       for name in by_pseudo)
-    line = f"by pseudo-test mIoU: {listed}"
+    if len(by_pseudo) < 2:
+        return "one candidate only: nothing to rank"
     if by_pseudo == by_test:
-        return f"{line}: test ranks them in the same order"
+        return f"pseudo-test and test rank the {len(by_pseudo)} candidates in the same order"
     pairs = [(a, b) for n, a in enumerate(by_pseudo) for b in by_pseudo[n + 1:]]
     agree = sum(by_test.index(a) < by_test.index(b) for a, b in pairs)
-    order = ("exactly the reverse order" if agree == 0 else f"the two agree on {agree} of the {len(pairs)} pairs")
+    order = ("test ranks them in exactly the reverse order of pseudo-test" if agree == 0 else
+             f"pseudo-test and test agree on {agree} of the {len(pairs)} pairs")
     if by_test[0] == by_pseudo[0]:
         others = "the other two swap" if len(pairs) == 3 else "the others come in another order"
-        return f"{line}: {order}; pseudo-test picked test's winner too, {others}"
-    place = by_test.index(by_pseudo[0])
+        return f"{order}: pseudo-test's first is test's first too, {others}"
+    first = by_pseudo[0]
+    place = by_test.index(first)
     where = "last" if place == len(by_test) - 1 else ordinal(place + 1)
-    line = f"{line}: {order}; pseudo-test's first comes {where} on test"
-    if by_pseudo[0] == picked and picked_from > 1:
-        return (f"{line} — it is the candidate picked as the maximum of {picked_from} pseudo-test scores, the one "
-                "that choice flatters (§4)")
-    spread = pseudo_test[by_pseudo[0]] - pseudo_test[by_pseudo[-1]]
-    return f"{line} — pseudo-test's gaps (at most {spread:.3f}) did not foretell test's order"
+    if first == picked and picked_from > 1:
+        return (f"{order}; pseudo-test's first, {first} — the maximum of {picked_from} pseudo-test scores, which "
+                f"that choice flatters (§4) — comes {where} on test")
+    spread = pseudo_test[first] - pseudo_test[by_pseudo[-1]]
+    return (f"{order}; pseudo-test's first, {first}, comes {where} on test: pseudo-test's gaps (at most "
+            f"{spread:.3f}) did not foretell test's order")
 
 
 def describe_sequence_spread(image_accuracy, sequences, scenes, pooled: float) -> str:
