@@ -154,6 +154,11 @@ def checkpoint_folder(parent: str | Path, recipe: Recipe, config: dict) -> Path:
     return Path(parent).expanduser() / f"run-{recipe.optimizer}-{recipe.schedule}-{config_digest(config)}"
 
 
+def epoch_span(first: int, last: int) -> str:
+    """Epochs first to last in words: "epochs 39–50", or "epoch 2 only" when the span holds one epoch."""
+    return f"epoch {first} only" if first == last else f"epochs {first}–{last}"
+
+
 def final_candidates(checkpoint_dir: str | Path, history: History, device: str | torch.device = "cpu") -> dict:
     """The models a final run offers, by name: the best epoch, the averaged weights, the checkpoint ensemble.
 
@@ -164,12 +169,12 @@ def final_candidates(checkpoint_dir: str | Path, history: History, device: str |
     candidates = {f"best single epoch ({history.best_epoch})": load_model(checkpoint_dir / "best.pt",
                                                                           map_location=device)}
     if history.averaged:
-        span = f"{history.averaged['from_epoch']}–{history.averaged['to_epoch']}"
-        candidates[f"weights averaged over epochs {span}"] = load_model(checkpoint_dir / "averaged.pt",
+        span = epoch_span(history.averaged["from_epoch"], history.averaged["to_epoch"])
+        candidates[f"weights averaged over {span}"] = load_model(checkpoint_dir / "averaged.pt",
                                                                         map_location=device)
     if snapshots:
-        span = f"{snapshots[0]}–{snapshots[-1]}"
-        candidates[f"predictions averaged over epochs {span} (checkpoint ensemble)"] = load_snapshots(
+        span = epoch_span(snapshots[0], snapshots[-1])
+        candidates[f"predictions averaged over {span} (checkpoint ensemble)"] = load_snapshots(
             checkpoint_dir, snapshots, map_location=device)
     return candidates
 

@@ -80,7 +80,7 @@ def test_the_command_trains_into_notebook_07s_folder_resumes_exactly_and_reports
                                   check_exact=False, rtol=0, atol=1e-6)
 
     report = json.loads((folder / "report" / "test_report.json").read_text())
-    assert report["final_model"] == "predictions averaged over epochs 2–2 (checkpoint ensemble)"
+    assert report["final_model"] == "predictions averaged over epoch 2 only (checkpoint ensemble)"
     assert report["recipe"] == RECIPE.to_dict() and report["epochs_run"] == 2 and report["processes"] == 1
     assert report["test_frames"] == len(splits.test_set) == len(report["per_image_accuracy"])
     confusion = torch.tensor(report["confusion"])
@@ -342,3 +342,8 @@ def test_describe_sequence_spread_names_the_ends_and_the_scenes_on_both_sides():
         "2 of 4 sequences lie below the pooled 0.938; the sequences of highway (12: 0.910, 28: 0.970) fall on both "
         "sides of it")
     assert "both sides" not in final_run.describe_sequence_spread(accuracy, sequences, scenes, 0.975)
+
+
+def test_epoch_span_names_one_epoch_without_a_range():
+    assert final_run.epoch_span(39, 50) == "epochs 39–50"
+    assert final_run.epoch_span(2, 2) == "epoch 2 only"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from helpers.final_run import describe_candidate_ranking
+from helpers.final_run import describe_candidate_ranking, epoch_span
 from helpers.recipe import Recipe
 
 CLASS_NAMES = ("everything else", "curb", "road", "cars", "trucks", "motorcycle", "humans", "busses", "tram/train")
@@ -66,7 +66,7 @@ def check(results: dict, run_dir=None) -> None:
         return next(name for name in val_scores if name.startswith(start))
 
     best_name, averaged_name, ensemble_name = named("best single epoch"), named("weights"), named("predictions")
-    assert f"epochs {members[0]}–{members[-1]}" in ensemble_name and results["final_model"] == ensemble_name
+    assert epoch_span(members[0], members[-1]) in ensemble_name and results["final_model"] == ensemble_name
     # pseudo-test scores recomputed from the saved files agree with what fit measured during training (to the last
     # digits in float32; a run in half precision measured in it, evaluate in float32)
     if not torch.cuda.is_available():
