@@ -244,8 +244,8 @@ def describe_edge_loss(miou: Mapping[str, float], boundary_miou: Mapping[str, fl
     smallest = min(known.values())
     every = "every model" if not painters else f"{' and '.join(known)}, the models that follow their frames"
     if max(known.values()) - smallest < margin:
-        return text + (f"\n  about the same share for {every} (within {margin * 100:.0f} points): none of them holds "
-                       "up better at the edges")
+        return text + (f"\n  about the same share for {every} (within {margin * 100:.0f} points): "
+                       f"{'neither' if len(known) == 2 else 'none of them'} holds up better at the edges")
     steadiest = [name for name, share in known.items() if share - smallest < margin]
     caveat = "; each model is scored on its own band, so read this beside the band shares"
     if steadiest == [reference]:
