@@ -110,7 +110,7 @@ def describe_gap_reading(ahead: str, behind: str, shares: Mapping[str, float], e
     A model below `FOLLOWS[1]` mostly paints a fixed layout: a gap against it measures how much later it
     starts reading its input under this recipe, not what the other model's skips carry.
     """
-    layout = {name: not shares[name] >= FOLLOWS[1] for name in (ahead, behind)}
+    layout = {name: paints_layout(shares, name) for name in (ahead, behind)}
     both = (f"frame gain {shares[ahead]:.0%} of a perfect model's for {ahead}, {shares[behind]:.0%} for {behind}; "
             "section 4")
     if layout[ahead] and layout[behind]:
@@ -158,18 +158,42 @@ def _shown(interval: Mapping[str, Any]) -> bool:
     return interval["low"] > 0 or interval["high"] < 0
 
 
+def paints_layout(frame_shares: Mapping[str, float], name: str) -> bool:
+    """Whether a model's frame gain (`frame_share`) is below `FOLLOWS[1]`: it mostly paints a fixed layout."""
+    return not frame_shares[name] >= FOLLOWS[1]  # NaN counts as a layout: nothing shows it reads the frame
+
+
+def _layout_reading(frame_shares: Mapping[str, float], models: Sequence[str], subject: str) -> str:
+    """Why an edge verdict is not given: which of `models` mostly paint a layout, their frame gains, and that
+    `subject` (with its verb: "its share says") says nothing about edges yet."""
+    painters = [name for name in models if paints_layout(frame_shares, name)]
+    if len(painters) == 1:
+        gains = f"frame gain {frame_shares[painters[0]]:.0%} of a perfect model's"
+    else:
+        gains = "frame gains of a perfect model's: " + ", ".join(f"{frame_shares[n]:.0%} for {n}" for n in painters)
+    paint = "paints" if len(painters) == 1 else "paint"
+    who = painters[0] if len(painters) == 1 else f"{', '.join(painters[:-1])} and {painters[-1]}"
+    return f"{who} mostly {paint} a layout ({gains}), so {subject} nothing about edges yet (section 4)"
+
+
 def describe_proportion(weaker: str, stronger: str, near_share: float, far_share: float,
                         margin: float = SHARE_MARGIN, near: str = "near the edges",
-                        far: str = "on the whole image") -> str:
+                        far: str = "on the whole image", frame_shares: Mapping[str, float] | None = None) -> str:
     """Where the weaker model is further behind, read from the share of the stronger's score it keeps `near` the
     edges (a band around them) and `far` from them (the whole image, or a wider band).
 
     Boundary scores are lower than whole-image scores for every model, so an absolute gap shrinks near the
     edges even for a model that is the same fraction worse everywhere: the shares compare like with like.
+    Blur at the edges can only be read where a model follows its frame: when either model's `frame_shares`
+    is below `FOLLOWS[1]`, the shares are printed without a verdict.
     """
     if math.isnan(near_share) or math.isnan(far_share):  # the stronger model scored 0
         return "a score of 0 leaves no share to compare"
     shares = f"{weaker} keeps {near_share:.0%} of the score of {stronger} {near}, {far_share:.0%} {far}"
+    if frame_shares is not None and (paints_layout(frame_shares, weaker) or paints_layout(frame_shares, stronger)):
+        subject = ("where it is behind says" if not paints_layout(frame_shares, stronger)
+                   else f"where {weaker} is behind says")
+        return f"{shares}: " + _layout_reading(frame_shares, (weaker, stronger), subject)
     if near_share < far_share - margin:
         return f"{shares}: in proportion further behind {near}, where skips carrying sharp detail would matter"
     if near_share > far_share + margin:
@@ -182,11 +206,13 @@ def _share(weaker: float, stronger: float) -> float:
     return weaker / stronger if stronger > 0 else float("nan")
 
 
-def describe_edge_gap(whole: Mapping[str, float], edge: Mapping[str, float], interval: Mapping[str, Any]) -> str:
+def describe_edge_gap(whole: Mapping[str, float], edge: Mapping[str, float], interval: Mapping[str, Any],
+                      frame_shares: Mapping[str, float]) -> str:
     """Where the gap between two models (`whole` and `edge` mIoU, first minus second) is larger, in proportion.
 
     Read only when the whole-image gap's bootstrap `interval` excludes zero; then from the share of the
-    stronger model's score the weaker keeps near the edges and on the whole image (`describe_proportion`).
+    stronger model's score the weaker keeps near the edges and on the whole image (`describe_proportion`),
+    and only when both models follow their frames (`frame_shares`, each model's `frame_share`).
     """
     first, second = whole
     text = f"boundary mIoU {edge[first]:.3f} against {edge[second]:.3f} ({edge[first] - edge[second]:+.3f})"
@@ -194,22 +220,32 @@ def describe_edge_gap(whole: Mapping[str, float], edge: Mapping[str, float], int
         return text + ": the whole-image gap is not shown to be a difference, so where it is larger is not read"
     stronger, weaker = (first, second) if interval["low"] > 0 else (second, first)
     return text + "; " + describe_proportion(weaker, stronger, _share(edge[weaker], edge[stronger]),
-                                             _share(whole[weaker], whole[stronger]))
+                                             _share(whole[weaker], whole[stronger]), frame_shares=frame_shares)
 
 
 def describe_edge_loss(miou: Mapping[str, float], boundary_miou: Mapping[str, float],
-                       reference: str = "U-Net", margin: float = SHARE_MARGIN) -> str:
-    """mIoU lost near the edges as a share of each model's own mIoU, and which model loses the smallest share."""
+                       frame_shares: Mapping[str, float], reference: str = "U-Net",
+                       margin: float = SHARE_MARGIN) -> str:
+    """mIoU lost near the edges as a share of each model's own mIoU, and which model loses the smallest share.
+
+    Only models that follow their frames (`frame_shares` at least `FOLLOWS[1]`) are compared: a model that
+    mostly paints a layout gets its numbers printed and no edge verdict.
+    """
     loss = {name: _share(miou[name] - boundary_miou[name], miou[name]) for name in miou}
     text = ("mIoU lost near the edges, as a share of the model's own mIoU: "
             + ", ".join(f"{name} {loss[name]:.0%} ({miou[name]:.3f} → {boundary_miou[name]:.3f})" for name in miou))
-    known = {name: share for name, share in loss.items() if not math.isnan(share)}
+    painters = [name for name in miou if paints_layout(frame_shares, name)]
+    if painters:
+        subject = "its share says" if len(painters) == 1 else "their shares say"
+        text += "\n  " + _layout_reading(frame_shares, painters, subject)
+    known = {name: share for name, share in loss.items() if not math.isnan(share) and name not in painters}
     if len(known) < 2:
         return text
     smallest = min(known.values())
+    every = "every model" if not painters else f"{' and '.join(known)}, the models that follow their frames"
     if max(known.values()) - smallest < margin:
-        return text + (f"\n  about the same share for every model (within {margin * 100:.0f} points): no model holds up "
-                       "better at the edges")
+        return text + (f"\n  about the same share for {every} (within {margin * 100:.0f} points): "
+                       f"{'neither' if len(known) == 2 else 'none of them'} holds up better at the edges")
     steadiest = [name for name, share in known.items() if share - smallest < margin]
     caveat = "; each model is scored on its own band, so read this beside the band shares"
     if steadiest == [reference]:
@@ -221,8 +257,11 @@ def describe_edge_loss(miou: Mapping[str, float], boundary_miou: Mapping[str, fl
 
 
 def describe_small_classes(iou: Mapping[str, Mapping[str, float]], classes: Sequence[str], reference: str = "U-Net",
-                           low: float = LOW_IOU) -> str:
-    """The reference's IoU on each small class against every other model's, and whether that can be read at all."""
+                           low: float = LOW_IOU) -> list[str]:
+    """The reference's IoU on each small class against every other model's, and whether that can be read at all.
+
+    One line per class present (one bullet each in the notebook).
+    """
     lines = []
     for cls in classes:
         present = {model: scores.get(cls, math.nan) for model, scores in iou.items()}
@@ -237,7 +276,7 @@ def describe_small_classes(iou: Mapping[str, Mapping[str, float]], classes: Sequ
         noise = (f"one seed, IoU below {low}: not read as a difference" if max(present.values()) < low
                  else "one seed, no interval per class: not shown to be a difference")
         lines.append(f"{cls}, a small class: {reference} {present[reference]:.3f}, {others} — {reading} ({noise})")
-    return "\n".join(lines) or "no small class is present in this class map"
+    return lines or ["no small class is present in this class map"]
 
 
 def band_shares(preds: Mapping[str, torch.Tensor], targets: torch.Tensor, width: int) -> dict[str, float]:
@@ -277,11 +316,11 @@ def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str,
 
 
 def describe_band_widths(band_scores: Mapping[str, Sequence[float]], widths: Sequence[int], reference: str,
-                         intervals: Mapping[str, Mapping[str, Any]]) -> str:
+                         intervals: Mapping[str, Mapping[str, Any]], frame_shares: Mapping[str, float]) -> str:
     """Boundary mIoU at the narrowest and widest band, and, in proportion, where `reference`'s gap is larger.
 
     `intervals[f"{reference} − {name}"]` is the whole-image gap's bootstrap interval: the trend of a gap that
-    is not shown to exist is not read.
+    is not shown to exist is not read; nor is it where a model mostly paints a layout (`frame_shares`).
     """
     lines = [f"boundary mIoU at {widths[0]} px: " + ", ".join(f"{n} {s[0]:.3f}" for n, s in band_scores.items()),
              f"boundary mIoU at {widths[-1]} px: " + ", ".join(f"{n} {s[-1]:.3f}" for n, s in band_scores.items())]
@@ -297,6 +336,55 @@ def describe_band_widths(band_scores: Mapping[str, Sequence[float]], widths: Seq
             near_share = _share(band_scores[weaker][0], band_scores[stronger][0])
             trend = describe_proportion(weaker, stronger, near_share,
                                         _share(band_scores[weaker][-1], band_scores[stronger][-1]),
-                                        near=f"in the {widths[0]}-px band", far=f"in the {widths[-1]}-px band")
+                                        near=f"in the {widths[0]}-px band", far=f"in the {widths[-1]}-px band",
+                                        frame_shares=frame_shares)
         lines.append(f"{reference} − {name}: {near:+.3f} at {widths[0]} px, {far:+.3f} at {widths[-1]} px — {trend}")
     return "\n".join(lines)
+
+
+def describe_run_summary(miou: Mapping[str, float], boundary_miou: Mapping[str, float],
+                         intervals: Mapping[str, Mapping[str, Any]], frame_shares: Mapping[str, float],
+                         lightness: Mapping[str, float], delta_e: Mapping[str, float], reference: str = "U-Net",
+                         twin: str = "U-Net without skips", fcn: str = "FCN-32s (ResNet-18, random init)",
+                         margin: float = SHARE_MARGIN) -> str:
+    """This run in four bullets, for the summary: the twin near the edges and on the whole image (or that it
+    mostly paints a layout), whether the gap to FCN-32s is shown, what the skips do to the colorizer's
+    lightness error, and whether a colorizer beats leaving the frame grey.
+
+    `intervals` are keyed `f"{reference} − {name}"`; `lightness` (|ΔL|) and `delta_e` are keyed "with skips",
+    "without skips" and "grey input".
+    """
+    lines = []
+    interval, gap = intervals[f"{reference} − {twin}"], miou[reference] - miou[twin]
+    if not _shown(interval):
+        lines.append(f"{reference} against {twin}: mIoU {gap:+.3f}, not shown to be a difference by these frames")
+    else:
+        stronger, weaker = (reference, twin) if interval["low"] > 0 else (twin, reference)
+        near, far = _share(boundary_miou[weaker], boundary_miou[stronger]), _share(miou[weaker], miou[stronger])
+        behind = f"{weaker} is behind {stronger} (mIoU {gap:+.3f})"
+        if paints_layout(frame_shares, weaker) or paints_layout(frame_shares, stronger):
+            subject = ("where it is behind says" if not paints_layout(frame_shares, stronger)
+                       else f"where {weaker} is behind says")
+            lines.append(f"{behind}, but " + _layout_reading(frame_shares, (weaker, stronger), subject))
+        elif math.isnan(near) or math.isnan(far):
+            lines.append(f"{behind}; a score of 0 leaves no share to compare")
+        else:
+            where = ("further behind near the edges" if near < far - margin
+                     else "further behind on the whole image" if near > far + margin
+                     else "behind by about the same share near the edges and on the whole image")
+            lines.append(f"{behind}, {where} (it keeps {near:.0%} of the score near the edges, {far:.0%} on the "
+                         "whole image)")
+    interval = intervals[f"{reference} − {fcn}"]
+    lines.append(f"{reference} − {fcn}: mIoU {miou[reference] - miou[fcn]:+.3f}, "
+                 + ("a difference these frames show" if _shown(interval) else "not shown to be a difference"))
+    with_skips, without = lightness["with skips"], lightness["without skips"]
+    lines.append(f"the colorizer's lightness error |ΔL|: {without:.2f} without skips, {with_skips:.2f} with them — "
+                 + (f"the skips cut it {without / with_skips:.1f}×" if 0 < with_skips < without
+                    else "the skips did not cut it in this run"))
+    grey = delta_e["grey input"]
+    beat = [name for name in ("with skips", "without skips") if delta_e[name] < grey]
+    verdict = ("neither colorizer beats" if not beat else "both colorizers beat" if len(beat) == 2
+               else f"only the colorizer {beat[0]} beats")
+    lines.append(f"{verdict} leaving the frame grey in mean ΔE ({delta_e['with skips']:.1f} with skips, "
+                 f"{delta_e['without skips']:.1f} without, grey {grey:.1f})")
+    return "\n".join("- " + line for line in lines)

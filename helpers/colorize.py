@@ -11,7 +11,8 @@ decoder must rebuild every edge from the 1/16-size bottleneck and the colours co
 - `colorize`: grey images → RGB images in [0, 1];
 - `delta_e`: the colour error, mean CIE76 ΔE in the CIELAB space of OpenCV (ΔE ≈ 2.3 is a
   just-noticeable difference); `colour_errors` splits it into lightness and colour (a-b) parts;
-  `grey_baseline_delta_e` is the error of leaving the image grey.
+  `grey_baseline_delta_e` is the error of leaving the image grey;
+- `describe_lightness`: each colorizer's lightness error against the grey input's own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from helpers.models import UNet
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, what cv2.COLOR_RGB2GRAY uses
 LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss}
+LIGHTNESS_MARGIN = 0.5  # |ΔL| closer than this (L* runs 0–100; ΔE 2.3 is just noticeable) is read as the same
 
 
 def _check_rgb(images: torch.Tensor, name: str = "images") -> torch.Tensor:
@@ -179,3 +181,26 @@ def plot_colorization(candidates: dict[str, torch.Tensor], target: torch.Tensor,
     axes[1, -1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title)
     return fig
+
+
+def describe_lightness(lightness: dict[str, float], reference: str = "grey input",
+                       margin: float = LIGHTNESS_MARGIN) -> str:
+    """Each colorizer's lightness error |ΔL| against the grey input's own, one line each.
+
+    The grey input is BT.601 luma of the sRGB values, close to but not equal to CIELAB L*: its |ΔL| is that
+    difference, the lightness error of passing the input through unchanged. Three outcomes per colorizer.
+    """
+    grey = lightness[reference]
+    lines = []
+    for name, value in lightness.items():
+        if name == reference:
+            continue
+        if value < grey - margin:
+            verdict = "below it: the colorizer corrects part of the difference between luma and L*"
+        elif value <= grey + margin:
+            verdict = (f"about the same (within {margin}): the lightness passes through about as the input holds it")
+        else:
+            verdict = (f"above it ({value / grey:.1f}× as large)" if grey > 0 else "above it") + (
+                ": the colorizer loses lightness that the input holds, not only the luma-to-L* difference")
+        lines.append(f"colorizer {name}: |ΔL| {value:.2f} against the grey input's {grey:.2f} — {verdict}")
+    return "\n".join(lines)

@@ -17,6 +17,7 @@ from helpers.ablation import (
     describe_edge_loss,
     describe_frame_fit,
     describe_gap_reading,
+    describe_run_summary,
     describe_small_classes,
     frame_fit,
     frame_share,
@@ -96,51 +97,100 @@ def test_describe_frame_fit_reads_the_share_of_a_perfect_models_gain():
     assert "a gain of +0.00 (0% of a perfect model's)" in describe_frame_fit({"m": {"own": 0.5, "other": 0.501}}, 0.4, 6)
 
 
+FOLLOWING = {"U-Net": 0.41, "FCN": 0.38, "twin": 0.40, "a": 0.4, "b": 0.4, "edgy": 0.4, "regions": 0.4}
+
+
 def test_describe_edge_gap_reads_where_the_gap_is_larger_in_proportion_and_only_when_it_is_shown():
-    unsure = describe_edge_gap({"U-Net": 0.340, "FCN": 0.331}, {"U-Net": 0.266, "FCN": 0.244}, {"low": -0.04, "high": 0.07})
+    unsure = describe_edge_gap({"U-Net": 0.340, "FCN": 0.331}, {"U-Net": 0.266, "FCN": 0.244}, {"low": -0.04, "high": 0.07},
+                               FOLLOWING)
     assert unsure == ("boundary mIoU 0.266 against 0.244 (+0.022): the whole-image gap is not shown to be a difference, "
                       "so where it is larger is not read")
     shown = {"low": 0.064, "high": 0.171}
     # the quick run: a smaller absolute gap near the edges (+0.098 against +0.113), but the twin keeps 63 % of the
     # U-Net's boundary score and 67 % of its mIoU: about the same share, not "larger on the whole image"
-    same = describe_edge_gap({"U-Net": 0.340, "twin": 0.227}, {"U-Net": 0.266, "twin": 0.168}, shown)
+    same = describe_edge_gap({"U-Net": 0.340, "twin": 0.227}, {"U-Net": 0.266, "twin": 0.168}, shown, FOLLOWING)
     assert same.startswith("boundary mIoU 0.266 against 0.168 (+0.098); twin keeps 63% of the score of U-Net near "
                            "the edges, 67% on the whole image: in proportion about the same")
-    edges = describe_edge_gap({"U-Net": 0.34, "twin": 0.30}, {"U-Net": 0.30, "twin": 0.15}, shown)
+    edges = describe_edge_gap({"U-Net": 0.34, "twin": 0.30}, {"U-Net": 0.30, "twin": 0.15}, shown, FOLLOWING)
     assert "twin keeps 50% of the score of U-Net near the edges, 88% on the whole image" in edges and "further behind near the edges" in edges
-    regions = describe_edge_gap({"U-Net": 0.34, "twin": 0.17}, {"U-Net": 0.20, "twin": 0.18}, shown)
+    regions = describe_edge_gap({"U-Net": 0.34, "twin": 0.17}, {"U-Net": 0.20, "twin": 0.18}, shown, FOLLOWING)
     assert "further behind on the whole image: it fails on whole regions" in regions
-    behind = describe_edge_gap({"U-Net": 0.17, "twin": 0.34}, {"U-Net": 0.10, "twin": 0.30}, {"low": -0.2, "high": -0.1})
+    behind = describe_edge_gap({"U-Net": 0.17, "twin": 0.34}, {"U-Net": 0.10, "twin": 0.30}, {"low": -0.2, "high": -0.1}, FOLLOWING)
     assert "U-Net keeps 33% of the score of twin near the edges, 50% on the whole image" in behind
-    assert "no share" in describe_edge_gap({"a": 0.3, "b": 0.1}, {"a": 0.0, "b": 0.0}, shown)
+    assert "no share" in describe_edge_gap({"a": 0.3, "b": 0.1}, {"a": 0.0, "b": 0.0}, shown, FOLLOWING)
+
+
+def test_describe_edge_gap_gives_no_edge_verdict_for_a_model_that_paints_a_layout():
+    # the quick run: the twin's frame gain is 14 % of a perfect model's, below FOLLOWS[1]
+    layout = {"U-Net": 0.41, "twin": 0.14}
+    text = describe_edge_gap({"U-Net": 0.340, "twin": 0.227}, {"U-Net": 0.266, "twin": 0.168},
+                             {"low": 0.064, "high": 0.171}, layout)
+    assert text == ("boundary mIoU 0.266 against 0.168 (+0.098); twin keeps 63% of the score of U-Net near the edges, "
+                    "67% on the whole image: twin mostly paints a layout (frame gain 14% of a perfect model's), so "
+                    "where it is behind says nothing about edges yet (section 4)")
+    # the model ahead paints a layout: the one behind is named
+    ahead = describe_edge_gap({"U-Net": 0.34, "twin": 0.17}, {"U-Net": 0.20, "twin": 0.18}, {"low": 0.1, "high": 0.2},
+                              {"U-Net": 0.2, "twin": 0.4})
+    assert ahead.endswith("U-Net mostly paints a layout (frame gain 20% of a perfect model's), so where twin is behind "
+                          "says nothing about edges yet (section 4)")
+    both = describe_edge_gap({"U-Net": 0.34, "twin": 0.17}, {"U-Net": 0.20, "twin": 0.18}, {"low": 0.1, "high": 0.2},
+                             {"U-Net": 0.2, "twin": float("nan")})
+    assert "twin and U-Net mostly paint a layout (frame gains of a perfect model's: nan% for twin, 20% for U-Net)" in both
+    assert "further behind" not in both + ahead + text and "same share" not in both + ahead + text
+    # at the threshold a model counts as following its frame: the verdict is given
+    assert "about the same" in describe_edge_gap({"U-Net": 0.340, "twin": 0.227}, {"U-Net": 0.266, "twin": 0.168},
+                                                 {"low": 0.064, "high": 0.171}, {"U-Net": 0.41, "twin": 0.25})
 
 
 def test_describe_edge_loss_compares_the_loss_as_a_share_of_each_model_score():
     # the quick run: absolute losses 0.074, 0.059, 0.087 made the twin look steadiest; as shares 22 %, 26 %, 26 %
-    text = describe_edge_loss({"U-Net": 0.340, "twin": 0.227, "FCN": 0.331}, {"U-Net": 0.266, "twin": 0.168, "FCN": 0.244})
+    text = describe_edge_loss({"U-Net": 0.340, "twin": 0.227, "FCN": 0.331}, {"U-Net": 0.266, "twin": 0.168, "FCN": 0.244},
+                              FOLLOWING)
     assert "U-Net 22% (0.340 → 0.266), twin 26% (0.227 → 0.168), FCN 26% (0.331 → 0.244)" in text
-    assert "about the same share for every model (within 5 points)" in text and "twin" not in text.split("\n")[1]
-    unet = describe_edge_loss({"U-Net": 0.4, "twin": 0.3}, {"U-Net": 0.36, "twin": 0.15})
+    assert "about the same share for every model (within 5 points): none of them holds up better" in text and "twin" not in text.split("\n")[1]
+    unet = describe_edge_loss({"U-Net": 0.4, "twin": 0.3}, {"U-Net": 0.36, "twin": 0.15}, FOLLOWING)
     assert "the smallest share: U-Net, as skips carrying sharp detail would make it" in unet
-    twin = describe_edge_loss({"U-Net": 0.4, "twin": 0.3}, {"U-Net": 0.2, "twin": 0.27})
+    twin = describe_edge_loss({"U-Net": 0.4, "twin": 0.3}, {"U-Net": 0.2, "twin": 0.27}, FOLLOWING)
     assert "the smallest share: twin, not U-Net in this run" in twin
-    tied = describe_edge_loss({"U-Net": 0.036, "twin": 0.028, "FCN": 0.14}, {"U-Net": 0.036, "twin": 0.028, "FCN": 0.116})
+    tied = describe_edge_loss({"U-Net": 0.036, "twin": 0.028, "FCN": 0.14}, {"U-Net": 0.036, "twin": 0.028, "FCN": 0.116},
+                              FOLLOWING)
     assert "the smallest share: U-Net and twin, within 5 points of each other" in tied
+
+
+def test_describe_edge_loss_leaves_a_layout_painter_out_of_the_verdict():
+    miou, edge = {"U-Net": 0.340, "twin": 0.227, "FCN": 0.331}, {"U-Net": 0.266, "twin": 0.168, "FCN": 0.244}
+    lines = describe_edge_loss(miou, edge, {"U-Net": 0.41, "twin": 0.14, "FCN": 0.38}).split("\n")
+    assert lines[0].endswith("twin 26% (0.227 → 0.168), FCN 26% (0.331 → 0.244)")  # its numbers are still printed
+    assert lines[1] == ("  twin mostly paints a layout (frame gain 14% of a perfect model's), so its share says nothing "
+                        "about edges yet (section 4)")
+    assert lines[2] == ("  about the same share for U-Net and FCN, the models that follow their frames (within 5 points): "
+                        "neither holds up better at the edges")
+    assert len(lines) == 3
+    # the twin would have been the steadiest; left out, the U-Net is
+    steady = describe_edge_loss({"U-Net": 0.4, "twin": 0.3, "FCN": 0.4}, {"U-Net": 0.36, "twin": 0.29, "FCN": 0.2},
+                                {"U-Net": 0.41, "twin": 0.1, "FCN": 0.38})
+    assert "the smallest share: U-Net, as skips carrying sharp detail would make it" in steady
+    alone = describe_edge_loss(miou, edge, {"U-Net": 0.41, "twin": 0.14, "FCN": 0.1}).split("\n")
+    assert alone[1].startswith("  twin and FCN mostly paint a layout (frame gains of a perfect model's: 14% for twin, 10% for FCN)")
+    assert alone[1].endswith("so their shares say nothing about edges yet (section 4)") and len(alone) == 2
+    three = describe_edge_loss(miou, edge, {"U-Net": 0.1, "twin": 0.14, "FCN": 0.1})
+    assert "  U-Net, twin and FCN mostly paint a layout" in three and "about the same share" not in three
 
 
 def test_describe_small_classes_says_who_is_ahead_of_the_unet_and_whether_it_can_be_read():
     iou = {"U-Net": {"humans": 0.270, "motorcycle": 0.049, "bus": float("nan")},
            "twin": {"humans": 0.100, "motorcycle": 0.020, "bus": 0.3},
            "FCN": {"humans": 0.196, "motorcycle": 0.112, "bus": 0.2}}
-    lines = describe_small_classes(iou, ["humans", "motorcycle", "bus"]).split("\n")
+    lines = describe_small_classes(iou, ["humans", "motorcycle", "bus"])  # one line per class: one bullet each
     assert lines[0] == ("humans, a small class: U-Net 0.270, twin 0.100 (-0.170), FCN 0.196 (-0.074) — no model ahead "
                         "of U-Net, as expected (one seed, no interval per class: not shown to be a difference)")
     assert lines[1] == ("motorcycle, a small class: U-Net 0.049, twin 0.020 (-0.029), FCN 0.112 (+0.063) — ahead of "
                         "U-Net: FCN, against the expectation (one seed, IoU below 0.2: not read as a difference)")
     assert len(lines) == 2  # bus: absent for the U-Net
     level = describe_small_classes({"U-Net": {"m": 0.006}, "twin": {"m": 0.0058}}, ["m"])
-    assert "twin 0.006 (+0.000) — no model ahead of U-Net" in level
-    assert describe_small_classes(iou, ["bus"]) == "no small class is present in this class map"
+    assert "twin 0.006 (+0.000) — no model ahead of U-Net" in level[0]
+    assert describe_small_classes(iou, ["bus"]) == ["no small class is present in this class map"]
+    assert all("\n" not in line for line in lines)
 
 
 def test_describe_frame_fit_calls_a_small_share_mostly_a_fixed_layout():
@@ -201,7 +251,7 @@ def test_describe_band_widths_reads_the_trend_in_proportion_and_only_for_a_shown
               "edgy": [0.104, 0.2, 0.30], "regions": [0.19, 0.2, 0.167]}
     shown, unsure = {"low": 0.06, "high": 0.17}, {"low": -0.044, "high": 0.071}
     intervals = {"U-Net − FCN": unsure, "U-Net − twin": shown, "U-Net − edgy": shown, "U-Net − regions": shown}
-    text = describe_band_widths(scores, widths, "U-Net", intervals)
+    text = describe_band_widths(scores, widths, "U-Net", intervals, FOLLOWING)
     assert "boundary mIoU at 1 px: U-Net 0.208, FCN 0.206, twin 0.138, edgy 0.104, regions 0.190" in text
     # the quick run: FCN-32s's whole-image gap is not shown, so its trend is not read
     assert ("U-Net − FCN: +0.002 at 1 px, +0.031 at 12 px — the whole-image gap itself is not shown, so its trend is "
@@ -212,5 +262,54 @@ def test_describe_band_widths_reads_the_trend_in_proportion_and_only_for_a_shown
     assert "edgy keeps 50% of the score of U-Net in the 1-px band, 90% in the 12-px band: in proportion further behind in the 1-px" in text
     assert "regions keeps 91% of the score of U-Net in the 1-px band, 50% in the 12-px band: in proportion further behind in the 12" in text
     behind = describe_band_widths({"U-Net": [0.1, 0.2], "b": [0.3, 0.4]}, [1, 12], "U-Net",
-                                  {"U-Net − b": {"low": -0.3, "high": -0.1}})
+                                  {"U-Net − b": {"low": -0.3, "high": -0.1}}, {"U-Net": 0.4, "b": 0.3})
     assert "U-Net keeps 33% of the score of b in the 1-px band, 50% in the 12-px band: in proportion further behind in the 1-px" in behind
+
+
+def test_describe_band_widths_gives_no_trend_verdict_for_a_model_that_paints_a_layout():
+    scores = {"U-Net": [0.208, 0.334], "twin": [0.138, 0.221]}
+    text = describe_band_widths(scores, [1, 12], "U-Net", {"U-Net − twin": {"low": 0.064, "high": 0.171}},
+                                {"U-Net": 0.41, "twin": 0.14})
+    assert text.split("\n")[2] == (
+        "U-Net − twin: +0.070 at 1 px, +0.113 at 12 px — twin keeps 66% of the score of U-Net in the 1-px band, 66% "
+        "in the 12-px band: twin mostly paints a layout (frame gain 14% of a perfect model's), so where it is behind "
+        "says nothing about edges yet (section 4)")
+
+
+def _summary(**changes):
+    values = {"miou": {"U-Net": 0.340, "twin": 0.227, "FCN": 0.331},
+              "boundary_miou": {"U-Net": 0.266, "twin": 0.168, "FCN": 0.244},
+              "intervals": {"U-Net − twin": {"low": 0.064, "high": 0.171}, "U-Net − FCN": {"low": -0.044, "high": 0.071}},
+              "frame_shares": {"U-Net": 0.41, "twin": 0.14, "FCN": 0.38},
+              "lightness": {"with skips": 2.78, "without skips": 11.16, "grey input": 1.15},
+              "delta_e": {"with skips": 19.0, "without skips": 24.0, "grey input": 17.2}}
+    values.update(changes)
+    return describe_run_summary(**values, twin="twin", fcn="FCN").split("\n")
+
+
+def test_describe_run_summary_gives_this_run_in_four_bullets():
+    # the quick run's values: the twin paints a layout, the FCN gap is not shown, skips cut |ΔL| 4×, grey wins
+    lines = _summary()
+    assert lines == [
+        "- twin is behind U-Net (mIoU +0.113), but twin mostly paints a layout (frame gain 14% of a perfect model's), "
+        "so where it is behind says nothing about edges yet (section 4)",
+        "- U-Net − FCN: mIoU +0.009, not shown to be a difference",
+        "- the colorizer's lightness error |ΔL|: 11.16 without skips, 2.78 with them — the skips cut it 4.0×",
+        "- neither colorizer beats leaving the frame grey in mean ΔE (19.0 with skips, 24.0 without, grey 17.2)"]
+    following = {"U-Net": 0.41, "twin": 0.30, "FCN": 0.38}
+    assert "behind by about the same share near the edges and on the whole image (it keeps 63% of the score near the " \
+           "edges, 67% on the whole image)" in _summary(frame_shares=following)[0]
+    edges = _summary(frame_shares=following, boundary_miou={"U-Net": 0.30, "twin": 0.15, "FCN": 0.2})[0]
+    assert "twin is behind U-Net (mIoU +0.113), further behind near the edges" in edges
+    regions = _summary(frame_shares=following, boundary_miou={"U-Net": 0.20, "twin": 0.18, "FCN": 0.2})[0]
+    assert "further behind on the whole image" in regions
+    unsure = {"U-Net − twin": {"low": -0.01, "high": 0.1}, "U-Net − FCN": {"low": 0.01, "high": 0.05}}
+    lines = _summary(intervals=unsure)
+    assert lines[0] == "- U-Net against twin: mIoU +0.113, not shown to be a difference by these frames"
+    assert lines[1] == "- U-Net − FCN: mIoU +0.009, a difference these frames show"
+    worse = _summary(lightness={"with skips": 3.0, "without skips": 2.0, "grey input": 1.15},
+                     delta_e={"with skips": 15.0, "without skips": 16.0, "grey input": 17.2})
+    assert worse[2].endswith("the skips did not cut it in this run")
+    assert worse[3].startswith("- both colorizers beat leaving the frame grey")
+    one = _summary(delta_e={"with skips": 15.0, "without skips": 24.0, "grey input": 17.2})
+    assert one[3].startswith("- only the colorizer with skips beats leaving the frame grey")

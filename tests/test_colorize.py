@@ -10,6 +10,7 @@ from helpers.colorize import (
     colour_errors,
     delta_e,
     delta_e_map,
+    describe_lightness,
     grey_baseline_delta_e,
     make_colorizer,
     to_grey,
@@ -157,3 +158,24 @@ def test_colorization_figure_has_titles_a_colour_scale_and_a_legend():
     assert next(ax for ax in mse.axes if ax.get_title() == "Colorization training").get_ylabel() == (
         "MSE loss on the RGB values")
     matplotlib.pyplot.close("all")
+
+
+def test_luma_is_close_to_but_not_cielab_lightness():
+    # why the grey input's own |ΔL| is not 0: BT.601 luma of sRGB values is not L*, except on greys
+    colourful = toy_images(count=2)
+    assert colour_errors(to_grey(colourful).expand(-1, 3, -1, -1), colourful)["lightness"] > 1.0
+    greys = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(2)).expand(-1, 3, -1, -1)
+    assert colour_errors(to_grey(greys).expand(-1, 3, -1, -1), greys)["lightness"] < 0.05
+
+
+def test_describe_lightness_reads_each_colorizer_against_the_grey_input():
+    # the quick run: 2.78 with skips, 11.16 without, 1.15 for the grey input
+    lines = describe_lightness({"with skips": 2.78, "without skips": 11.16, "grey input": 1.15}).split("\n")
+    assert lines[0] == ("colorizer with skips: |ΔL| 2.78 against the grey input's 1.15 — above it (2.4× as large): the "
+                        "colorizer loses lightness that the input holds, not only the luma-to-L* difference")
+    assert lines[1].startswith("colorizer without skips: |ΔL| 11.16 against the grey input's 1.15 — above it (9.7×")
+    assert len(lines) == 2
+    same = describe_lightness({"grey input": 1.15, "with skips": 1.5})
+    assert same.endswith("about the same (within 0.5): the lightness passes through about as the input holds it")
+    below = describe_lightness({"grey input": 1.15, "with skips": 0.4})
+    assert below.endswith("below it: the colorizer corrects part of the difference between luma and L*")
