@@ -693,17 +693,16 @@ def describe_verdict_caveats(verdicts: Mapping[str, Mapping[str, Any]], marginal
     for name, verdict in readable.items():
         ratio = abs(verdict["difference"]) / verdict["standard_error"] if verdict["standard_error"] > 0 else math.inf
         seeds = verdict.get("runs", [0])[0]
-        notes = []
-        if not verdict["within_noise"] and ratio < marginal:
-            notes.append(f"the winner's lead is {ratio:.1f} standard errors, just past the line of 2, on {seeds} "
-                         "seeds")
+        close = not verdict["within_noise"] and ratio < marginal
         unpaired = verdict.get("unpaired_standard_error", math.nan)
-        if math.isfinite(unpaired) and (abs(verdict["difference"]) < 2 * unpaired) != verdict["within_noise"]:
-            notes.append(f"without pairing it would {'not ' if verdict['within_noise'] else ''}be within the noise "
-                         f"({abs(verdict['difference']):.3f} {'≥' if verdict['within_noise'] else '<'} 2 × "
-                         f"{unpaired:.3f})")
-        if notes:
-            lines.append(f"The verdict on {name} is marginal: {'; '.join(notes)}.")
+        flips = math.isfinite(unpaired) and (abs(verdict["difference"]) < 2 * unpaired) != verdict["within_noise"]
+        without = (f"without pairing it would {'not ' if verdict['within_noise'] else ''}be within the noise "
+                   f"({abs(verdict['difference']):.3f} {'≥' if verdict['within_noise'] else '<'} 2 × {unpaired:.3f})")
+        if close:
+            lines.append(f"The verdict on {name} is marginal: the winner's lead is {ratio:.1f} standard errors, just "
+                         f"past the line of 2, on {seeds} seeds" + (f"; {without}." if flips else "."))
+        elif flips:
+            lines.append(f"The verdict on {name} rests on the pairing: {without}.")
     return "\n".join(lines)
 
 

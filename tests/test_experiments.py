@@ -566,8 +566,11 @@ def test_describe_verdict_caveats_branches():
     assert marginal_only == ("The verdict on A is marginal: the winner's lead is 2.3 standard errors, just past the "
                              "line of 2, on 3 seeds.")
     flip_to_shown = describe_verdict_caveats({"A": _verdict(0.03, 0.02, 0.01, True)})
-    assert flip_to_shown == ("The verdict on A is marginal: without pairing it would not be within the noise "
+    assert flip_to_shown == ("The verdict on A rests on the pairing: without pairing it would not be within the noise "
                              "(0.030 ≥ 2 × 0.010).")
+    flip_to_noise = describe_verdict_caveats({"A": _verdict(0.03, 0.005, 0.02, False)})
+    assert flip_to_noise == ("The verdict on A rests on the pairing: without pairing it would be within the noise "
+                             "(0.030 < 2 × 0.020).")
     assert describe_verdict_caveats({"A": _verdict(0.03, math.nan, math.nan, False)}) == ""
 
 
