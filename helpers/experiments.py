@@ -15,10 +15,12 @@ differences (two standard errors), `within_noise` the same for two independent s
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
 import traceback
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -443,19 +445,36 @@ def probe_rates(grid_lr: float, valley: float | None, min_div_10: float | None, 
     return rates or {"4 × the grid's rate": 4 * grid_lr, "16 × the grid's rate": 16 * grid_lr}
 
 
-def describe_shared_rate(range_test_lrs: Mapping[str, float | None], factor: float = 2.0) -> str:
+def describe_shared_rate(range_test_lrs: Mapping[str, float | None], kept: Mapping[str, float] | None = None,
+                         factor: float = 2.0, barely: float = BARELY_TRAINED) -> str:
     """A line when notebook 05's readings for two optimizers lie within `factor` of each other, else ''.
 
     Each optimizer then got nearly the same rate in the grid, so "each at its own rate" was, in this run,
-    one rate for both — and one rate favours whichever optimizer it suits.
+    one rate for both, and one rate suits one optimizer more than another. `kept` (the training loss at
+    the end as a share of its start, per optimizer; above `barely` it barely trained) says which: the ones
+    that trained at it, none, or all of them; without it the line says only that the rate was shared.
     """
     known = {name: float(rate) for name, rate in range_test_lrs.items() if rate is not None and math.isfinite(rate)}
     if len(known) < 2 or max(known.values()) > factor * min(known.values()):
         return ""
     readings = " and ".join(f"{name.upper()}'s {rate:.2e}" for name, rate in known.items())
-    return (f"Notebook 05's valleys, {readings}, lie within a factor of {factor:g} of each other: giving each "
-            "optimizer its own rate gave both nearly the same rate in this run, and one rate for both favours "
-            "whichever optimizer it suits.")
+    lead = (f"Notebook 05's valleys, {readings}, lie within a factor of {factor:g} of each other: giving each "
+            "optimizer its own rate gave both nearly the same rate in this run, so this grid in effect gave both one "
+            "rate")
+    shares = {name: float(kept[name]) for name in known if kept and name in kept and math.isfinite(kept[name])}
+    if len(shares) < len(known):
+        return f"{lead}, and one rate suits one optimizer more than another."
+    trained = [name.upper() for name, share in shares.items() if share <= barely]
+    barely_trained = [name.upper() for name, share in shares.items() if share > barely]
+    losses = "training loss kept: " + ", ".join(f"{name.upper()} {share:.0%}" for name, share in shares.items())
+    if trained and barely_trained:
+        return (f"{lead}, which suits {' and '.join(trained)} here: {' and '.join(barely_trained)} barely trained "
+                f"at it, above ({losses}).")
+    if trained:
+        return (f"{lead}, and both trained at it ({losses}): here the shared rate did not hold one of them back "
+                "visibly, though each may still train better at a rate of its own.")
+    return (f"{lead}, which suits neither here: both barely trained at it ({losses}), so the grid compares "
+            "schedules at a rate too low for both.")
 
 
 def probe_means(runs: pd.DataFrame) -> dict[str, tuple[float, float]]:
@@ -649,6 +668,44 @@ def describe_pairing(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
             f", as for {listed(smaller[:1])}, and larger for {listed(larger)}: {shared}; {split}.")
 
 
+def describe_verdict_caveats(verdicts: Mapping[str, Mapping[str, Any]], marginal: float = 2.5) -> str:
+    """What the verdicts of `verdict_lines` do not say: they do not rank the recipes among themselves, and some sit
+    close to the line.
+
+    `verdicts` maps a name to `paired_within_noise(winner, name)`. Three remarks, each when it applies: a recipe
+    further behind the winner is within the noise while one closer to it is not (each lead is weighed against the
+    scatter of its own per-seed differences); a lead shown by less than `marginal` standard errors; a verdict that
+    pairing decided (without it, with the unpaired standard error, it would go the other way). '' when none applies.
+    """
+    readable = {name: verdict for name, verdict in verdicts.items() if math.isfinite(verdict["standard_error"])}
+    lines = []
+    for name, verdict in readable.items():
+        further = [other for other, theirs in readable.items()
+                   if theirs["within_noise"] and theirs["difference"] > verdict["difference"]]
+        if not verdict["within_noise"] and further:
+            other = max(further, key=lambda key: readable[key]["difference"])
+            theirs = readable[other]
+            lines.append(f"{other} is further behind the winner ({theirs['difference']:.3f}) than {name} "
+                         f"({verdict['difference']:.3f}), yet it is within the noise and {name} is not: each lead is "
+                         "weighed against the scatter of its own per-seed differences (± "
+                         f"{theirs['standard_error']:.3f} against ± {verdict['standard_error']:.3f}), so the "
+                         f"verdicts do not say that {name} is worse than {other}.")
+    for name, verdict in readable.items():
+        ratio = abs(verdict["difference"]) / verdict["standard_error"] if verdict["standard_error"] > 0 else math.inf
+        seeds = verdict.get("runs", [0])[0]
+        close = not verdict["within_noise"] and ratio < marginal
+        unpaired = verdict.get("unpaired_standard_error", math.nan)
+        flips = math.isfinite(unpaired) and (abs(verdict["difference"]) < 2 * unpaired) != verdict["within_noise"]
+        without = (f"without pairing it would {'not ' if verdict['within_noise'] else ''}be within the noise "
+                   f"({abs(verdict['difference']):.3f} {'≥' if verdict['within_noise'] else '<'} 2 × {unpaired:.3f})")
+        if close:
+            lines.append(f"The verdict on {name} is marginal: the winner's lead is {ratio:.1f} standard errors, just "
+                         f"past the line of 2, on {seeds} seeds" + (f"; {without}." if flips else "."))
+        elif flips:
+            lines.append(f"The verdict on {name} rests on the pairing: {without}.")
+    return "\n".join(lines)
+
+
 def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
     """Which forest loss came out ahead with each optimizer, and whether the textbook case for BCE held.
 
@@ -681,13 +738,54 @@ def describe_loss_comparison(verdicts: Mapping[str, Mapping[str, Any]]) -> str:
             + "; ".join(confound) + ".")
 
 
-def describe_forest_cost(runs: int, seconds: float, grid_seconds: float, grid_recipes: int) -> str:
-    """What the forest runs cost against the street grid, both timed in this run."""
-    share, recipes = seconds / grid_seconds, seconds / (grid_seconds / grid_recipes)
-    against = (f"{share:.0%} of the street grid's {grid_seconds:.0f} s" if share < 1
-               else f"{share:.1f} × the street grid's {grid_seconds:.0f} s")
-    return (f"{runs} forest runs in {seconds:.0f} s: {against} for its {grid_recipes} recipes, the time "
-            f"{recipes:.1f} street recipes take.")
+@dataclasses.dataclass
+class Timing:
+    """Seconds a block took (`timed`): `wall` on the clock, `cpu` of this process's own work. Other programs
+    sharing the machine stretch the wall time, not the CPU time."""
+
+    wall: float = math.nan
+    cpu: float = math.nan
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[Timing]:
+    """Time the block inside `with timed() as timing:`; `timing.wall` and `timing.cpu` are set when it ends."""
+    timing = Timing()
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield timing
+    finally:
+        timing.wall, timing.cpu = time.perf_counter() - wall, time.process_time() - cpu
+
+
+def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, street: Timing, street_runs: int,
+                         street_batches: int, uneven: float = 1.5) -> str:
+    """What a forest run cost against a run of the street grid, per run and per training batch, in wall-clock and
+    CPU time, and what a difference between the two ratios means.
+
+    `*_batches` are the training batches of one run. When the wall-clock ratio is `uneven` times the CPU ratio or
+    more (or less by as much), one section waited more for the processor: the machine was busier while it ran, and
+    the CPU time is the fair comparison. Otherwise the two agree and the load was even.
+    """
+    def per_run(timing: Timing, runs: int, batches: int) -> str:
+        return (f"{timing.wall / runs:.1f} s on the clock, {timing.cpu / runs:.1f} s of CPU time "
+                f"({batches} batches, {1000 * timing.cpu / runs / batches:.0f} ms of CPU each)")
+
+    wall = (forest.wall / forest_runs) / (street.wall / street_runs)
+    cpu = (forest.cpu / forest_runs) / (street.cpu / street_runs)
+    batch = cpu * street_batches / forest_batches
+    lines = [f"Per run: forest {per_run(forest, forest_runs, forest_batches)}; street grid "
+             f"{per_run(street, street_runs, street_batches)}."]
+    if wall >= uneven * cpu or wall <= cpu / uneven:
+        busier = "forest runs" if wall > cpu else "street grid's runs"
+        lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time but {wall:.2f} × on the clock: the "
+                     f"{busier} waited more for the processor, so the machine was busier while they ran (other "
+                     "programs share its cores). The CPU time is the fair comparison of the work.")
+    else:
+        lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time and {wall:.2f} × on the clock: the "
+                     "two agree, so the machine's load was even over both.")
+    lines.append(f"Per training batch the forest took {batch:.2f} × the street's CPU time.")
+    return " ".join(lines)
 
 
 def describe_widest_spread(summary: pd.DataFrame, grid: pd.DataFrame, by: Sequence[str], metric: str = "miou",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from helpers.experiments import (
+    Timing,
     curves_by_setting,
     dash_line,
     describe_cyclic_run,
@@ -20,6 +22,7 @@ from helpers.experiments import (
     describe_rate_check,
     describe_rate_probe,
     describe_shared_rate,
+    describe_verdict_caveats,
     describe_why_winner,
     describe_widest_spread,
     describe_winner,
@@ -40,6 +43,7 @@ from helpers.experiments import (
     same_runs,
     seed_list,
     summarize,
+    timed,
     verdict_lines,
     within_noise,
 )
@@ -522,14 +526,73 @@ def test_describe_loss_comparison_names_the_loss_ahead_and_the_confound():
 def test_describe_shared_rate_flags_readings_within_a_factor_of_two():
     same = describe_shared_rate({"sgd": 9.10e-3, "adam": 8.96e-3})
     assert "SGD's 9.10e-03 and ADAM's 8.96e-03, lie within a factor of 2" in same and "nearly the same rate" in same
+    assert same.endswith("in effect gave both one rate, and one rate suits one optimizer more than another.")
     assert describe_shared_rate({"sgd": 0.05, "adam": 8.96e-3}) == ""
     assert describe_shared_rate({"sgd": None, "adam": 8.96e-3}) == ""
 
 
-def test_describe_forest_cost_compares_with_the_street_grid():
-    assert describe_forest_cost(12, 151, 205, 10) == ("12 forest runs in 151 s: 74% of the street grid's 205 s for its "
-                                                       "10 recipes, the time 7.4 street recipes take.")
-    assert "1.5 × the street grid's 100 s" in describe_forest_cost(12, 150, 100, 10)
+def test_describe_shared_rate_names_the_optimizer_the_shared_rate_suits():
+    rates = {"sgd": 9.10e-3, "adam": 8.96e-3}
+    one = describe_shared_rate(rates, {"sgd": 0.78, "adam": 0.53})
+    assert one.endswith("which suits ADAM here: SGD barely trained at it, above (training loss kept: SGD 78%, ADAM 53%).")
+    both = describe_shared_rate(rates, {"sgd": 0.4, "adam": 0.5})
+    assert "and both trained at it (training loss kept: SGD 40%, ADAM 50%)" in both and "suits" not in both.split(":")[-1]
+    neither = describe_shared_rate(rates, {"sgd": 0.9, "adam": 0.95})
+    assert "which suits neither here: both barely trained at it" in neither
+    assert describe_shared_rate(rates, {"sgd": 0.78}).endswith("suits one optimizer more than another.")
+
+
+def _verdict(difference, standard_error, unpaired, within_noise):
+    return {"difference": difference, "standard_error": standard_error, "unpaired_standard_error": unpaired,
+            "within_noise": within_noise, "runs": [3, 3]}
+
+
+def test_describe_verdict_caveats_flags_an_inverted_pair_and_marginal_verdicts():
+    text = describe_verdict_caveats({"ADAM + onecycle": _verdict(0.011, 0.024, 0.021, True),
+                                     "ADAM + cyclic": _verdict(0.023, 0.0108, 0.021, False),
+                                     "ADAM + cosine": _verdict(0.030, 0.027, 0.021, True)})
+    first, second = text.split("\n")
+    assert first.startswith("ADAM + cosine is further behind the winner (0.030) than ADAM + cyclic (0.023), yet it is "
+                            "within the noise and ADAM + cyclic is not")
+    assert first.endswith("so the verdicts do not say that ADAM + cyclic is worse than ADAM + cosine.")
+    assert second == ("The verdict on ADAM + cyclic is marginal: the winner's lead is 2.1 standard errors, just past "
+                      "the line of 2, on 3 seeds; without pairing it would be within the noise (0.023 < 2 × 0.021).")
+
+
+def test_describe_verdict_caveats_branches():
+    clear = {"A": _verdict(0.10, 0.01, 0.01, False), "B": _verdict(0.01, 0.02, 0.02, True)}
+    assert describe_verdict_caveats(clear) == ""  # the recipe further behind is the one shown worse: nothing to add
+    marginal_only = describe_verdict_caveats({"A": _verdict(0.046, 0.02, 0.02, False)})
+    assert marginal_only == ("The verdict on A is marginal: the winner's lead is 2.3 standard errors, just past the "
+                             "line of 2, on 3 seeds.")
+    flip_to_shown = describe_verdict_caveats({"A": _verdict(0.03, 0.02, 0.01, True)})
+    assert flip_to_shown == ("The verdict on A rests on the pairing: without pairing it would not be within the noise "
+                             "(0.030 ≥ 2 × 0.010).")
+    flip_to_noise = describe_verdict_caveats({"A": _verdict(0.03, 0.005, 0.02, False)})
+    assert flip_to_noise == ("The verdict on A rests on the pairing: without pairing it would be within the noise "
+                             "(0.030 < 2 × 0.020).")
+    assert describe_verdict_caveats({"A": _verdict(0.03, math.nan, math.nan, False)}) == ""
+
+
+def test_describe_forest_cost_gives_clock_and_cpu_time_per_run_and_batch():
+    busy = describe_forest_cost(Timing(174, 39.6), 12, 108, Timing(154, 237), 30, 90)
+    assert busy.startswith("Per run: forest 14.5 s on the clock, 3.3 s of CPU time (108 batches, 31 ms of CPU each); "
+                           "street grid 5.1 s on the clock, 7.9 s of CPU time (90 batches, 88 ms of CPU each).")
+    assert "0.42 × a street run in CPU time but 2.82 × on the clock: the forest runs waited more" in busy
+    assert "The CPU time is the fair comparison" in busy and "per training batch the forest took 0.35 ×" in busy.lower()
+    quiet_forest = describe_forest_cost(Timing(40, 39.6), 12, 108, Timing(400, 237), 30, 90)
+    assert "the street grid's runs waited more" in quiet_forest
+    even = describe_forest_cost(Timing(50, 39.6), 12, 108, Timing(280, 237), 30, 90)
+    assert "0.42 × a street run in CPU time and 0.45 × on the clock: the two agree" in even and "fair" not in even
+
+
+def test_timed_measures_clock_and_cpu_time():
+    with timed() as idle:
+        time.sleep(0.05)
+    assert idle.wall >= 0.05 and idle.cpu < 0.04  # sleeping takes clock time, not CPU time
+    with timed() as busy:
+        sum(range(2_000_000))
+    assert busy.cpu > 0 and busy.wall > 0
 
 
 def test_describe_widest_spread_names_the_scattered_setting_and_its_worst_seed():
