@@ -194,8 +194,9 @@ def shift_grid(max_shift: int) -> np.ndarray:
 def alignment_curve(strength: np.ndarray, boundaries: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """Mean edge strength under the label boundaries once the label is moved by each shift (dy, dx).
 
-    A label that fits its image has its boundaries on image edges: the curve peaks at (0, 0).
-    A misaligned label peaks at its offset; the label of another image peaks nowhere. Boundary
+    A shift moves the label dx px to the right and dy px down (image rows count downwards). A label
+    that fits its image has its boundaries on image edges: the curve peaks at (0, 0). A misaligned
+    label peaks at the shift that moves it back, minus its offset; the label of another image peaks nowhere. Boundary
     pixels moved off the image do not count.
     """
     ys, xs = np.nonzero(boundaries)
@@ -252,6 +253,20 @@ def fit_map(image: np.ndarray, label: np.ndarray, thresholds: Thresholds,
     reach = max(1, round(thresholds.max_shift * scale))
     curve = alignment_curve(edge_strength(small_image), label_boundaries(small_label, static), shift_grid(reach))
     return curve.reshape(2 * reach + 1, 2 * reach + 1), (reach + 0.5) / scale
+
+
+def describe_fit_map(width: int, thresholds: Thresholds) -> str:
+    """What one cell of `fit_map` covers for a frame `width` px wide: the copy's pixel in the frame's pixels, the span."""
+    scale = min(1.0, thresholds.search_width / width)
+    reach = max(1, round(thresholds.max_shift * scale))
+    if scale == 1:
+        return (f"each cell of a fit map is one pixel of the {width}-wide frame (at most search_width "
+                f"{thresholds.search_width} wide, so searched at full size): the map spans ±{reach} px in steps of 1")
+    step = 1 / scale
+    copy_width = round(width * scale)
+    rounded = "" if round(reach * step, 3) == thresholds.max_shift else f" (max_shift {thresholds.max_shift} in whole cells)"
+    return (f"each cell of a fit map is one pixel of the {copy_width}-wide copy, {step:.3g} px of the {width}-wide "
+            f"frame: the map spans ±{reach * step:.3g} px{rounded} in steps of {step:.3g}")
 
 
 def alignment_statistics(image: np.ndarray, label: np.ndarray, thresholds: Thresholds,

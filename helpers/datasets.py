@@ -814,14 +814,31 @@ def class_shares_by(dataset: SegmentationDataset, column: str) -> pd.DataFrame:
     return table.div(table.sum(axis=1), axis=0)
 
 
+def _extreme_share(column: pd.Series, largest: bool) -> tuple[str, str]:
+    """("5.6% … city", "") for the largest (or smallest) share in `column`; where the runner-up reads the same at one
+    decimal, both with the decimals that tell them apart and a note naming the runner-up ("just above suburb's 5.58%")."""
+    ranked = column.sort_values(ascending=not largest, kind="stable")
+    (group, share), rest = next(ranked.items()), ranked.iloc[1:]
+    where = "of the pixels in " if largest else "in "
+    if rest.empty or round(100 * share, 1) != round(100 * rest.iloc[0], 1):
+        return f"{share:.1%} {where}{group}", ""
+    runner, runner_share = rest.index[0], rest.iloc[0]
+    decimals = next((d for d in range(2, 5) if round(100 * share, d) != round(100 * runner_share, d)), None)
+    if decimals is None:
+        return f"{share:.1%} {where}{group}", f", tied with {runner}"
+    side = "above" if largest else "below"
+    return f"{share:.{decimals}%} {where}{group}", f", just {side} {runner}'s {runner_share:.{decimals}%}"
+
+
 def describe_shares(shares: pd.DataFrame) -> str:
     """Per class, the group where it takes the largest and the smallest share of the pixels, and which groups
-    lack it, from a `class_shares_by` table (shares of each group's pixels, not of the class's)."""
+    lack it, from a `class_shares_by` table (shares of each group's pixels, not of the class's). A share that
+    ties with the runner-up at one decimal is printed with the decimals that separate them, naming the runner-up."""
     lines = []
     for name in shares.columns:
         column = shares[name]
         absent = [str(group) for group, share in column.items() if share == 0]
-        line = (f"- {name}: {column.max():.1%} of the pixels in {column.idxmax()} (its largest share), "
-                f"{column.min():.1%} in {column.idxmin()} (its smallest)")
+        (most, most_note), (least, least_note) = _extreme_share(column, True), _extreme_share(column, False)
+        line = f"- {name}: {most} (its largest share{most_note}), {least} (its smallest{least_note})"
         lines.append(line + (f"; none at all in {', '.join(absent)}" if absent else ""))
     return "\n".join(lines)

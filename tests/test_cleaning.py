@@ -20,6 +20,7 @@ from helpers.cleaning import (
     boundary_scores,
     clean_manifest,
     describe_detection,
+    describe_fit_map,
     detection_scores,
     edge_strength,
     first_flagged,
@@ -268,6 +269,21 @@ def test_fit_map_peaks_where_the_label_moves_back():
     small, small_reach = fit_map(image, label, Thresholds(max_shift=8, search_width=40))  # half size: 4 px reach
     assert small.shape == (9, 9) and small_reach == 9.0
     assert np.unravel_index(int(np.argmax(small)), small.shape) == (4, 4)
+
+
+def test_describe_fit_map_gives_the_cell_size_and_span_the_fit_map_uses():
+    image, label = box_frame()  # 80 px wide
+    thresholds = Thresholds(max_shift=8, search_width=40)
+    fit, _ = fit_map(image, label, thresholds)
+    assert fit.shape == (9, 9)  # ±4 cells of 2 px
+    assert describe_fit_map(80, thresholds) == ("each cell of a fit map is one pixel of the 40-wide copy, 2 px of the "
+                                                "80-wide frame: the map spans ±8 px in steps of 2")
+    assert describe_fit_map(480, Thresholds()) == ("each cell of a fit map is one pixel of the 240-wide copy, 2 px of "
+                                                   "the 480-wide frame: the map spans ±12 px in steps of 2")
+    assert describe_fit_map(60, Thresholds(max_shift=5, search_width=80)) == (
+        "each cell of a fit map is one pixel of the 60-wide frame (at most search_width 80 wide, so searched at full "
+        "size): the map spans ±5 px in steps of 1")
+    assert describe_fit_map(640, Thresholds()).endswith("spans ±10.7 px (max_shift 12 in whole cells) in steps of 2.67")
 
 
 def test_first_flagged_picks_the_first_flagged_row_or_the_first_clean_one():

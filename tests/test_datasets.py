@@ -782,3 +782,16 @@ def test_class_shares_by_adds_frames_of_a_group_and_skips_ignored_pixels():
     assert text.splitlines() == [
         "- road: 100.0% of the pixels in highway (its largest share), 42.9% in city (its smallest)",
         "- cars: 57.1% of the pixels in city (its largest share), 0.0% in highway (its smallest); none at all in highway"]
+
+
+def test_describe_shares_separates_shares_that_read_the_same_at_one_decimal():
+    shares = pd.DataFrame({"trucks": [0.023, 0.040, 0.05636, 0.05582], "curb": [0.051, 0.023, 0.0, 0.0],
+                           "busses": [0.01230, 0.01234, 0.02, 0.03]},
+                          index=["city", "countryside", "highway", "suburb"])
+    assert datasets.describe_shares(shares).splitlines() == [
+        "- trucks: 5.64% of the pixels in highway (its largest share, just above suburb's 5.58%), "
+        "2.3% in city (its smallest)",
+        "- curb: 5.1% of the pixels in city (its largest share), 0.0% in highway (its smallest, tied with suburb); "
+        "none at all in highway, suburb",
+        "- busses: 3.0% of the pixels in suburb (its largest share), "
+        "1.230% in city (its smallest, just below countryside's 1.234%)"]
