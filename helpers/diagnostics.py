@@ -200,6 +200,32 @@ def describe_without_norm(with_norm: Sequence[float], without_norm: Sequence[flo
 STREET_MARGIN = 0.05  # pixel accuracy a run must be above the average street by to count as clearly past it
 
 
+def describe_floor_crossing(healthy: Sequence[float], shuffled: Sequence[float], floor: float, tail: int = 5) -> str:
+    """Whether the healthy run's loss got past the floor of labels of other images, read from the mean of its last
+    `tail` steps (each step's loss is noisy), and where the run on labels of other images ended against it.
+
+    A network blind to its image cannot end clearly under the floor on the true labels.
+    """
+    tail = min(tail, len(healthy))
+    healthy_end, shuffled_end = float(np.mean(healthy[-tail:])), float(np.mean(shuffled[-tail:]))
+    below = next((step for step, value in enumerate(healthy, 1) if value < floor), None)
+    line = (f"loss, mean of the last {tail} of {len(healthy)} steps: healthy {healthy_end:.3f}, labels of other "
+            f"images {shuffled_end:.3f} ({shuffled_end / healthy_end:.1f}× the healthy run's); the floor {floor:.3f}")
+    if below is None:
+        return line + ("\nThe healthy run did not get below the floor in these steps: its lower loss alone does not yet "
+                       "prove that it learned more than a network blind to its image could. The accuracies below "
+                       "decide; more TEN_STEPS help.")
+    if healthy_end >= floor:
+        return line + (f"\nThe healthy run dipped below the floor at step {below}, but the mean of its last {tail} steps "
+                       f"is {healthy_end - floor:.3f} above it: not clearly past it yet. The accuracies below decide; "
+                       "more TEN_STEPS help.")
+    shuffled_words = (f"{shuffled_end - floor:.3f} above it, as expected." if shuffled_end > floor
+                      else f"{floor - shuffled_end:.3f} under it, by luck of the pairings drawn.")
+    return line + (f"\nThe healthy run went below the floor at step {below} and ended {floor - healthy_end:.3f} under "
+                   "it, which a network blind to its image cannot do on the true labels; the run with labels of other "
+                   f"images ended {shuffled_words}")
+
+
 def describe_street_marks(healthy: float, shuffled: float, street: float, margin: float = STREET_MARGIN) -> str:
     """The pixel accuracies of the healthy run and of the run on labels of other images against the average street.
 

@@ -22,6 +22,7 @@ from helpers.diagnostics import (
     conv_layers,
     describe_activation_growth,
     describe_decay_pulls,
+    describe_floor_crossing,
     describe_gap_closers,
     describe_gaps,
     describe_init_losses,
@@ -804,3 +805,17 @@ def test_describe_loss_comparison_branches_on_the_fit_and_the_held_out_score():
     assert "one seed, so no standard error" in single and "not shown to differ either" in single
     worse = describe_loss_comparison(loss_table(0.02), slower, paired(-0.1, 0.01)).splitlines()[1]
     assert worse.endswith("lower by more than two standard errors.")
+
+
+def test_describe_floor_crossing_reads_the_mean_of_the_last_steps_not_one_dip():
+    floor = 1.0
+    crossed = describe_floor_crossing([2.0, 1.5, 0.9, 0.8, 0.7, 0.6, 0.5], [2.0] * 7, floor)
+    assert "healthy 0.700" in crossed and "went below the floor at step 3 and ended 0.300 under it" in crossed
+    assert "ended 1.000 above it, as expected" in crossed
+    lucky = describe_floor_crossing([0.5] * 5, [0.9] * 5, floor)
+    assert "ended 0.100 under it, by luck of the pairings drawn" in lucky
+    dipped = describe_floor_crossing([2.0, 0.9, 1.2, 1.1, 1.0, 1.05], [2.0] * 6, floor)
+    assert "dipped below the floor at step 2, but the mean of its last 5 steps is 0.050 above it" in dipped
+    assert "went below" not in dipped
+    never = describe_floor_crossing([2.0, 1.5, 1.2], [2.0] * 3, floor)
+    assert "mean of the last 3 of 3 steps" in never and "did not get below the floor" in never
