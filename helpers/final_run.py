@@ -350,17 +350,27 @@ def _save_figure(fig, path: Path) -> None:
 # ----------------------------------------------------------------------------- sentences about this run
 
 
-def describe_schedule_choice(recipe: Recipe, grid_epochs: int | None, last_miou: list[float]) -> str:
+def describe_schedule_choice(recipe: Recipe, grid_epochs: int | None, last_miou: list[float],
+                             verdict: dict | None = None) -> str:
     """Where the recipe's schedule was chosen, and how much the pseudo-test mIoU (`last_miou`, the last epochs
-    of this run) still swung: a schedule that won a short grid need not be the best for a longer run."""
+    of this run) still swung: a schedule that won a short grid need not be the best for a longer run.
+
+    `verdict` (notebook 06's `winner_verdict`) adds the recipes the winner tied with exactly and those within the
+    noise of it: a choice among them was not shown by the grid.
+    """
     if grid_epochs is None:
         chosen = f"The schedule ({recipe.schedule}) was not chosen by notebook 06 in this run folder"
-    elif grid_epochs < recipe.epochs:
-        chosen = (f"The schedule ({recipe.schedule}) won notebook 06's short grid of {grid_epochs} epochs; it need "
-                  f"not be the best one for this run of {recipe.epochs} epochs (notebook 06, exercise 1, re-runs the "
-                  "grid with a longer budget)")
     else:
-        chosen = f"The schedule ({recipe.schedule}) won notebook 06's grid of {grid_epochs} epochs, as long as this run"
+        short = "short " if grid_epochs < recipe.epochs else ""
+        chosen = f"The schedule ({recipe.schedule}) won notebook 06's {short}grid of {grid_epochs} epochs"
+        identical, close = (verdict or {}).get("identical_to_winner", []), (verdict or {}).get("within_noise_of_winner", [])
+        if identical:
+            chosen += (f", tied exactly with {', '.join(identical)} (identical runs: the same rates in those epochs; a "
+                       "longer run may separate them)")
+        if close:
+            chosen += f"{' and' if identical else ','} within the noise of {', '.join(close)}"
+        chosen += (f"; it need not be the best one for this run of {recipe.epochs} epochs (notebook 06, exercise 1, "
+                   "re-runs the grid with a longer budget)" if short else ", as long as this run")
     if len(last_miou) < 2:
         return chosen + "."
     low, high = min(last_miou), max(last_miou)
