@@ -97,10 +97,10 @@ class LRFinderResult:
             low, first = min(finite + [value for value in self.losses if math.isfinite(value)]), finite[0]
             margin = max(first - low, 0.1 * abs(low), 1e-3)
             ax.set_ylim(low - 0.1 * margin, first + 0.5 * margin)
-            above = [(lr, loss) for lr, loss in zip(self.lrs, self.losses) if not loss <= first + 0.5 * margin]
-            if above:  # the raw loss leaves the axis: mark where, on the top edge
-                ax.plot([above[0][0]], [first + 0.5 * margin], "^", color="0.3", clip_on=False,
-                        label=f"raw loss above the axis from lr {above[0][0]:.2e}")
+            top = first + 0.5 * margin
+            marks = [(first_above(self.lrs, self.losses, top), "0.3", "raw loss"),
+                     (first_above(self.lrs, self.smoothed, top), "C0", "smoothed loss")]
+            mark_above_axis(ax, [mark for mark in marks if mark[0] is not None], top)
         handles, labels = ax.get_legend_handles_labels()
         if self.val_accuracy:
             twin = ax.twinx()
@@ -214,6 +214,43 @@ def accuracy_shape(accuracy, dip: float = 0.05) -> dict:
     return {**shape, "kind": "rising" if top == last else "flattened"}
 
 
+def deepest_recovered_fall(accuracy, dip: float = 0.05) -> tuple[int, int] | None:
+    """The deepest fall of an accuracy curve before its highest point (all of which the curve recovered from).
+
+    Returns (the point before the fall, its bottom), the fall measured from the highest point so far; None when
+    no fall before the highest point is deeper than `dip`. Such falls show how deep this curve's noise can go.
+    """
+    values = np.asarray(accuracy, dtype=float)
+    top = int(np.argmax(values))
+    falls = [(int(np.argmax(values[:j])), j) for j in range(1, top)]
+    falls = [(start, bottom) for start, bottom in falls if values[start] - values[bottom] > dip]
+    return max(falls, key=lambda fall: values[fall[0]] - values[fall[1]], default=None)
+
+
+def describe_late_fall(accuracy, rates, dip: float = 0.05) -> str:
+    """How much a fall after the highest point that has not come back by the end says about the rates past it.
+
+    One standard for every curve: the fall counts as a sign that those rates were too large only when it is deeper
+    (by more than `dip`) than every earlier fall the same curve recovered from; otherwise it may as well be noise.
+    The text continues "the rates past <the peak> ...".
+    """
+    values, rates = np.asarray(accuracy, dtype=float), np.asarray(rates, dtype=float)
+    top = int(np.argmax(values))
+    depth = values[top] - values[top + 1:].min()
+    earlier = deepest_recovered_fall(values, dip)
+    if earlier is None:
+        return (f"were probably too large for it: it fell {depth:.3f} below its peak, and no earlier fall of this curve "
+                f"went deeper than {dip} (one seed, though)")
+    start, bottom = earlier
+    before = (f"{values[start]:.3f} → {values[bottom]:.3f} at lr {rates[bottom]:.2e}, "
+              f"a fall of {values[start] - values[bottom]:.3f}")
+    if depth > values[start] - values[bottom] + dip:
+        return (f"were probably too large for it: it fell {depth:.3f} below its peak, deeper than any earlier fall "
+                f"this curve recovered from (the deepest: {before}); one seed, though")
+    return (f"may have been too large for it, or the fall was noise: it fell {depth:.3f} below its peak, but this curve "
+            f"fell about as deep before and recovered ({before}), so one seed cannot tell")
+
+
 def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float = 0.05) -> list[str]:
     """What the accuracy and loss curves of a linear test did, as lines computed from them (one branch per outcome).
 
@@ -247,8 +284,8 @@ def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float 
         lines.append(f"→ it stopped rising inside the range: Smith's maximum {rate_text(smith_max)}")
     if kind == "fell":
         lines.append(f"→ after its peak the accuracy fell (down to {accuracy[shape['trough']]:.3f}, "
-                     f"{accuracy[-1]:.3f} at the last rate) and stayed down: the rates past {rates[top]:.2e} were too "
-                     "large for it (in this seed)")
+                     f"{accuracy[-1]:.3f} at the last rate) and had not come back by the end: the rates past "
+                     f"{rates[top]:.2e} {describe_late_fall(accuracy, rates, dip)}")
     dips = [(rates[i], accuracy[i]) for i in range(1, len(accuracy)) if accuracy[i] < accuracy[i - 1] - dip]
     if dips:
         lines.append(f"  dips along the way (more than {dip} below the point before): "
@@ -271,9 +308,8 @@ def _describe_linear_loss(result: LRFinderResult, flat: float, kind: str) -> str
              f"{late_fall / fall:.0%} of its fall {smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed), without rising again"
              if late_fall < flat * fall else
              f"still falling at the last rate ({smoothed[0]:.3f} → {smoothed[-1]:.3f} smoothed)")
-    ending = {"fell": ": the training loss alone did not show the rates that were too large for the accuracy",
-              "ragged": ": the training loss alone did not show the fall of the accuracy"}
-    return f"training loss: {trend}" + ending.get(kind, ": no rate of this sweep made it rise")
+    fell = ": the training loss alone did not show the fall of the accuracy"
+    return f"training loss: {trend}" + {"fell": fell, "ragged": fell}.get(kind, ": no rate of this sweep made it rise")
 
 
 def describe_against_report(result: LRFinderResult, dip: float = 0.05) -> str:
@@ -291,7 +327,8 @@ def describe_against_report(result: LRFinderResult, dip: float = 0.05) -> str:
                 "the curve turns ragged, but a recovery at the last point leaves no clean reading of it")
     elif kind == "fell":
         text = (f"did not go as the report's: the accuracy peaked at {accuracy[top]:.3f} (lr {rates[top]:.2e}) and "
-                f"ended at {accuracy[-1]:.3f}: here the rates past the peak were too large, however slowly the step grew")
+                f"ended at {accuracy[-1]:.3f}: however slowly the step grew, the rates past the peak "
+                f"{describe_late_fall(accuracy, rates, dip)}")
     elif kind == "flattened":
         text = (f"did not go as the report's: the accuracy stopped rising inside the range (highest at lr "
                 f"{rates[top]:.2e}) and stayed level")
@@ -486,6 +523,7 @@ def plot_smoothed_losses(results: dict, title: str, ax=None):
 
     The axis stops at 1.3 × the highest first loss, so that a divergence does not squash the falls; a curve that
     rises past it gets a ▲ of its colour on the top edge where it leaves, named in the legend with that rate.
+    Equal valleys are drawn with interleaved dashes, and the legend says which they equal.
     """
     import matplotlib.pyplot as plt
 
@@ -496,27 +534,55 @@ def plot_smoothed_losses(results: dict, title: str, ax=None):
     first = max(values[0] for values in finite.values() if values)
     top = first * 1.3
     ax.set_ylim(lowest * 0.9, top)  # keep a divergence from squashing the falls
+    ax.set_xscale("log")
+    valleys = {name: result.suggestions.get("valley") for name, result in results.items()}
+    marks = []
     for name, result in results.items():
         (line,) = ax.plot(result.lrs, result.smoothed, label=f"{name}: smoothed loss")
-        valley = result.suggestions.get("valley")
+        valley = valleys[name]
         if valley is None:  # named in the legend, without a line
             ax.plot([], [], " ", label=f"{name}: valley no reading")
-        else:
-            ax.axvline(valley, color=line.get_color(), linestyle="--", linewidth=1, label=f"{name}: valley {valley:.1e}")
-        above = smoothed_above(result, top)
-        if above is not None:  # the curve leaves the axis: mark where, on the top edge
-            ax.plot([above], [top], "^", color=line.get_color(), clip_on=False, markersize=8,
-                    label=f"{name}: smoothed loss above the axis from lr {above:.2e}")
-    ax.set_xscale("log")
+        else:  # equal valleys get dashes that interleave, so that each colour shows
+            same = [other for other, rate in valleys.items() if rate is not None and np.isclose(rate, valley)]
+            place, dash = same.index(name), 4.0
+            style = (place * dash, (dash, dash * (len(same) - 1))) if len(same) > 1 else "--"
+            label = f"{name}: valley {valley:.1e}" + (f" (same as {same[0]})" if place else "")
+            ax.axvline(valley, color=line.get_color(), linestyle=style, linewidth=1.5 if len(same) > 1 else 1,
+                       label=label)
+        above = first_above(result.lrs, result.smoothed, top)
+        if above is not None:
+            marks.append((above, line.get_color(), f"{name}: smoothed loss"))
+    mark_above_axis(ax, marks, top)
     ax.set(xlabel="learning rate (log scale)", ylabel="smoothed training loss", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
-def smoothed_above(result: LRFinderResult, top: float) -> float | None:
-    """The first rate whose smoothed loss lies above `top` (or is not finite), None when the whole curve stays below."""
-    return next((float(lr) for lr, value in zip(result.lrs, result.smoothed) if not value <= top), None)
+def first_above(lrs, values, top: float) -> float | None:
+    """The first rate whose value lies above `top` (or is not finite), None when the whole curve stays below."""
+    return next((float(lr) for lr, value in zip(lrs, values) if not value <= top), None)
+
+
+def mark_above_axis(ax, marks: list[tuple[float, str, str]], top: float, apart: float = 0.05) -> None:
+    """A ▲ on the top edge of `ax` where each curve leaves it: `marks` holds (rate, colour, name of the curve).
+
+    Each is named in the legend with its rate. A ▲ closer than `apart` (a share of the axis' width) to one drawn
+    before it is moved down a marker's height, so that no ▲ hides another. Set the x scale first.
+    """
+    from matplotlib.transforms import offset_copy
+
+    ax.get_xlim()  # settles the autoscaled limits before positions are read
+    placed = []  # (x as a share of the axis' width, how far down)
+    for rate, colour, name in marks:
+        x = ax.transAxes.inverted().transform(ax.transData.transform((rate, top)))[0]
+        down = 0
+        while any(abs(x - other) < apart and level == down for other, level in placed):
+            down += 1
+        placed.append((x, down))
+        shifted = offset_copy(ax.transData, fig=ax.figure, y=-9.0 * down, units="points")
+        ax.plot([rate], [top], "^", color=colour, clip_on=False, markersize=8, transform=shifted,
+                label=f"{name} above the axis from lr {rate:.2e}")
 
 
 def compare_valleys(adam_valley: float | None, sgd_valley: float | None, far: float = 3.0) -> tuple[float | None, str]:
@@ -533,11 +599,13 @@ def compare_valleys(adam_valley: float | None, sgd_valley: float | None, far: fl
     return ratio, f"SGD's valley ({rate_text(sgd_valley)}) sits {where}"
 
 
-def describe_steadiest(spread, grid_step: float | None = None, few: int = 2) -> str:
+def describe_steadiest(spread, grid_step: float | None = None, forgiving: float = 3.0) -> str:
     """Which rule moved least over the seeds (smallest largest ÷ smallest), and how valley compares with it.
 
     With `grid_step` (the ratio of two neighbouring rates of the sweep) the spreads are also counted in grid
-    steps: the readings sit on that grid, so a spread of up to `few` steps is near the test's resolution.
+    steps: the readings sit on that grid, and rounding to it alone can put two nearly equal rates one step apart.
+    So one step is the test's resolution; more is a real disagreement, small while within the factor `forgiving`
+    that training tolerates.
     """
     steady = spread["largest ÷ smallest"].dropna()
     if steady.empty:
@@ -552,12 +620,18 @@ def describe_steadiest(spread, grid_step: float | None = None, few: int = 2) -> 
     steps = {rule: math.log(value) / math.log(grid_step) for rule, value in steady.items()}
     text += (f"\nthe readings sit on the sweep's grid of rates, ×{grid_step:.2f} from one to the next; spreads in "
              "grid steps: " + ", ".join(f"{rule} {value:.1f}" for rule, value in steps.items()))
-    within = [rule for rule, value in steps.items() if value <= few + 1e-9]
-    if within:
-        text += (f"\n→ {' and '.join(within)} within {few} grid steps: near the resolution of the test, "
-                 "the seeds barely disagree")
-    else:
-        text += f"\n→ every spread is wider than {few} grid steps: the seeds disagree beyond the resolution of the test"
+    resolution = [rule for rule, value in steps.items() if value <= 1 + 1e-9]
+    small = [rule for rule, value in steps.items() if value > 1 + 1e-9 and steady[rule] <= forgiving]
+    wide = [rule for rule in steps if rule not in resolution + small]
+    if resolution:
+        text += (f"\n→ {' and '.join(resolution)} at most one grid step apart: the resolution of the test (rounding to "
+                 "the grid alone can put two nearly equal rates one step apart): the seeds agree as far as the test can tell")
+    if small:
+        text += (f"\n→ {' and '.join(small)} more than one grid step apart: a small real disagreement (the seeds' "
+                 f"rates differ by more than ×{grid_step:.2f}), within the factor of {forgiving:g} that training forgives")
+    if wide:
+        text += (f"\n→ {' and '.join(wide)} more than {forgiving:g}× apart: the seeds disagree by more than training "
+                 "forgives")
     return text
 
 

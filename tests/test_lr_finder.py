@@ -22,6 +22,7 @@ from helpers.lr_finder import (
     describe_agreement,
     describe_base,
     describe_handed_on_lag,
+    describe_late_fall,
     describe_linear_test,
     describe_lr_source,
     describe_smith_pair,
@@ -33,6 +34,7 @@ from helpers.lr_finder import (
     loss_turned,
     lr_range_test,
     lr_schedule,
+    mark_above_axis,
     max_is_clean,
     plot_linear_test,
     plot_relative_steps,
@@ -367,7 +369,7 @@ def test_describe_linear_test_never_says_no_rate_too_large_when_the_accuracy_fel
     text = "\n".join(describe_linear_test(result))
     assert "no rate of this sweep made it rise" not in text
     assert "after its peak the accuracy fell (down to 0.400, 0.450 at the last rate)" in text
-    assert "did not show the rates that were too large for the accuracy" in text
+    assert "did not show the fall of the accuracy" in text and "were too large" not in text
     result.val_accuracy = [0.1, 0.6, 0.7, 0.68, 0.69]  # flattens: no fall
     assert "no rate of this sweep made it rise" in "\n".join(describe_linear_test(result))
 
@@ -434,11 +436,13 @@ def test_describe_steadiest_counts_the_spread_in_grid_steps():
     spread = pd.DataFrame({"largest ÷ smallest": [1.93, 5.18]}, index=["valley", "steepest"])
     text = describe_steadiest(spread, grid_step=1.39)
     assert "×1.39 from one to the next; spreads in grid steps: valley 2.0, steepest 5.0" in text
-    assert text.endswith("→ valley within 2 grid steps: near the resolution of the test, the seeds barely disagree")
-    assert describe_steadiest(spread.iloc[1:], grid_step=1.39).endswith("beyond the resolution of the test")
-    three_steps = pd.DataFrame({"largest ÷ smallest": [2.68]}, index=["valley"])  # ×1.39³: beyond one or two steps
-    assert describe_steadiest(three_steps, grid_step=1.39).endswith(
-        "every spread is wider than 2 grid steps: the seeds disagree beyond the resolution of the test")
+    assert ("→ valley more than one grid step apart: a small real disagreement (the seeds' rates differ by more than "
+            "×1.39), within the factor of 3 that training forgives") in text  # two steps: more than rounding explains
+    assert "at most one grid step" not in text and "resolution" not in text
+    assert text.endswith("→ steepest more than 3× apart: the seeds disagree by more than training forgives")
+    one_step = describe_steadiest(pd.DataFrame({"largest ÷ smallest": [1.39]}, index=["valley"]), grid_step=1.39)
+    assert one_step.endswith("→ valley at most one grid step apart: the resolution of the test (rounding to the grid "
+                             "alone can put two nearly equal rates one step apart): the seeds agree as far as the test can tell")
 
 
 def legend_labels(ax) -> list[str]:
@@ -455,9 +459,9 @@ def test_range_test_figures_have_titles_axes_and_legends():
     assert loss_ax.get_xlabel() == "learning rate (linear axis)"
     ax = plot_smoothed_losses({"adam": result, "sgd": turning([2.0, 1.0, 1.5])}, "Adam against SGD")
     assert ax.get_title() == "Adam against SGD" and ax.get_xscale() == "log" and ax.get_ylabel() == "smoothed training loss"
-    assert legend_labels(ax) == ["adam: smoothed loss", "adam: valley 1.0e-02",  # 3.0 > 1.3 × 2.0: off the axis
-                                 "adam: smoothed loss above the axis from lr 1.00e+00", "sgd: smoothed loss",
-                                 "sgd: valley no reading"]
+    assert legend_labels(ax) == ["adam: smoothed loss", "adam: valley 1.0e-02", "sgd: smoothed loss",
+                                 "sgd: valley no reading",  # and the ▲ last: 3.0 > 1.3 × 2.0 is off the axis
+                                 "adam: smoothed loss above the axis from lr 1.00e+00"]
     ax = plot_relative_steps([(0.1, 0.01), (0.2, 0.015)])
     assert ax.get_title().startswith("SGD range test") and ax.get_xlabel().startswith("learning rate")
     assert legend_labels(ax) == ["median ‖Δw‖ / ‖w‖ per step"]
@@ -485,6 +489,31 @@ def test_plot_smoothed_losses_marks_a_curve_that_leaves_the_axis_and_only_then()
             f"seed 2: smoothed loss above the axis from lr {first_out:.2e}"]
     matplotlib.pyplot.close("all")
 
+def test_markers_that_would_overlap_are_staggered_and_equal_valleys_both_show():
+    def shown_at(ax, mark):  # where the ▲ is drawn, in pixels
+        return mark.get_transform().transform((mark.get_xdata()[0], mark.get_ydata()[0]))
+
+    _, ax = matplotlib.pyplot.subplots()
+    ax.set_xscale("log")
+    ax.plot([1e-3, 100.0], [1.0, 2.0])
+    mark_above_axis(ax, [(72.0, "C0", "adam"), (75.4, "C1", "sgd"), (1e-2, "C2", "far")], top=2.0)
+    adam, sgd, far = (line for line in ax.get_lines() if line.get_marker() == "^")
+    assert shown_at(ax, adam)[0] == pytest.approx(shown_at(ax, sgd)[0], abs=5)  # the same place across
+    assert shown_at(ax, sgd)[1] < shown_at(ax, adam)[1] - 8  # but one below the other
+    assert shown_at(ax, far)[1] == pytest.approx(shown_at(ax, adam)[1])  # one far from the others stays on the edge
+    seeds = {f"seed {seed}": turning([2.0, 1.0, 1.5]) for seed in range(3)}
+    for seed, valley in zip(seeds, (0.02, 0.01, 0.01)):
+        seeds[seed].suggestions = {"valley": valley}
+    ax = plot_smoothed_losses(seeds, "three seeds")
+    assert legend_labels(ax)[1::2] == ["seed 0: valley 2.0e-02", "seed 1: valley 1.0e-02",
+                                       "seed 2: valley 1.0e-02 (same as seed 1)"]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    one, two = lines["seed 1: valley 1.0e-02"], lines["seed 2: valley 1.0e-02 (same as seed 1)"]
+    assert one._unscaled_dash_pattern != two._unscaled_dash_pattern  # interleaved dashes (no public getter)
+    assert one.get_color() != two.get_color()
+    matplotlib.pyplot.close("all")
+
+
 # a peak, a fall and a recovery at the last point: SGD's curve (highest at the end) and Adam's (highest inside)
 SGD_LRS = list(np.linspace(0.183, 2.0, 10))
 SGD_ACCURACY = [0.512, 0.174, 0.40, 0.50, 0.55, 0.65, 0.713, 0.582, 0.499, 0.728]
@@ -510,6 +539,29 @@ def test_a_peak_fall_and_recovery_reads_ragged_for_both_optimizers():
     assert "→ ragged: the accuracy reached its highest, 0.753, at lr 7.98e-02, fell to 0.645" in adam
     assert "the rates past 7.98e-02 may have been too large for it, or the fall was noise" in adam
     assert "were too large for it" not in adam and "did not show the fall of the accuracy" in adam
+
+
+def test_a_fall_at_the_end_is_judged_against_the_falls_the_curve_recovered_from():
+    lrs = list(np.linspace(0.2, 2.0, 10))
+    # this run's SGD curve: its fall after the peak (0.297) is deeper than any it recovered from (0.512 → 0.297)
+    deeper = [0.512, 0.297, 0.593, 0.511, 0.429, 0.689, 0.658, 0.712, 0.415, 0.467]
+    assert describe_late_fall(deeper, lrs) == (
+        "were probably too large for it: it fell 0.297 below its peak, deeper than any earlier fall this curve "
+        "recovered from (the deepest: 0.512 → 0.297 at lr 4.00e-01, a fall of 0.215); one seed, though")
+    as_deep = [0.3, 0.5, 0.6, 0.35, 0.65, 0.7, 0.68, 0.72, 0.5, 0.47]  # 0.6 → 0.35 before, 0.72 → 0.47 at the end
+    assert describe_late_fall(as_deep, lrs) == (
+        "may have been too large for it, or the fall was noise: it fell 0.250 below its peak, but this curve fell "
+        "about as deep before and recovered (0.600 → 0.350 at lr 8.00e-01, a fall of 0.250), so one seed cannot tell")
+    smooth = [0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.68, 0.7, 0.55, 0.5]
+    assert describe_late_fall(smooth, lrs).startswith(
+        "were probably too large for it: it fell 0.200 below its peak, and no earlier fall of this curve went deeper")
+    lines = describe_linear_test(linear_result(lrs, as_deep))
+    assert lines[2] == ("→ after its peak the accuracy fell (down to 0.470, 0.470 at the last rate) and had not come "
+                        "back by the end: the rates past 1.60e+00 " + describe_late_fall(as_deep, lrs))
+    assert not any("were too large" in line for line in lines)
+    assert any(line.endswith("the training loss alone did not show the fall of the accuracy") for line in lines)
+    report = describe_against_report(linear_result(lrs, as_deep))
+    assert "however slowly the step grew, the rates past the peak may have been too large" in report
 
 
 def test_accuracy_shape_has_a_kind_for_each_outcome():
@@ -612,6 +664,14 @@ def test_the_exponential_plot_marks_a_raw_loss_above_the_axis_and_draws_smiths_p
     ax = result.plot()
     labels = legend_labels(ax)
     assert any(label.startswith("raw loss above the axis from lr") for label in labels)
+    top = ax.get_ylim()[1]
+    leaves = next(lr for lr, value in zip(lrs, result.smoothed) if value > top)  # the smoothed curve leaves too
+    assert f"smoothed loss above the axis from lr {leaves:.2e}" in labels
+    (mark,) = [line for line in ax.get_lines() if line.get_label().startswith("smoothed loss above")]
+    assert mark.get_marker() == "^" and mark.get_color() == "C0" and not mark.get_clip_on()
+    assert mark.get_xdata()[0] == leaves and mark.get_ydata()[0] == pytest.approx(top)
+    below = LRFinderResult(lrs=lrs[:12], losses=losses[:12], smoothed=smooth_losses(losses[:12], 0.5))
+    assert not any("above the axis" in label for label in legend_labels(below.plot()))
     lines = {line.get_label().split(":")[0]: line for line in ax.get_lines()}
     assert lines["smith_base"].get_linestyle() == lines["smith_max"].get_linestyle() == ":"
     assert lines["min_div_10"].get_linestyle() == "--"
