@@ -24,6 +24,8 @@ FOLLOWS = (0.1, 0.25, 0.5)
 SHARE_MARGIN = 0.05  # shares of a score (or of a loss) closer than this are read as about the same
 LOW_IOU = 0.2  # per-class IoUs below this move by a few pixels: one seed's lead there is not read
 TARGET_BAND = "the target's edges alone"  # the key of `band_shares` for the band every model shares
+# what each contender changes against the U-Net besides the skips ("": the skips alone), for the edge verdicts
+BEYOND_SKIPS = {"U-Net without skips": "", "FCN-32s (ResNet-18, random init)": "no decoder, a ResNet-18 encoder"}
 
 
 def majority_baseline(train_counts: np.ndarray, targets: torch.Tensor, class_map: ClassMap) -> dict[str, Any]:
@@ -62,8 +64,9 @@ def describe_against_baseline(pixel_accuracy: Mapping[str, float], miou: Mapping
     if traded:
         lines.append(f"{', '.join(traded)} beat the floor's mIoU but not its pixel accuracy: the class weights make "
                      "a pixel of a rare class count for many of a frequent one, so a model that cannot yet place "
-                     "the rare classes paints them generously and gives up frequent-class pixels (the per-class "
-                     "table below shows where)")
+                     "the rare classes paints them generously and gives up frequent-class pixels (the pictures of "
+                     "section 4 show where: the per-class IoU cannot, as it merges pixels painted too often with "
+                     "pixels missed)")
     if not unlearned and not traded:
         lines.append(f"after {epochs} epoch(s) every model beats the floor in both; all are still far from trained "
                      "(notebook 07 trains the U-Net for the full budget)")
@@ -163,17 +166,18 @@ def paints_layout(frame_shares: Mapping[str, float], name: str) -> bool:
     return not frame_shares[name] >= FOLLOWS[1]  # NaN counts as a layout: nothing shows it reads the frame
 
 
-def _layout_reading(frame_shares: Mapping[str, float], models: Sequence[str], subject: str) -> str:
-    """Why an edge verdict is not given: which of `models` mostly paint a layout, their frame gains, and that
-    `subject` (with its verb: "its share says") says nothing about edges yet."""
+def _layout_reading(frame_shares: Mapping[str, float], models: Sequence[str], subject: str, about: str = "edges",
+                    named: str | None = None) -> str:
+    """Why a verdict is not given: which of `models` mostly paint a layout, their frame gains, and that `subject`
+    (with its verb: "its share says") says nothing about `about` yet; `named` stands for the painters' names."""
     painters = [name for name in models if paints_layout(frame_shares, name)]
     if len(painters) == 1:
         gains = f"frame gain {frame_shares[painters[0]]:.0%} of a perfect model's"
     else:
         gains = "frame gains of a perfect model's: " + ", ".join(f"{frame_shares[n]:.0%} for {n}" for n in painters)
     paint = "paints" if len(painters) == 1 else "paint"
-    who = painters[0] if len(painters) == 1 else f"{', '.join(painters[:-1])} and {painters[-1]}"
-    return f"{who} mostly {paint} a layout ({gains}), so {subject} nothing about edges yet (section 4)"
+    who = named or (painters[0] if len(painters) == 1 else f"{', '.join(painters[:-1])} and {painters[-1]}")
+    return f"{who} mostly {paint} a layout ({gains}), so {subject} nothing about {about} yet (section 4)"
 
 
 def describe_proportion(weaker: str, stronger: str, near_share: float, far_share: float,
@@ -224,12 +228,17 @@ def describe_edge_gap(whole: Mapping[str, float], edge: Mapping[str, float], int
 
 
 def describe_edge_loss(miou: Mapping[str, float], boundary_miou: Mapping[str, float],
-                       frame_shares: Mapping[str, float], reference: str = "U-Net",
-                       margin: float = SHARE_MARGIN) -> str:
-    """mIoU lost near the edges as a share of each model's own mIoU, and which model loses the smallest share.
+                       frame_shares: Mapping[str, float], intervals: Mapping[str, Mapping[str, Any]],
+                       reference: str = "U-Net", margin: float = SHARE_MARGIN,
+                       beyond_skips: Mapping[str, str] = BEYOND_SKIPS) -> str:
+    """mIoU lost near the edges as a share of each model's own mIoU, and, model by model, whether `reference`
+    loses a smaller share than it.
 
-    Only models that follow their frames (`frame_shares` at least `FOLLOWS[1]`) are compared: a model that
-    mostly paints a layout gets its numbers printed and no edge verdict.
+    A pair is compared only when both models follow their frames (`frame_shares` at least `FOLLOWS[1]`; a model
+    that mostly paints a layout gets its numbers printed and no edge verdict) and their whole-image gap is shown
+    (`intervals[f"{reference} − {name}"]` excludes zero). A difference is credited to the skips only for a model
+    that differs from `reference` in the skips alone (`beyond_skips[name] == ""`); otherwise the line says what
+    else differs.
     """
     loss = {name: _share(miou[name] - boundary_miou[name], miou[name]) for name in miou}
     text = ("mIoU lost near the edges, as a share of the model's own mIoU: "
@@ -238,28 +247,44 @@ def describe_edge_loss(miou: Mapping[str, float], boundary_miou: Mapping[str, fl
     if painters:
         subject = "its share says" if len(painters) == 1 else "their shares say"
         text += "\n  " + _layout_reading(frame_shares, painters, subject)
-    known = {name: share for name, share in loss.items() if not math.isnan(share) and name not in painters}
-    if len(known) < 2:
+    if reference in painters:
         return text
-    smallest = min(known.values())
-    every = "every model" if not painters else f"{' and '.join(known)}, the models that follow their frames"
-    if max(known.values()) - smallest < margin:
-        return text + (f"\n  about the same share for {every} (within {margin * 100:.0f} points): "
-                       f"{'neither' if len(known) == 2 else 'none of them'} holds up better at the edges")
-    steadiest = [name for name, share in known.items() if share - smallest < margin]
-    caveat = "; each model is scored on its own band, so read this beside the band shares"
-    if steadiest == [reference]:
-        return text + f"\n  the smallest share: {reference}, as skips carrying sharp detail would make it" + caveat
-    if reference in steadiest:
-        return (text + f"\n  the smallest share: {' and '.join(steadiest)}, within {margin * 100:.0f} points of each "
-                "other" + caveat)
-    return text + f"\n  the smallest share: {' and '.join(steadiest)}, not {reference} in this run" + caveat
+    for name in miou:
+        if name == reference or name in painters:
+            continue
+        pair = f"{reference} − {name}"
+        if not _shown(intervals[pair]):
+            text += (f"\n  {pair}: the whole-image gap is not shown (section 3), so which holds up better at the "
+                     "edges is not read")
+            continue
+        if math.isnan(loss[reference]) or math.isnan(loss[name]):
+            text += f"\n  {pair}: a score of 0 leaves no share to compare"
+            continue
+        if abs(loss[reference] - loss[name]) < margin:
+            text += (f"\n  {pair}: about the same share (within {margin * 100:.0f} points): neither holds up better "
+                     "at the edges")
+            continue
+        steadier, other = (reference, name) if loss[reference] < loss[name] else (name, reference)
+        text += f"\n  {pair}: {steadier} loses the smaller share ({loss[steadier]:.0%} against {loss[other]:.0%})"
+        beyond = beyond_skips.get(name)  # None: not known to differ in the skips alone
+        if steadier != reference:
+            text += f", not {reference} in this run"
+        elif beyond == "":
+            text += ", as skips carrying sharp detail would make it"
+        else:
+            what = f" ({beyond})" if beyond else ""
+            text += (f"; but {name} differs from {reference} in more than skips{what}, so this is not the skips' "
+                     "doing alone")
+    return text
 
 
-def describe_small_classes(iou: Mapping[str, Mapping[str, float]], classes: Sequence[str], reference: str = "U-Net",
+def describe_small_classes(iou: Mapping[str, Mapping[str, float]], classes: Sequence[str],
+                           frame_shares: Mapping[str, float], reference: str = "U-Net",
                            low: float = LOW_IOU) -> list[str]:
     """The reference's IoU on each small class against every other model's, and whether that can be read at all.
 
+    A model that mostly paints a layout (`frame_shares` below `FOLLOWS[1]`) has its IoU printed but is left out of
+    the ahead/behind reading, with the reason; when the reference paints a layout, nothing is read.
     One line per class present (one bullet each in the notebook).
     """
     lines = []
@@ -270,12 +295,23 @@ def describe_small_classes(iou: Mapping[str, Mapping[str, float]], classes: Sequ
             continue
         others = ", ".join(f"{model} {value:.3f} ({round(value - present[reference], 3) + 0.0:+.3f})"  # no -0.000
                            for model, value in present.items() if model != reference)
-        ahead = [m for m, v in present.items() if v - present[reference] >= LEVEL_MARGIN]
-        reading = (f"ahead of {reference}: {', '.join(ahead)}, against the expectation" if ahead
-                   else f"no model ahead of {reference}, as expected")
+        painters = [m for m in present if paints_layout(frame_shares, m)]
+        readable = [m for m in present if m != reference and m not in painters]
+        ahead = [m for m in readable if present[m] - present[reference] >= LEVEL_MARGIN]
         noise = (f"one seed, IoU below {low}: not read as a difference" if max(present.values()) < low
                  else "one seed, no interval per class: not shown to be a difference")
-        lines.append(f"{cls}, a small class: {reference} {present[reference]:.3f}, {others} — {reading} ({noise})")
+        if reference in painters or not readable:
+            reading = ""
+        elif ahead:
+            reading = f"ahead of {reference}: {', '.join(ahead)}, against the expectation ({noise})"
+        else:
+            who = "no model" if not painters else "no model that follows its frame is"
+            reading = f"{who} ahead of {reference}, as expected ({noise})"
+        if painters:
+            subject = "its score here says" if len(painters) == 1 else "their scores here say"
+            layout = _layout_reading(frame_shares, painters, subject, about="the skips")
+            reading = f"{reading}; {layout}" if reading else layout
+        lines.append(f"{cls}, a small class: {reference} {present[reference]:.3f}, {others} — {reading}")
     return lines or ["no small class is present in this class map"]
 
 
@@ -361,11 +397,13 @@ def describe_run_summary(miou: Mapping[str, float], boundary_miou: Mapping[str, 
     else:
         stronger, weaker = (reference, twin) if interval["low"] > 0 else (twin, reference)
         near, far = _share(boundary_miou[weaker], boundary_miou[stronger]), _share(miou[weaker], miou[stronger])
-        behind = f"{weaker} is behind {stronger} (mIoU {gap:+.3f})"
+        behind = (f"{weaker} is behind {stronger} by {abs(gap):.3f} mIoU, a difference these frames show (95 % "
+                  f"interval [{interval['low']:+.3f}, {interval['high']:+.3f}])")
         if paints_layout(frame_shares, weaker) or paints_layout(frame_shares, stronger):
-            subject = ("where it is behind says" if not paints_layout(frame_shares, stronger)
-                       else f"where {weaker} is behind says")
-            lines.append(f"{behind}, but " + _layout_reading(frame_shares, (weaker, stronger), subject))
+            alone = not paints_layout(frame_shares, stronger)  # only the weaker paints: "it"
+            subject = "where it is behind says" if alone else f"where {weaker} is behind says"
+            lines.append(f"{behind}, but " + _layout_reading(frame_shares, (weaker, stronger), subject,
+                                                             named="it" if alone else None))
         elif math.isnan(near) or math.isnan(far):
             lines.append(f"{behind}; a score of 0 leaves no share to compare")
         else:

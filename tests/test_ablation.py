@@ -60,6 +60,8 @@ def test_describe_against_baseline_reads_mIoU_first_then_the_class_weights_trade
                                     baseline, epochs=6)
     assert "- no skips: mIoU 0.101, above the floor's; pixel accuracy 0.271, below the floor's (-0.246)" in run
     assert "no skips beat the floor's mIoU but not its pixel accuracy: the class weights" in run
+    assert run.endswith("(the pictures of section 4 show where: the per-class IoU cannot, as it merges pixels painted "
+                        "too often with pixels missed)")
     assert "not yet learned" not in run and "every model beats" not in run
     fine = describe_against_baseline({"U-Net": 0.60}, {"U-Net": 0.3}, baseline, epochs=6)
     assert "every model beats the floor in both" in fine and "below" not in fine
@@ -142,55 +144,113 @@ def test_describe_edge_gap_gives_no_edge_verdict_for_a_model_that_paints_a_layou
                                                  {"low": 0.064, "high": 0.171}, {"U-Net": 0.41, "twin": 0.25})
 
 
+SHOWN, UNSURE = {"low": 0.01, "high": 0.2}, {"low": -0.004, "high": 0.104}
+BEYOND = {"twin": "", "FCN": "no decoder, a ResNet-18 encoder"}  # the twin differs from the U-Net in the skips alone
+
+
+def _edge_loss(miou, edge, shares=FOLLOWING, twin=SHOWN, fcn=SHOWN, **kwargs):
+    intervals = {"U-Net − twin": twin, "U-Net − FCN": fcn}
+    return describe_edge_loss(miou, edge, shares, intervals, beyond_skips=BEYOND, **kwargs).split("\n")
+
+
 def test_describe_edge_loss_compares_the_loss_as_a_share_of_each_model_score():
-    # the quick run: absolute losses 0.074, 0.059, 0.087 made the twin look steadiest; as shares 22 %, 26 %, 26 %
-    text = describe_edge_loss({"U-Net": 0.340, "twin": 0.227, "FCN": 0.331}, {"U-Net": 0.266, "twin": 0.168, "FCN": 0.244},
-                              FOLLOWING)
-    assert "U-Net 22% (0.340 → 0.266), twin 26% (0.227 → 0.168), FCN 26% (0.331 → 0.244)" in text
-    assert "about the same share for every model (within 5 points): none of them holds up better" in text and "twin" not in text.split("\n")[1]
-    unet = describe_edge_loss({"U-Net": 0.4, "twin": 0.3}, {"U-Net": 0.36, "twin": 0.15}, FOLLOWING)
-    assert "the smallest share: U-Net, as skips carrying sharp detail would make it" in unet
-    twin = describe_edge_loss({"U-Net": 0.4, "twin": 0.3}, {"U-Net": 0.2, "twin": 0.27}, FOLLOWING)
-    assert "the smallest share: twin, not U-Net in this run" in twin
-    tied = describe_edge_loss({"U-Net": 0.036, "twin": 0.028, "FCN": 0.14}, {"U-Net": 0.036, "twin": 0.028, "FCN": 0.116},
-                              FOLLOWING)
-    assert "the smallest share: U-Net and twin, within 5 points of each other" in tied
+    # absolute losses 0.074, 0.059, 0.087 would make the twin look steadiest; as shares 22 %, 26 %, 26 %
+    lines = _edge_loss({"U-Net": 0.340, "twin": 0.227, "FCN": 0.331}, {"U-Net": 0.266, "twin": 0.168, "FCN": 0.244})
+    assert lines[0] == ("mIoU lost near the edges, as a share of the model's own mIoU: U-Net 22% (0.340 → 0.266), "
+                        "twin 26% (0.227 → 0.168), FCN 26% (0.331 → 0.244)")
+    assert lines[1:] == ["  U-Net − twin: about the same share (within 5 points): neither holds up better at the edges",
+                         "  U-Net − FCN: about the same share (within 5 points): neither holds up better at the edges"]
+
+
+def test_describe_edge_loss_credits_the_skips_only_for_a_model_that_differs_in_the_skips_alone():
+    miou, edge = {"U-Net": 0.4, "twin": 0.3, "FCN": 0.4}, {"U-Net": 0.36, "twin": 0.15, "FCN": 0.2}
+    lines = _edge_loss(miou, edge)
+    assert lines[1] == "  U-Net − twin: U-Net loses the smaller share (10% against 50%), as skips carrying sharp detail would make it"
+    assert lines[2] == ("  U-Net − FCN: U-Net loses the smaller share (10% against 50%); but FCN differs from U-Net in "
+                        "more than skips (no decoder, a ResNet-18 encoder), so this is not the skips' doing alone")
+    # a model not known to differ in the skips alone is never credited to them
+    unknown = describe_edge_loss({"U-Net": 0.4, "other": 0.4}, {"U-Net": 0.36, "other": 0.2}, {"U-Net": 0.4, "other": 0.4},
+                                 {"U-Net − other": SHOWN}, beyond_skips={})
+    assert unknown.endswith("; but other differs from U-Net in more than skips, so this is not the skips' doing alone")
+    # the full names of the notebook: FCN-32s differs in more than skips, the twin does not
+    names = describe_edge_loss({"U-Net": 0.4, "FCN-32s (ResNet-18, random init)": 0.4},
+                               {"U-Net": 0.36, "FCN-32s (ResNet-18, random init)": 0.2},
+                               {"U-Net": 0.4, "FCN-32s (ResNet-18, random init)": 0.4},
+                               {"U-Net − FCN-32s (ResNet-18, random init)": SHOWN})
+    assert "in more than skips (no decoder, a ResNet-18 encoder)" in names and "as skips" not in names
+    twin = _edge_loss({"U-Net": 0.4, "twin": 0.3}, {"U-Net": 0.2, "twin": 0.27})
+    assert twin[1] == "  U-Net − twin: twin loses the smaller share (10% against 50%), not U-Net in this run"
+    zero = _edge_loss({"U-Net": 0.4, "twin": 0.0}, {"U-Net": 0.3, "twin": 0.0})
+    assert zero[1] == "  U-Net − twin: a score of 0 leaves no share to compare"
+
+
+def test_describe_edge_loss_reads_no_pair_whose_whole_image_gap_is_not_shown():
+    # the quick run: U-Net 22 %, FCN-32s 31 %, but their whole-image gap's interval is [-0.004, +0.104]
+    miou, edge = {"U-Net": 0.367, "twin": 0.203, "FCN": 0.317}, {"U-Net": 0.287, "twin": 0.157, "FCN": 0.220}
+    lines = _edge_loss(miou, edge, {"U-Net": 0.45, "twin": 0.08, "FCN": 0.38}, fcn=UNSURE)
+    assert lines[1:] == [
+        "  twin mostly paints a layout (frame gain 8% of a perfect model's), so its share says nothing about edges yet "
+        "(section 4)",
+        "  U-Net − FCN: the whole-image gap is not shown (section 3), so which holds up better at the edges is not read"]
+    assert not any("smaller share" in line for line in lines)
+    behind = _edge_loss(miou, edge, fcn={"low": -0.2, "high": -0.01})  # a gap shown the other way is read
+    assert behind[2].startswith("  U-Net − FCN: U-Net loses the smaller share (22% against 31%); but FCN differs")
 
 
 def test_describe_edge_loss_leaves_a_layout_painter_out_of_the_verdict():
     miou, edge = {"U-Net": 0.340, "twin": 0.227, "FCN": 0.331}, {"U-Net": 0.266, "twin": 0.168, "FCN": 0.244}
-    lines = describe_edge_loss(miou, edge, {"U-Net": 0.41, "twin": 0.14, "FCN": 0.38}).split("\n")
+    lines = _edge_loss(miou, edge, {"U-Net": 0.41, "twin": 0.14, "FCN": 0.38})
     assert lines[0].endswith("twin 26% (0.227 → 0.168), FCN 26% (0.331 → 0.244)")  # its numbers are still printed
     assert lines[1] == ("  twin mostly paints a layout (frame gain 14% of a perfect model's), so its share says nothing "
                         "about edges yet (section 4)")
-    assert lines[2] == ("  about the same share for U-Net and FCN, the models that follow their frames (within 5 points): "
-                        "neither holds up better at the edges")
+    assert lines[2] == "  U-Net − FCN: about the same share (within 5 points): neither holds up better at the edges"
     assert len(lines) == 3
-    # the twin would have been the steadiest; left out, the U-Net is
-    steady = describe_edge_loss({"U-Net": 0.4, "twin": 0.3, "FCN": 0.4}, {"U-Net": 0.36, "twin": 0.29, "FCN": 0.2},
-                                {"U-Net": 0.41, "twin": 0.1, "FCN": 0.38})
-    assert "the smallest share: U-Net, as skips carrying sharp detail would make it" in steady
-    alone = describe_edge_loss(miou, edge, {"U-Net": 0.41, "twin": 0.14, "FCN": 0.1}).split("\n")
+    # the twin would have been the steadiest; left out, only the U-Net and FCN are compared
+    steady = _edge_loss({"U-Net": 0.4, "twin": 0.3, "FCN": 0.4}, {"U-Net": 0.36, "twin": 0.29, "FCN": 0.2},
+                        {"U-Net": 0.41, "twin": 0.1, "FCN": 0.38})
+    assert steady[2].startswith("  U-Net − FCN: U-Net loses the smaller share") and len(steady) == 3
+    alone = _edge_loss(miou, edge, {"U-Net": 0.41, "twin": 0.14, "FCN": 0.1})
     assert alone[1].startswith("  twin and FCN mostly paint a layout (frame gains of a perfect model's: 14% for twin, 10% for FCN)")
     assert alone[1].endswith("so their shares say nothing about edges yet (section 4)") and len(alone) == 2
-    three = describe_edge_loss(miou, edge, {"U-Net": 0.1, "twin": 0.14, "FCN": 0.1})
-    assert "  U-Net, twin and FCN mostly paint a layout" in three and "about the same share" not in three
+    reference = _edge_loss(miou, edge, {"U-Net": 0.1, "twin": 0.4, "FCN": 0.4})  # nothing is compared with a painter
+    assert reference[1].startswith("  U-Net mostly paints a layout") and len(reference) == 2
+    three = "\n".join(_edge_loss(miou, edge, {"U-Net": 0.1, "twin": 0.14, "FCN": 0.1}))
+    assert "  U-Net, twin and FCN mostly paint a layout" in three and "same share" not in three
 
 
 def test_describe_small_classes_says_who_is_ahead_of_the_unet_and_whether_it_can_be_read():
     iou = {"U-Net": {"humans": 0.270, "motorcycle": 0.049, "bus": float("nan")},
            "twin": {"humans": 0.100, "motorcycle": 0.020, "bus": 0.3},
            "FCN": {"humans": 0.196, "motorcycle": 0.112, "bus": 0.2}}
-    lines = describe_small_classes(iou, ["humans", "motorcycle", "bus"])  # one line per class: one bullet each
+    lines = describe_small_classes(iou, ["humans", "motorcycle", "bus"], FOLLOWING)  # one line per class: one bullet each
     assert lines[0] == ("humans, a small class: U-Net 0.270, twin 0.100 (-0.170), FCN 0.196 (-0.074) — no model ahead "
                         "of U-Net, as expected (one seed, no interval per class: not shown to be a difference)")
     assert lines[1] == ("motorcycle, a small class: U-Net 0.049, twin 0.020 (-0.029), FCN 0.112 (+0.063) — ahead of "
                         "U-Net: FCN, against the expectation (one seed, IoU below 0.2: not read as a difference)")
     assert len(lines) == 2  # bus: absent for the U-Net
-    level = describe_small_classes({"U-Net": {"m": 0.006}, "twin": {"m": 0.0058}}, ["m"])
+    level = describe_small_classes({"U-Net": {"m": 0.006}, "twin": {"m": 0.0058}}, ["m"], FOLLOWING)
     assert "twin 0.006 (+0.000) — no model ahead of U-Net" in level[0]
-    assert describe_small_classes(iou, ["bus"]) == ["no small class is present in this class map"]
+    assert describe_small_classes(iou, ["bus"], FOLLOWING) == ["no small class is present in this class map"]
     assert all("\n" not in line for line in lines)
+
+
+def test_describe_small_classes_leaves_a_layout_painter_out_of_the_reading():
+    # the quick run: the twin (frame gain 8 %) scores 0.018 on humans; its layout does not confirm the skips
+    iou = {"U-Net": {"humans": 0.2772}, "twin": {"humans": 0.0176}, "FCN": {"humans": 0.2324}}
+    line, = describe_small_classes(iou, ["humans"], {"U-Net": 0.45, "twin": 0.08, "FCN": 0.38})
+    assert line == ("humans, a small class: U-Net 0.277, twin 0.018 (-0.260), FCN 0.232 (-0.045) — no model that "
+                    "follows its frame is ahead of U-Net, as expected (one seed, no interval per class: not shown to "
+                    "be a difference); twin mostly paints a layout (frame gain 8% of a perfect model's), so its score "
+                    "here says nothing about the skips yet (section 4)")
+    # a painter ahead of the U-Net is not read as against the expectation either
+    ahead, = describe_small_classes({"U-Net": {"m": 0.3}, "twin": {"m": 0.5}}, ["m"], {"U-Net": 0.45, "twin": 0.08})
+    assert ahead == ("m, a small class: U-Net 0.300, twin 0.500 (+0.200) — twin mostly paints a layout (frame gain 8% "
+                     "of a perfect model's), so its score here says nothing about the skips yet (section 4)")
+    # the U-Net itself paints a layout: nothing is read
+    own, = describe_small_classes(iou, ["humans"], {"U-Net": 0.1, "twin": 0.08, "FCN": 0.38})
+    assert own.endswith("— U-Net and twin mostly paint a layout (frame gains of a perfect model's: 10% for U-Net, 8% "
+                        "for twin), so their scores here say nothing about the skips yet (section 4)")
+    assert "expect" not in own
 
 
 def test_describe_frame_fit_calls_a_small_share_mostly_a_fixed_layout():
@@ -291,8 +351,9 @@ def test_describe_run_summary_gives_this_run_in_four_bullets():
     # the quick run's values: the twin paints a layout, the FCN gap is not shown, skips cut |ΔL| 4×, grey wins
     lines = _summary()
     assert lines == [
-        "- twin is behind U-Net (mIoU +0.113), but twin mostly paints a layout (frame gain 14% of a perfect model's), "
-        "so where it is behind says nothing about edges yet (section 4)",
+        "- twin is behind U-Net by 0.113 mIoU, a difference these frames show (95 % interval [+0.064, +0.171]), but "
+        "it mostly paints a layout (frame gain 14% of a perfect model's), so where it is behind says nothing about "
+        "edges yet (section 4)",
         "- U-Net − FCN: mIoU +0.009, not shown to be a difference",
         "- the colorizer's lightness error |ΔL|: 11.16 without skips, 2.78 with them — the skips cut it 4.0×",
         "- neither colorizer beats leaving the frame grey in mean ΔE (19.0 with skips, 24.0 without, grey 17.2)"]
@@ -300,7 +361,15 @@ def test_describe_run_summary_gives_this_run_in_four_bullets():
     assert "behind by about the same share near the edges and on the whole image (it keeps 63% of the score near the " \
            "edges, 67% on the whole image)" in _summary(frame_shares=following)[0]
     edges = _summary(frame_shares=following, boundary_miou={"U-Net": 0.30, "twin": 0.15, "FCN": 0.2})[0]
-    assert "twin is behind U-Net (mIoU +0.113), further behind near the edges" in edges
+    assert "twin is behind U-Net by 0.113 mIoU, a difference these frames show (95 % interval [+0.064, +0.171]), " \
+           "further behind near the edges" in edges
+    reversed_ = _summary(frame_shares=following, intervals={"U-Net − twin": {"low": -0.2, "high": -0.1},
+                                                             "U-Net − FCN": {"low": -0.044, "high": 0.071}})[0]
+    assert reversed_.startswith("- U-Net is behind twin by 0.113 mIoU, a difference these frames show (95 % interval "
+                                "[-0.200, -0.100])")  # the size of the gap, whichever model leads
+    painted = _summary(frame_shares={"U-Net": 0.2, "twin": 0.14, "FCN": 0.38})[0]
+    assert painted.endswith("but twin and U-Net mostly paint a layout (frame gains of a perfect model's: 14% for twin, "
+                            "20% for U-Net), so where twin is behind says nothing about edges yet (section 4)")
     regions = _summary(frame_shares=following, boundary_miou={"U-Net": 0.20, "twin": 0.18, "FCN": 0.2})[0]
     assert "further behind on the whole image" in regions
     unsure = {"U-Net − twin": {"low": -0.01, "high": 0.1}, "U-Net − FCN": {"low": 0.01, "high": 0.05}}
