@@ -203,11 +203,11 @@ def test_describe_schedule_choice_says_where_the_schedule_was_chosen_and_how_muc
     assert "swung" not in final_run.describe_schedule_choice(recipe, 6, [0.5])  # one epoch: no swing to report
     verdict = {"identical_to_winner": ["ADAM + plateau"], "within_noise_of_winner": ["ADAM + onecycle", "ADAM + cosine"]}
     tied = final_run.describe_schedule_choice(recipe, 6, [0.5, 0.6], verdict)
-    assert ("won notebook 06's short grid of 6 epochs, tied exactly with ADAM + plateau (identical runs: the same rates "
-            "in those epochs; a longer run may separate them) and within the noise of ADAM + onecycle, ADAM + cosine; "
-            "it need not be the best one") in tied
+    assert ("came first in notebook 06's short grid of 6 epochs, tied exactly with ADAM + plateau and listed first by "
+            "the grid's tie rule, simpler recipes first (identical runs: the same rates in those epochs; a longer run may separate them) and "
+            "within the noise of ADAM + onecycle, ADAM + cosine; it need not be the best one") in tied
     close = final_run.describe_schedule_choice(recipe, 6, [0.5, 0.6], dict(verdict, identical_to_winner=[]))
-    assert "grid of 6 epochs, within the noise of ADAM + onecycle, ADAM + cosine; it need not" in close
+    assert "won notebook 06's short grid of 6 epochs, within the noise of ADAM + onecycle, ADAM + cosine; it need not" in close
     clear = final_run.describe_schedule_choice(recipe, 6, [0.5, 0.6], {"identical_to_winner": [], "within_noise_of_winner": []})
     assert "grid of 6 epochs; it need not" in clear and "noise" not in clear
 
