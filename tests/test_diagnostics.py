@@ -553,14 +553,24 @@ def test_describe_street_marks_calls_the_average_street_a_mark_not_a_bound():
 def test_describe_init_losses_reads_the_losses_against_the_class_prior():
     text = describe_init_losses("none", {"default": 1.356, "kaiming": 1.286}, 1.284, 30)
     assert text == ("Without batch norm, after 30 steps of Adam the loss is 1.356 (default) and 1.286 (He), against the "
-                    "class-prior loss 1.284: neither learned beyond the class prior, so which init is ahead says nothing "
-                    "here (one seed).")
+                    "class-prior loss 1.284: neither clearly learned beyond the class prior, so which init is ahead says "
+                    "nothing here (one seed).")
     assert describe_init_losses("none", {"default": 1.356, "kaiming": 1.2}, 1.284, 30).endswith(
-        "only He init ended below it (one seed).")
+        "only He init ended clearly below it (6.5% under it, more than the 5% margin; one seed).")
     assert describe_init_losses("batch", {"default": 0.775, "kaiming": 0.583}, 1.284, 30).endswith(
-        "both ended below it, and He init is ahead (one seed).")
+        "both ended clearly below it, and He init is ahead (one seed).")
     assert describe_init_losses("batch", {"default": 0.5, "kaiming": 0.583}, 1.284, 30).endswith(
-        "both ended below it, and PyTorch's default init is ahead (one seed).")
+        "both ended clearly below it, and PyTorch's default init is ahead (one seed).")
+
+
+def test_describe_init_losses_does_not_count_a_loss_that_only_grazes_the_class_prior():
+    grazing = describe_init_losses("none", {"default": 1.356, "kaiming": 1.243}, 1.284, 30, margin=0.05)
+    assert grazing.endswith("He init ended 3.2% below it, within the 5% margin where another seed could land on either "
+                            "side; neither clearly learned beyond the class prior, so which init is ahead says nothing "
+                            "here (one seed).")
+    assert "clearly below" not in grazing
+    one_clear = describe_init_losses("none", {"default": 1.25, "kaiming": 1.1}, 1.284, 30, margin=0.05)
+    assert "only He init ended clearly below it" in one_clear
 
 
 def test_describe_activation_growth_names_a_rate_too_large_without_normalisation():
