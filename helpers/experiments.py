@@ -21,6 +21,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -393,11 +394,18 @@ def range_test_evidence(min_div_10: float | None, linear_accuracy: Mapping[str, 
     return evidence
 
 
+def share_text(share: float) -> str:
+    """A share as a simple fraction when it is one ('2/3', '1/3', '1/4'), else as a percentage."""
+    fraction = Fraction(share).limit_denominator(12)
+    return f"{fraction.numerator}/{fraction.denominator}" if abs(float(fraction) - share) < 1e-9 else f"{share:.0%}"
+
+
 def describe_rate_check(name: str, lr: float, kept: float, fraction: float | None, evidence: Mapping[str, float],
                         barely: float = BARELY_TRAINED, far: float = 3.0) -> str:
     """Whether one optimizer trained at its grid rate, and what its rows then measure.
 
-    `kept` is its training loss at the end as a share of its start; above `barely` it barely trained.
+    `kept` is its training loss at the end as a share of its start; above `barely` it barely trained (its loss
+    fell, but by less than 1 − `barely`): the output states that cut-off.
     `fraction` is LR_FRACTION, None when the rate came from DEFAULT_LRS (notebook 05 had not run).
     `evidence` is `range_test_evidence` of notebook 05; a rate of 05's that is `far` times the grid's
     or more shows the optimizer training where the grid did not look. Three outcomes: it trained; it
@@ -405,11 +413,14 @@ def describe_rate_check(name: str, lr: float, kept: float, fraction: float | Non
     trained and 05 shows nothing higher.
     """
     label = name.upper()
+    cut_off = share_text(barely)
     if kept <= barely:
-        return f"{label} trained at {lr:.2e}: its training loss kept {kept:.0%} of its start."
+        return (f"{label} trained at {lr:.2e}: its training loss kept {kept:.0%} of its start (this check's cut-off: "
+                f"a run that keeps more than {cut_off} barely trained).")
     source = f"{fraction:g} × notebook 05's valley" if fraction is not None else "DEFAULT_LRS"
     lines = [f"{label} barely trained at {lr:.2e} ({source}): its training loss kept "
-             f"{kept:.0%} of its start."]
+             f"{kept:.0%} of its start, more than this check's cut-off of {cut_off}: "
+             + (f"it fell, but by less than {share_text(1 - barely)}." if kept < 1 else "it did not fall.")]
     higher = []
     if evidence.get("lowest_loss_lr", 0) >= far * lr:
         higher.append(f"the loss of its exponential test was lowest at {evidence['lowest_loss_lr']:.2e} "
@@ -508,11 +519,14 @@ def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[
     `probes` maps each rule to (rate, mean mIoU over the seeds; NaN when its runs failed); `grid_mean`
     is the optimizer's constant-rate mean in the grid, `winner_mean` the grid winner's. `gain` is
     `paired_within_noise` of the best probe against the grid's constant rate, `verdict` of the winner
-    against the best probe. Outcomes: every probe failed; no probe did better than the grid's rate
-    beyond the noise; a higher rate helped but the winner stays ahead beyond the noise, either with a higher
-    rate tried that did worse (the ranking stands) or with the best at the highest rate tried (still rising:
-    not settled); a probe caught up with the winner, which makes the optimizers' ranking the rate's. When `name` is the winner's
-    own optimizer, a better probe says only that a higher rate would have served the winner too.
+    against the best probe; both are printed with their standard errors. Outcomes: every probe failed; no
+    probe did better than the grid's rate beyond the noise; the winner's own optimizer (rates, not optimizers);
+    a probe above the winner beyond the noise; a probe within the noise of the winner (the winner is no longer
+    shown ahead, which is not the same as level: the line gives how much of the grid's gap closed); the winner
+    still ahead beyond the noise. In every outcome but the first, when the best mean came at the highest rate
+    tried, that rate is not found and the line says the question is not settled. Keeping the best of several
+    rates, picked and scored on one split, flatters the optimizer retried: the line says so where it bears
+    on the conclusion.
     """
     label = name.upper()
     tried = ", ".join(f"{rate:.2e} ({rule}): " + (f"{mean:.3f}" if math.isfinite(mean) else "failed")
@@ -525,39 +539,70 @@ def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[
         return " ".join(lines)
     best_rule = max(finite, key=lambda rule: finite[rule][1])
     best_rate, best_mean = finite[best_rule]
-    rise = best_mean - grid_mean
+    rise, gap, grid_gap = best_mean - grid_mean, winner_mean - best_mean, winner_mean - grid_mean
+    gain_se, gap_se = gain.get("standard_error", math.nan), verdict.get("standard_error", math.nan)
+    at_top = best_rate >= max(rate for rate, _ in probes.values())
+    picked = (f"The best of {len(probes)} rates tried was kept, picked and scored on the same pseudo-test split, so "
+              f"its mean leans high: this favours {label}." if len(probes) > 1 else "")
+
+    def unsettled(then: str) -> str:
+        """The clause for a best mean at the highest rate tried, or ''."""
+        if not at_top:
+            return ""
+        trend = "still rising" if rise > 0 else "best"
+        return (f"{label}'s mean was {trend} at the highest rate tried ({best_rate:.2e}): not settled. These runs do "
+                f"not find {label}'s best rate, and a higher one {then}.")
+
+    handed_on = ("The recipe handed on stays the grid's winner — the rule was fixed before looking, and this second "
+                 "look tried only constant rates — but exercise 5 re-runs the whole grid with LR_FRACTION = 1.")
     if rise <= 0 or gain.get("within_noise", True):
-        lines.append(f"No higher rate did better than the grid's beyond the noise (best {rise:+.3f}, at "
-                     f"{best_rate:.2e}): in {epochs} epochs the rate is not shown to be what held {label} back.")
+        lines += [f"No higher rate did better than the grid's beyond the noise (best {rise:+.3f} ± {gain_se:.3f} (SE), "
+                  f"at {best_rate:.2e}): in {epochs} epochs the rate is not shown to be what held {label} back.",
+                  unsettled("may still do better")]
     elif winners_optimizer:
         verb = "beat" if best_mean > winner_mean and not verdict.get("within_noise", True) else "did not clearly beat"
-        lines.append(f"{label} is the winner's own optimizer, so this compares rates, not optimizers: at "
-                     f"{best_rate:.2e} it {verb} the winner {winner} ({best_mean:.3f} against {winner_mean:.3f}). "
-                     "The recipe handed on stays the grid's winner; exercise 5 re-runs the whole grid with "
-                     "LR_FRACTION = 1.")
+        lines += [f"{label} is the winner's own optimizer, so this compares rates, not optimizers: at {best_rate:.2e} "
+                  f"it {verb} the winner {winner} ({best_mean:.3f} against {winner_mean:.3f}; {-gap:+.3f} ± "
+                  f"{gap_se:.3f} (SE)).", picked, unsettled("may serve it better still"),
+                  "The recipe handed on stays the grid's winner; exercise 5 re-runs the whole grid with "
+                  "LR_FRACTION = 1."]
     elif verdict.get("within_noise") or best_mean >= winner_mean:
-        standing = "above" if best_mean > winner_mean and not verdict.get("within_noise") else "within the noise of"
-        lines.append(f"At {best_rate:.2e} {label} reached {best_mean:.3f} ({rise:+.3f} over the grid's rate), "
-                     f"{standing} the winner {winner} ({winner_mean:.3f}): the grid's ranking of the optimizers "
-                     f"came from {label}'s rate, not from {label}. The recipe handed on stays the grid's winner — "
-                     "the rule was fixed before looking, and this second look tried only constant rates — but "
-                     "exercise 5 re-runs the whole grid with LR_FRACTION = 1.")
-    else:
-        lifted = (f"A higher rate lifts {label} by {rise:+.3f} ± {gain.get('standard_error', math.nan):.3f} (SE) "
-                  f"(best at {best_rate:.2e}), yet the winner {winner} stays {winner_mean - best_mean:.3f} ahead, "
-                  "beyond two standard errors of the per-seed differences "
-                  f"(2 × {verdict.get('standard_error', math.nan):.3f})")
-        if best_rate >= max(rate for rate, _ in probes.values()):
-            lines.append(f"{lifted}. But {label}'s mean was still rising at the highest rate tried ({best_rate:.2e}): "
-                         f"not settled. These runs do not find {label}'s best rate, so they do not say whether "
-                         f"{label} could catch up at a higher one: the ranking of the optimizers holds only for the "
-                         "rates tried, not for the optimizers.")
+        reached = (f"At {best_rate:.2e} {label} reached {best_mean:.3f}, {rise:+.3f} ± {gain_se:.3f} (SE) over the "
+                   "grid's rate")
+        if best_mean > winner_mean and not verdict.get("within_noise"):
+            lines.append(f"{reached}, and {-gap:.3f} ± {gap_se:.3f} above the winner {winner} ({winner_mean:.3f}), "
+                         f"beyond two standard errors: these runs show {label} ahead of {winner}, so the grid's gap "
+                         f"({grid_gap:.3f}) came from {label}'s rate, not from {label}.")
+            then = "may do better still"
+        elif gap <= 0:
+            lines.append(f"{reached}, {-gap:.3f} ± {gap_se:.3f} above the winner {winner} ({winner_mean:.3f}), within "
+                         f"two standard errors (2 × {gap_se:.3f}): these runs no longer show {winner} ahead of "
+                         f"{label}; the grid's gap ({grid_gap:.3f}) closed at this rate, though within the noise means "
+                         "not shown either way, not level.")
+            then = "may do better still"
         else:
-            lines.append(f"{lifted}: at this budget of {epochs} epochs {label} is behind at every rate tried, and the "
-                         f"rates tried above {best_rate:.2e} did worse or failed, so, for the rates tried, the ranking of the "
-                         "optimizers stands. It is a "
-                         "ranking at this budget: exercise 1 doubles the epochs.")
-    return " ".join(lines)
+            share = rise / grid_gap
+            lines.append(f"{reached}; the winner {winner} ({winner_mean:.3f}) is {gap:.3f} ± {gap_se:.3f} ahead, "
+                         f"within two standard errors (2 × {gap_se:.3f}): these runs no longer show {winner} ahead of "
+                         f"{label}. {'Most' if share >= 0.5 else 'Part'} of the grid's gap ({grid_gap:.3f} → "
+                         f"{gap:.3f}, {share:.0%} of it) came from {label}'s rate. Within the noise means not shown, "
+                         f"not level: {label}'s mean is still {gap:.3f} below the winner's.")
+            then = "may close the rest of the gap"
+        lines += [picked, unsettled(then), handed_on]
+    else:
+        lines.append(f"A higher rate lifts {label} by {rise:+.3f} ± {gain_se:.3f} (SE) (best at {best_rate:.2e}), yet "
+                     f"the winner {winner} stays {gap:.3f} ahead, beyond two standard errors of the per-seed "
+                     f"differences (2 × {gap_se:.3f})" + (f", even with the best of {len(probes)} rates kept, picked and "
+                                                        f"scored on the same split, which favours {label}"
+                                                        if picked else "") + ".")
+        if at_top:
+            lines += [unsettled("may let it catch up"),
+                      "The ranking of the optimizers holds only for the rates tried, not for the optimizers."]
+        else:
+            lines.append(f"At this budget of {epochs} epochs {label} is behind at every rate tried, and the rates "
+                         f"tried above {best_rate:.2e} did worse or failed, so, for the rates tried, the ranking of the "
+                         "optimizers stands. It is a ranking at this budget: exercise 1 doubles the epochs.")
+    return " ".join(line for line in lines if line)
 
 
 def describe_why_winner(winner: str, ends_low: bool, last_epoch_fall: float, epochs: int, final_epochs: int,
@@ -758,18 +803,52 @@ def timed() -> Iterator[Timing]:
         timing.wall, timing.cpu = time.perf_counter() - wall, time.process_time() - cpu
 
 
+def conv_multiply_adds(model, height: int, width: int, channels: int = 3) -> int:
+    """Multiply-adds of every convolution (and transposed convolution) of `model` in one forward pass of one
+    `channels`×`height`×`width` frame: the bulk of a U-Net's arithmetic, counted with forward hooks."""
+    import torch
+
+    total = 0
+
+    def count(module, inputs, output) -> None:
+        nonlocal total
+        per_weight = math.prod(module.kernel_size) // module.groups
+        if isinstance(module, torch.nn.ConvTranspose2d):  # each input value meets out_channels kernels
+            total += inputs[0].numel() * module.out_channels * per_weight
+        else:  # each output value sums in_channels kernels
+            total += output.numel() * module.in_channels * per_weight
+
+    hooks = [module.register_forward_hook(count) for module in model.modules()
+             if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    try:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, channels, height, width))
+        model.train(was_training)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
 def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, street: Timing, street_runs: int,
-                         street_batches: int, uneven: float = 1.5) -> str:
+                         street_batches: int, conv_share: float | None = None, uneven: float = 1.5,
+                         near: float = 1.25) -> str:
     """What a forest run cost against a run of the street grid, per run and per training batch, in wall-clock and
     CPU time, and what a difference between the two ratios means.
 
-    `*_batches` are the training batches of one run. When the wall-clock ratio is `uneven` times the CPU ratio or
-    more (or less by as much), one section waited more for the processor: the machine was busier while it ran, and
-    the CPU time is the fair comparison. Otherwise the two agree and the load was even.
+    `*_batches` are the training batches of one run; a run's time also holds its validation passes, so the time
+    per training batch counts them too. When the wall-clock ratio is `uneven` times the CPU ratio or more (or less
+    by as much), one section waited more for the processor: the machine was busier while it ran, and the CPU time
+    is the fair comparison. Otherwise the two agree and the load was even. `conv_share` is a forest frame's
+    convolution multiply-adds as a share of a street frame's (`conv_multiply_adds`); the CPU ratio per batch is
+    then set against it: more than `near` times it, about it, or less.
     """
     def per_run(timing: Timing, runs: int, batches: int) -> str:
         return (f"{timing.wall / runs:.1f} s on the clock, {timing.cpu / runs:.1f} s of CPU time "
-                f"({batches} batches, {1000 * timing.cpu / runs / batches:.0f} ms of CPU each)")
+                f"({batches} training batches, {1000 * timing.cpu / runs / batches:.0f} ms of CPU per training batch, "
+                "validation included)")
 
     wall = (forest.wall / forest_runs) / (street.wall / street_runs)
     cpu = (forest.cpu / forest_runs) / (street.cpu / street_runs)
@@ -784,7 +863,18 @@ def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, 
     else:
         lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time and {wall:.2f} × on the clock: the "
                      "two agree, so the machine's load was even over both.")
-    lines.append(f"Per training batch the forest took {batch:.2f} × the street's CPU time.")
+    per_batch = f"Per training batch (validation included) the forest took {batch:.2f} × the street's CPU time"
+    if conv_share is None or not math.isfinite(conv_share):
+        lines.append(per_batch + ".")
+    else:
+        if batch > near * conv_share:
+            reading = ("more than its share of the convolution work (on tensors this small, the fixed cost of each "
+                       "layer and the work around the convolutions weigh more)")
+        elif batch < conv_share / near:
+            reading = "less than its share of the convolution work"
+        else:
+            reading = "about its share of the convolution work"
+        lines.append(f"{per_batch}, against {conv_share:.2f} × its convolution multiply-adds per frame: {reading}.")
     return " ".join(lines)
 
 

@@ -13,6 +13,7 @@ import torch
 
 from helpers.experiments import (
     Timing,
+    conv_multiply_adds,
     curves_by_setting,
     dash_line,
     describe_cyclic_run,
@@ -42,11 +43,13 @@ from helpers.experiments import (
     run_grid,
     same_runs,
     seed_list,
+    share_text,
     summarize,
     timed,
     verdict_lines,
     within_noise,
 )
+from helpers.models import UNet
 
 
 def fake_run(config: dict, seed: int) -> dict:
@@ -385,9 +388,15 @@ def test_range_test_evidence_reads_the_lowest_loss_and_the_best_accuracy():
 def test_describe_rate_check_says_what_rows_measure_in_each_outcome():
     evidence = {"lowest_loss_lr": 0.356, "best_accuracy": 0.73, "best_accuracy_lr": 2.0}
     trained = describe_rate_check("adam", 2.24e-3, 0.55, 0.25, evidence)
-    assert trained == "ADAM trained at 2.24e-03: its training loss kept 55% of its start."
+    assert trained == ("ADAM trained at 2.24e-03: its training loss kept 55% of its start (this check's cut-off: a run "
+                       "that keeps more than 2/3 barely trained).")
     far = describe_rate_check("sgd", 2.28e-3, 0.78, 0.25, evidence)
-    assert "SGD barely trained at 2.28e-03 (0.25 × notebook 05's valley)" in far and "kept 78%" in far
+    assert far.startswith("SGD barely trained at 2.28e-03 (0.25 × notebook 05's valley): its training loss kept 78% of "
+                          "its start, more than this check's cut-off of 2/3: it fell, but by less than 1/3.")
+    assert "more than this check's cut-off of 72%: it fell, but by less than 28%" in describe_rate_check(
+        "sgd", 2.28e-3, 0.78, 0.25, evidence, barely=0.72)
+    assert "kept 102% of its start, more than this check's cut-off of 2/3: it did not fall." in describe_rate_check(
+        "sgd", 2.28e-3, 1.02, 0.25, evidence)
     assert "lowest at 3.56e-01 (156 × this rate)" in far and "accuracy 0.73 at 2.00e+00 (877 × this rate)" in far
     assert "do not compare SGD with the other optimizer" in far and "a second look retrains SGD at higher rates" in far
     unknown = describe_rate_check("sgd", 2.28e-3, 0.78, 0.25, {})
@@ -408,11 +417,12 @@ def test_describe_rate_probe_reads_each_outcome():
     probes = {"notebook 05's valley": (9.1e-3, 0.122), "05's lowest loss ÷ 10": (3.56e-2, 0.126)}
     rose = {"difference": 0.036, "standard_error": 0.005, "within_noise": False}
     apart = {"difference": 0.082, "standard_error": 0.01, "within_noise": False}
-    close = {"difference": 0.008, "standard_error": 0.01, "within_noise": True}
     behind = describe_rate_probe("sgd", 0.090, probes, "ADAM + none", 0.208, rose, apart, 6)
     assert "in the grid: 0.090; at 9.10e-03 (notebook 05's valley): 0.122, 3.56e-02 (05's lowest loss ÷ 10): 0.126" in behind
     assert "lifts SGD by +0.036 ± 0.005 (SE) (best at 3.56e-02)" in behind and "stays 0.082 ahead" in behind
-    assert "(2 × 0.010)" in behind and "still rising at the highest rate tried (3.56e-02): not settled" in behind
+    assert "(2 × 0.010), even with the best of 2 rates kept, picked and scored on the same split" in behind
+    assert "still rising at the highest rate tried (3.56e-02): not settled" in behind
+    assert "a higher one may let it catch up" in behind
     assert "stands" not in behind and "holds only for the rates tried" in behind
     fell = describe_rate_probe("sgd", 0.090, {**probes, "05's lowest loss": (0.356, 0.101)}, "ADAM + none", 0.208,
                                rose, apart, 6)
@@ -420,23 +430,74 @@ def test_describe_rate_probe_reads_each_outcome():
     diverged = describe_rate_probe("sgd", 0.090, {**probes, "05's lowest loss": (0.356, float("nan"))}, "ADAM + none",
                                    0.208, rose, apart, 6)
     assert "0.356" not in diverged and "3.56e-01 (05's lowest loss): failed" in diverged and "stands" in diverged
-    caught = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.230)}, "ADAM + none", 0.208, rose,
-                                 {"difference": -0.022, "standard_error": 0.005, "within_noise": False}, 6)
-    assert "reached 0.230 (+0.140 over the grid's rate), above the winner ADAM + none (0.208)" in caught
-    assert "came from SGD's rate, not from SGD" in caught and "stays the grid's winner" in caught
-    level = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.212)}, "ADAM + none", 0.208, rose, close, 6)
-    assert "within the noise of the winner" in level and "came from SGD's rate" in level
-    worse = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.08)}, "ADAM + none", 0.208, rose, apart, 6)
-    assert "No higher rate did better than the grid's beyond the noise (best -0.010" in worse
-    assert "stands" not in worse
-    noisy = describe_rate_probe("sgd", 0.0398, {"v": (6.2e-2, 0.0399)}, "ADAM + none", 0.0398, close, close, 2)
-    assert "No higher rate did better" in noisy and "came from" not in noisy
+    assert "not settled" not in diverged  # the highest rate tried failed: the best lies below it
     failed = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, float("nan"))}, "ADAM + none", 0.208, {}, {}, 6)
-    assert "9.10e-03 (v): failed" in failed and "Every higher rate failed" in failed
-    own = describe_rate_probe("adam", 0.15, {"v": (9e-3, 0.2)}, "ADAM + none", 0.15, rose, apart, 6,
+    assert "9.10e-03 (v): failed" in failed and "Every higher rate failed" in failed and "not settled" not in failed
+
+
+def test_describe_rate_probe_no_gain_says_not_settled_only_at_the_highest_rate():
+    close = {"difference": 0.008, "standard_error": 0.01, "within_noise": True}
+    worse = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.08), "m": (3.6e-2, 0.07)}, "ADAM + none", 0.208,
+                                {"difference": -0.010, "standard_error": 0.004, "within_noise": True}, close, 6)
+    assert "No higher rate did better than the grid's beyond the noise (best -0.010 ± 0.004 (SE), at 9.10e-03)" in worse
+    assert "stands" not in worse and "not settled" not in worse
+    noisy = describe_rate_probe("sgd", 0.0398, {"v": (1e-2, 0.030), "m": (6.2e-2, 0.0399)}, "ADAM + none", 0.0398,
+                                close, close, 2)
+    assert "No higher rate did better" in noisy and "came from" not in noisy
+    assert "SGD's mean was still rising at the highest rate tried (6.20e-02): not settled" in noisy
+    assert "a higher one may still do better" in noisy
+
+
+def test_describe_rate_probe_within_the_noise_of_the_winner_is_not_level():
+    rose = {"difference": 0.076, "standard_error": 0.012, "within_noise": False}
+    near = {"difference": 0.042, "standard_error": 0.025, "within_noise": True}
+    probes = {"notebook 05's valley": (9.1e-3, 0.098), "05's lowest loss ÷ 10": (3.56e-2, 0.118),
+              "05's lowest loss": (0.356, 0.166)}
+    top = describe_rate_probe("sgd", 0.090, probes, "ADAM + none", 0.208, rose, near, 6)
+    assert ("At 3.56e-01 SGD reached 0.166, +0.076 ± 0.012 (SE) over the grid's rate; the winner ADAM + none (0.208) "
+            "is 0.042 ± 0.025 ahead, within two standard errors (2 × 0.025): these runs no longer show ADAM + none "
+            "ahead of SGD. Most of the grid's gap (0.118 → 0.042, 64% of it) came from SGD's rate.") in top
+    assert "Within the noise means not shown, not level: SGD's mean is still 0.042 below the winner's." in top
+    assert "The best of 3 rates tried was kept, picked and scored on the same pseudo-test split" in top
+    assert "SGD's mean was still rising at the highest rate tried (3.56e-01): not settled" in top
+    assert "a higher one may close the rest of the gap" in top and "stays the grid's winner" in top
+    assert "not from SGD" not in top
+    inside = describe_rate_probe("sgd", 0.090, {**probes, "05's lowest loss": (0.356, 0.101)}, "ADAM + none", 0.138,
+                                 rose, {"difference": 0.020, "standard_error": 0.015, "within_noise": True}, 6)
+    assert "Most of the grid's gap (0.048 → 0.020, 58% of it) came from SGD's rate" in inside
+    assert "not settled" not in inside and "The best of 3 rates" in inside
+    part = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.120)}, "ADAM + none", 0.208, rose, near, 6)
+    assert "Part of the grid's gap (0.118 → 0.088, 25% of it)" in part
+    assert "The best of" not in part and "not settled" in part  # one rate: nothing picked; it is the highest tried
+
+
+def test_describe_rate_probe_caught_up_and_ahead():
+    rose = {"difference": 0.140, "standard_error": 0.005, "within_noise": False}
+    caught = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.230), "m": (3.6e-2, 0.2)}, "ADAM + none", 0.208,
+                                 rose, {"difference": -0.022, "standard_error": 0.005, "within_noise": False}, 6)
+    assert ("At 9.10e-03 SGD reached 0.230, +0.140 ± 0.005 (SE) over the grid's rate, and 0.022 ± 0.005 above the "
+            "winner ADAM + none (0.208), beyond two standard errors: these runs show SGD ahead of ADAM + none, so the "
+            "grid's gap (0.118) came from SGD's rate, not from SGD.") in caught
+    assert "stays the grid's winner" in caught and "not settled" not in caught and "The best of 2 rates" in caught
+    level = describe_rate_probe("sgd", 0.090, {"v": (9.1e-3, 0.212)}, "ADAM + none", 0.208, rose,
+                                {"difference": -0.004, "standard_error": 0.01, "within_noise": True}, 6)
+    assert "0.004 ± 0.010 above the winner ADAM + none (0.208), within two standard errors (2 × 0.010)" in level
+    assert "no longer show ADAM + none ahead of SGD; the grid's gap (0.118) closed at this rate" in level
+    assert "not shown either way, not level" in level and "a higher one may do better still" in level
+
+
+def test_describe_rate_probe_of_the_winners_own_optimizer_compares_rates():
+    rose = {"difference": 0.05, "standard_error": 0.005, "within_noise": False}
+    own = describe_rate_probe("adam", 0.15, {"v": (9e-3, 0.2)}, "ADAM + none", 0.15, rose,
+                              {"difference": -0.05, "standard_error": 0.01, "within_noise": False}, 6,
                               winners_optimizer=True)
-    assert "ADAM is the winner's own optimizer" in own and "it beat the winner ADAM + none (0.200 against 0.150)" in own
-    assert "came from" not in own
+    assert "ADAM is the winner's own optimizer" in own
+    assert "it beat the winner ADAM + none (0.200 against 0.150; +0.050 ± 0.010 (SE))" in own
+    assert "came from" not in own and "may serve it better still" in own
+    lower = describe_rate_probe("adam", 0.15, {"v": (9e-3, 0.2), "m": (3e-2, 0.1)}, "ADAM + none", 0.15, rose,
+                                {"difference": -0.05, "standard_error": 0.01, "within_noise": False}, 6,
+                                winners_optimizer=True)
+    assert "not settled" not in lower and "The best of 2 rates tried was kept" in lower
 
 
 def test_rate_probe_verdicts_pair_the_best_probe_with_the_grid_rate_and_the_winner():
@@ -576,14 +637,42 @@ def test_describe_verdict_caveats_branches():
 
 def test_describe_forest_cost_gives_clock_and_cpu_time_per_run_and_batch():
     busy = describe_forest_cost(Timing(174, 39.6), 12, 108, Timing(154, 237), 30, 90)
-    assert busy.startswith("Per run: forest 14.5 s on the clock, 3.3 s of CPU time (108 batches, 31 ms of CPU each); "
-                           "street grid 5.1 s on the clock, 7.9 s of CPU time (90 batches, 88 ms of CPU each).")
+    assert busy.startswith("Per run: forest 14.5 s on the clock, 3.3 s of CPU time (108 training batches, 31 ms of CPU "
+                           "per training batch, validation included); street grid 5.1 s on the clock, 7.9 s of CPU "
+                           "time (90 training batches, 88 ms of CPU per training batch, validation included).")
     assert "0.42 × a street run in CPU time but 2.82 × on the clock: the forest runs waited more" in busy
-    assert "The CPU time is the fair comparison" in busy and "per training batch the forest took 0.35 ×" in busy.lower()
+    assert "The CPU time is the fair comparison" in busy
+    assert busy.endswith("Per training batch (validation included) the forest took 0.35 × the street's CPU time.")
+    more = describe_forest_cost(Timing(174, 39.6), 12, 108, Timing(154, 237), 30, 90, conv_share=0.17)
+    assert more.endswith("the forest took 0.35 × the street's CPU time, against 0.17 × its convolution multiply-adds "
+                         "per frame: more than its share of the convolution work (on tensors this small, the fixed "
+                         "cost of each layer and the work around the convolutions weigh more).")
+    about = describe_forest_cost(Timing(174, 39.6), 12, 108, Timing(154, 237), 30, 90, conv_share=0.32)
+    assert about.endswith("against 0.32 × its convolution multiply-adds per frame: about its share of the convolution "
+                          "work.")
+    less = describe_forest_cost(Timing(174, 39.6), 12, 108, Timing(154, 237), 30, 90, conv_share=0.5)
+    assert less.endswith("less than its share of the convolution work.")
     quiet_forest = describe_forest_cost(Timing(40, 39.6), 12, 108, Timing(400, 237), 30, 90)
     assert "the street grid's runs waited more" in quiet_forest
     even = describe_forest_cost(Timing(50, 39.6), 12, 108, Timing(280, 237), 30, 90)
     assert "0.42 × a street run in CPU time and 0.45 × on the clock: the two agree" in even and "fair" not in even
+
+
+def test_conv_multiply_adds_counts_convolutions_and_transposed_ones():
+    convolution = torch.nn.Conv2d(3, 5, 3, padding=1)
+    assert conv_multiply_adds(convolution, 4, 6) == 5 * 4 * 6 * 3 * 9  # each output value: 3 channels × 3×3
+    transposed = torch.nn.ConvTranspose2d(4, 2, 2, stride=2)
+    assert conv_multiply_adds(transposed, 3, 5, channels=4) == 4 * 3 * 5 * 2 * 4  # each input value meets 2 × 2×2
+    model = torch.nn.Sequential(convolution, torch.nn.ReLU(), torch.nn.Conv2d(5, 2, 1)).train()
+    assert conv_multiply_adds(model, 4, 6) == 5 * 4 * 6 * 27 + 2 * 4 * 6 * 5 and model.training
+    assert not any(layer._forward_hooks for layer in model)  # the counting hooks are removed
+    half = conv_multiply_adds(UNet(base=8, depth=3), 64, 64) / conv_multiply_adds(UNet(base=16, depth=4), 60, 80)
+    assert 0.15 < half < 0.25  # half the width, 4096 pixels against 4800, one level fewer
+
+
+def test_share_text_writes_simple_fractions_as_fractions():
+    assert (share_text(2 / 3), share_text(1 / 3), share_text(0.25), share_text(0.6)) == ("2/3", "1/3", "1/4", "3/5")
+    assert share_text(0.637) == "64%"
 
 
 def test_timed_measures_clock_and_cpu_time():
