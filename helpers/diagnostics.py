@@ -200,11 +200,13 @@ def describe_without_norm(with_norm: Sequence[float], without_norm: Sequence[flo
 STREET_MARGIN = 0.05  # pixel accuracy a run must be above the average street by to count as clearly past it
 
 
-def describe_floor_crossing(healthy: Sequence[float], shuffled: Sequence[float], floor: float, tail: int = 5) -> str:
+def describe_floor_crossing(healthy: Sequence[float], shuffled: Sequence[float], floor: float, tail: int = 5,
+                            margin: float = 0.05) -> str:
     """Whether the healthy run's loss got past the floor of labels of other images, read from the mean of its last
     `tail` steps (each step's loss is noisy), and where the run on labels of other images ended against it.
 
-    A network blind to its image cannot end clearly under the floor on the true labels.
+    A network blind to its image cannot end clearly under the floor on the true labels: by the share `margin` of
+    it or more; a smaller lead is read as not clearly past it yet.
     """
     tail = min(tail, len(healthy))
     healthy_end, shuffled_end = float(np.mean(healthy[-tail:])), float(np.mean(shuffled[-tail:]))
@@ -219,6 +221,10 @@ def describe_floor_crossing(healthy: Sequence[float], shuffled: Sequence[float],
         return line + (f"\nThe healthy run dipped below the floor at step {below}, but the mean of its last {tail} steps "
                        f"is {healthy_end - floor:.3f} above it: not clearly past it yet. The accuracies below decide; "
                        "more TEN_STEPS help.")
+    if healthy_end > (1 - margin) * floor:
+        return line + (f"\nThe healthy run went below the floor at step {below}, but ended only {floor - healthy_end:.3f} "
+                       f"under it, less than {margin:.0%} of it, where noise could put it: not clearly past it yet. The "
+                       "accuracies below decide; more TEN_STEPS help.")
     shuffled_words = (f"{shuffled_end - floor:.3f} above it, as expected." if shuffled_end > floor
                       else f"{floor - shuffled_end:.3f} under it, by luck of the pairings drawn.")
     return line + (f"\nThe healthy run went below the floor at step {below} and ended {floor - healthy_end:.3f} under "

@@ -827,5 +827,8 @@ def test_describe_floor_crossing_reads_the_mean_of_the_last_steps_not_one_dip():
     dipped = describe_floor_crossing([2.0, 0.9, 1.2, 1.1, 1.0, 1.05], [2.0] * 6, floor)
     assert "dipped below the floor at step 2, but the mean of its last 5 steps is 0.050 above it" in dipped
     assert "went below" not in dipped
+    barely = describe_floor_crossing([2.0, 0.99, 0.98, 0.97, 0.98, 0.98], [2.0] * 6, floor)
+    assert "went below the floor at step 2, but ended only 0.020 under it, less than 5% of it" in barely
+    assert "cannot do" not in barely
     never = describe_floor_crossing([2.0, 1.5, 1.2], [2.0] * 3, floor)
     assert "mean of the last 3 of 3 steps" in never and "did not get below the floor" in never
