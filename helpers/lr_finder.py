@@ -276,8 +276,9 @@ def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float 
         reached = (f"its highest, {accuracy[peak]:.3f}, at lr {rates[peak]:.2e}" if peak == top else
                    f"{accuracy[peak]:.3f} at lr {rates[peak]:.2e} (within {dip} of its highest)")
         lines.append(f"→ ragged: the accuracy reached {reached}, fell to {accuracy[trough]:.3f} at lr {rates[trough]:.2e}, and came back "
-                     f"to {accuracy[-1]:.3f} at the last rate, within {dip} of its highest: no clean reading of the "
-                     f"maximum ({rule})")
+                     + (f"to its highest, {accuracy[-1]:.3f}, at the last rate" if top == len(accuracy) - 1 else
+                        f"to {accuracy[-1]:.3f} at the last rate, within {dip} of its highest")
+                     + f": no clean reading of the maximum ({rule})")
         lines.append(f"→ the rates past {rates[peak]:.2e} may have been too large for it, or the fall was noise: one "
                      "seed and a few validation frames cannot tell")
     else:
@@ -392,17 +393,40 @@ def _describe_base(result: LRFinderResult, suggested_lr: float) -> str:
     index, count = result.val_lrs.index(base), len(result.val_lrs)
     low = _rise_start(np.asarray(result.val_accuracy, dtype=float))
     text = f"base_lr {base:.2e} is accuracy point {index + 1} of {count}, {ratio:.2f}× suggested_lr"
+    if low > 0:  # the curve fell before it rose: the base reads the recovery
+        return text + _describe_recovery(result, suggested_lr, where)
     if not base_is_upper_bound(result):
         return text + f" ({where} the rate handed on)"
-    before = (f"maybe even before the first point (lr {result.val_lrs[0]:.2e})" if low == 0
-              else f"after the lowest point (lr {result.val_lrs[low]:.2e})")
     text += (f": the first point after the lowest, so only an upper bound — the rise had begun by {base:.2e}, "
-             f"somewhere unobserved before it, {before}")
+             f"somewhere unobserved before it, maybe even before the first point (lr {result.val_lrs[0]:.2e})")
     if base <= suggested_lr:
         return text + "; it began at or below the rate handed on"
-    if low > 0 and result.val_lrs[low] >= suggested_lr:  # the rise began after the lowest point, itself above the rate
-        return text + f"; it began above the rate handed on (after lr {result.val_lrs[low]:.2e})"
     return text + "; whether it began below the rate handed on, this sweep cannot show"
+
+
+def _describe_recovery(result: LRFinderResult, suggested_lr: float, where: str) -> str:
+    """The rest of `_describe_base` for an accuracy curve that fell before it rose.
+
+    Smith's rule then reads the rise from the bottom of the fall: a recovery, which does not place where learning
+    started. When the first point already lies above the curve's 10 % level, learning started before it, unobserved.
+    """
+    values, rates = np.asarray(result.val_accuracy, dtype=float), result.val_lrs
+    low, base = _rise_start(values), result.suggestions["smith_base"]
+    level = values[low] + RISE_START * (values.max() - values[low])
+    text = (": the first point after the lowest, so only an upper bound of where the rise from the lowest point "
+            "began" if base_is_upper_bound(result) else f" ({where} the rate handed on)")
+    text += (f". But the accuracy fell before it rose ({values[0]:.3f} at the first point, lr {rates[0]:.2e}, down to "
+             f"{values[low]:.3f} at lr {rates[low]:.2e}): that rise is a recovery from the fall, and does not place "
+             "where learning started")
+    already = values[0] >= level
+    if already:
+        text += (f"; the accuracy was already {values[0]:.3f} at the first point, above this curve's 10 % level "
+                 f"({level:.3f}), so learning started before the first point, where this sweep cannot place it")
+    if base <= suggested_lr or (already and rates[0] <= suggested_lr):
+        return text + "; it began at or below the rate handed on"
+    below = sum(lr < suggested_lr for lr in result.lrs)
+    return (text + "; whether it began below the rate handed on, this sweep cannot show "
+            f"({below} of its {len(result.lrs)} batches ran below it)")
 
 
 def describe_agreement(result: LRFinderResult, suggested_lr: float, far: float = 3.0) -> str:

@@ -533,10 +533,11 @@ def test_a_peak_fall_and_recovery_reads_ragged_for_both_optimizers():
     sgd = "\n".join(describe_linear_test(linear_result(SGD_LRS, SGD_ACCURACY)))
     assert "had not stopped rising" not in sgd and "did not reach a rate that is too large" not in sgd
     assert ("→ ragged: the accuracy reached 0.713 at lr 1.39e+00 (within 0.05 of its highest), fell to 0.499 at lr "
-            "1.80e+00, and came back to 0.728 at the last rate, within 0.05 of its highest: no clean reading of the "
+            "1.80e+00, and came back to its highest, 0.728, at the last rate: no clean reading of the "
             "maximum (Smith's rule: no reading)") in sgd
     adam = "\n".join(describe_linear_test(linear_result(ADAM_LRS, ADAM_ACCURACY)))
-    assert "→ ragged: the accuracy reached its highest, 0.753, at lr 7.98e-02, fell to 0.645" in adam
+    assert ("→ ragged: the accuracy reached its highest, 0.753, at lr 7.98e-02, fell to 0.645 at lr 8.99e-02, and came "
+            "back to 0.726 at the last rate, within 0.05 of its highest: no clean reading") in adam
     assert "the rates past 7.98e-02 may have been too large for it, or the fall was noise" in adam
     assert "were too large for it" not in adam and "did not show the fall of the accuracy" in adam
 
@@ -610,15 +611,37 @@ def test_describe_base_calls_the_first_point_after_the_lowest_an_upper_bound():
     assert describe_base(result, 0.1) == "base_lr: no reading"
 
 
-def test_describe_base_says_the_rise_began_above_the_rate_when_the_lowest_point_lies_above_it():
+def test_describe_base_reads_a_rise_after_a_fall_as_a_recovery_that_does_not_place_learning():
     result = linear_result(SGD_LRS, SGD_ACCURACY)  # the accuracy fell first: lowest at lr 3.85e-01, base the next point
     base = result.suggestions["smith_base"]
     assert base == SGD_LRS[2] and base_is_upper_bound(result)
-    text = describe_base(result, suggested_lr=9.1e-3)
-    assert "after the lowest point (lr 3.85e-01)" in text
-    assert text.endswith("; it began above the rate handed on (after lr 3.85e-01)")
-    assert describe_base(result, suggested_lr=0.5).endswith("this sweep cannot show")  # between the lowest and the base
+    text = describe_base(result, suggested_lr=9.1e-3, names=("SGD's base", "suggested_lr_sgd"))
+    assert text == (
+        "SGD's base 5.87e-01 is accuracy point 3 of 10, 64.48× suggested_lr_sgd: the first point after the lowest, so "
+        "only an upper bound of where the rise from the lowest point began. But the accuracy fell before it rose "
+        "(0.512 at the first point, lr 1.83e-01, down to 0.174 at lr 3.85e-01): that rise is a recovery from the "
+        "fall, and does not place where learning started; the accuracy was already 0.512 at the first point, above "
+        "this curve's 10 % level (0.229), so learning started before the first point, where this sweep cannot place "
+        "it; whether it began below the rate handed on, this sweep cannot show (3 of its 10 batches ran below it)")
+    assert "began above" not in text
+    assert describe_base(result, suggested_lr=0.15).endswith("this sweep cannot show (7 of its 10 batches ran below it)")
+    # learning started before the first point, whose batches all ran at or below its rate
+    assert describe_base(result, suggested_lr=SGD_LRS[0]).endswith("it began at or below the rate handed on")
+    assert describe_base(result, suggested_lr=0.5).endswith("it began at or below the rate handed on")
     assert describe_base(result, suggested_lr=SGD_LRS[2]).endswith("it began at or below the rate handed on")
+
+
+def test_describe_base_after_a_small_dip_below_the_10_percent_level_places_nothing_before_the_first_point():
+    dipped = linear_result(SGD_LRS, [0.30, 0.28, 0.5, 0.6, 0.7, 0.75, 0.8, 0.82, 0.85, 0.84])  # level 0.337
+    text = describe_base(dipped, suggested_lr=0.1)
+    assert "(0.300 at the first point, lr 1.83e-01, down to 0.280 at lr 3.85e-01): that rise is a recovery" in text
+    assert "already" not in text and text.endswith("this sweep cannot show (6 of its 10 batches ran below it)")
+    assert describe_base(dipped, suggested_lr=1.0).endswith("it began at or below the rate handed on")
+    clean = linear_result(SGD_LRS, [0.30, 0.28, 0.30, 0.5, 0.6, 0.7, 0.8, 0.82, 0.85, 0.84])  # base two points on
+    assert not base_is_upper_bound(clean)
+    assert describe_base(clean, suggested_lr=0.1).startswith(
+        "base_lr 7.89e-01 is accuracy point 4 of 10, 7.89× suggested_lr (above the rate handed on). But the accuracy "
+        "fell before it rose")
 
 
 def test_describe_smith_pair_flags_an_upper_bound_base_and_a_ragged_maximum():
