@@ -870,8 +870,8 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
         lines.append(f"The baseline got near memorising its frames (training mIoU {memorised_at:g} or more), so the cause "
                      "lies in these settings, not in the budget." if memorised else
                      f"The baseline did not get near memorising its frames (training mIoU under {memorised_at:g}): "
-                     "slowing it down is then the usual outcome, as regularisation pays off only once a network has "
-                     "trained long enough to memorise.")
+                     "slowing it down is then the usual outcome, as regularisation mostly pays off once a network has "
+                     "trained long enough to (nearly) memorise.")
     return "\n".join(lines)
 
 
