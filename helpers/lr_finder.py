@@ -227,28 +227,42 @@ def deepest_recovered_fall(accuracy, dip: float = 0.05) -> tuple[int, int] | Non
     return max(falls, key=lambda fall: values[fall[0]] - values[fall[1]], default=None)
 
 
-def describe_late_fall(accuracy, rates, dip: float = 0.05) -> str:
+def loss_rose_after(result: LRFinderResult, rate: float, share: float = 0.05) -> bool:
+    """Whether the training loss rose past `rate`: the test exploded, or the smoothed loss at some later rate came
+    out more than `share` above its value at `rate`."""
+    lrs, smoothed = np.asarray(result.lrs, dtype=float), np.asarray(result.smoothed, dtype=float)
+    before, after = smoothed[lrs <= rate], smoothed[lrs > rate]
+    if result.diverged:
+        return True
+    return bool(before.size and after.size and np.nanmax(after) > before[-1] * (1 + share))
+
+
+def describe_late_fall(accuracy, rates, dip: float = 0.05, loss_rose: bool | None = None) -> str:
     """How much a fall after the highest point that has not come back by the end says about the rates past it.
 
     One standard for every curve: the fall counts as a sign that those rates were too large only when it is deeper
-    (by more than `dip`) than every earlier fall the same curve recovered from; otherwise it may as well be noise.
-    The text continues "the rates past <the peak> ...".
+    (by more than `dip`) than every earlier fall the same curve recovered from, and, when `loss_rose` is known (see
+    `loss_rose_after`), only when the training loss rose past the peak too; otherwise it may as well be noise, or
+    something only the validation frames show. The text continues "the rates past <the peak> ...".
     """
     values, rates = np.asarray(accuracy, dtype=float), np.asarray(rates, dtype=float)
     top = int(np.argmax(values))
     depth = values[top] - values[top + 1:].min()
     earlier = deepest_recovered_fall(values, dip)
-    if earlier is None:
-        return (f"were probably too large for it: it fell {depth:.3f} below its peak, and no earlier fall of this curve "
-                f"went deeper than {dip} (one seed, though)")
-    start, bottom = earlier
-    before = (f"{values[start]:.3f} → {values[bottom]:.3f} at lr {rates[bottom]:.2e}, "
-              f"a fall of {values[start] - values[bottom]:.3f}")
-    if depth > values[start] - values[bottom] + dip:
-        return (f"were probably too large for it: it fell {depth:.3f} below its peak, deeper than any earlier fall "
-                f"this curve recovered from (the deepest: {before}); one seed, though")
-    return (f"may have been too large for it, or the fall was noise: it fell {depth:.3f} below its peak, but this curve "
-            f"fell about as deep before and recovered ({before}), so one seed cannot tell")
+    if earlier is not None:
+        start, bottom = earlier
+        before = (f"{values[start]:.3f} → {values[bottom]:.3f} at lr {rates[bottom]:.2e}, "
+                  f"a fall of {values[start] - values[bottom]:.3f}")
+        if depth <= values[start] - values[bottom] + dip:
+            return (f"may have been too large for it, or the fall was noise: it fell {depth:.3f} below its peak, but "
+                    f"this curve fell about as deep before and recovered ({before}), so one seed cannot tell")
+        deeper = f"deeper than any earlier fall this curve recovered from (the deepest: {before})"
+    else:
+        deeper = f"and no earlier fall of this curve went deeper than {dip}"
+    if loss_rose is False:
+        return (f"may have been too large for it: it fell {depth:.3f} below its peak, {deeper}, but the training loss "
+                "did not rise past the peak, so only the validation frames show it (one seed)")
+    return f"were probably too large for it: it fell {depth:.3f} below its peak, {deeper}; one seed, though"
 
 
 def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float = 0.05) -> list[str]:
@@ -286,7 +300,7 @@ def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float 
     if kind == "fell":
         lines.append(f"→ after its peak the accuracy fell (down to {accuracy[shape['trough']]:.3f}, "
                      f"{accuracy[-1]:.3f} at the last rate) and had not come back by the end: the rates past "
-                     f"{rates[top]:.2e} {describe_late_fall(accuracy, rates, dip)}")
+                     f"{rates[top]:.2e} {describe_late_fall(accuracy, rates, dip, loss_rose_after(result, rates[top]))}")
     dips = [(rates[i], accuracy[i]) for i in range(1, len(accuracy)) if accuracy[i] < accuracy[i - 1] - dip]
     if dips:
         lines.append(f"  dips along the way (more than {dip} below the point before): "
@@ -329,7 +343,7 @@ def describe_against_report(result: LRFinderResult, dip: float = 0.05) -> str:
     elif kind == "fell":
         text = (f"did not go as the report's: the accuracy peaked at {accuracy[top]:.3f} (lr {rates[top]:.2e}) and "
                 f"ended at {accuracy[-1]:.3f}: however slowly the step grew, the rates past the peak "
-                f"{describe_late_fall(accuracy, rates, dip)}")
+                f"{describe_late_fall(accuracy, rates, dip, loss_rose_after(result, rates[top]))}")
     elif kind == "flattened":
         text = (f"did not go as the report's: the accuracy stopped rising inside the range (highest at lr "
                 f"{rates[top]:.2e}) and stayed level")

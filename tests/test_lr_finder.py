@@ -31,6 +31,7 @@ from helpers.lr_finder import (
     describe_step_growth,
     describe_turn,
     describe_valley_shift,
+    loss_rose_after,
     loss_turned,
     lr_range_test,
     lr_schedule,
@@ -563,6 +564,25 @@ def test_a_fall_at_the_end_is_judged_against_the_falls_the_curve_recovered_from(
     assert any(line.endswith("the training loss alone did not show the fall of the accuracy") for line in lines)
     report = describe_against_report(linear_result(lrs, as_deep))
     assert "however slowly the step grew, the rates past the peak may have been too large" in report
+
+
+def test_a_deeper_late_fall_reads_probably_only_when_the_training_loss_rose_too():
+    lrs = list(np.linspace(0.2, 2.0, 10))
+    deeper = [0.512, 0.297, 0.593, 0.511, 0.429, 0.689, 0.658, 0.712, 0.415, 0.467]
+    quiet = describe_late_fall(deeper, lrs, loss_rose=False)
+    assert quiet == ("may have been too large for it: it fell 0.297 below its peak, deeper than any earlier fall this "
+                     "curve recovered from (the deepest: 0.512 → 0.297 at lr 4.00e-01, a fall of 0.215), but the "
+                     "training loss did not rise past the peak, so only the validation frames show it (one seed)")
+    assert describe_late_fall(deeper, lrs, loss_rose=True).startswith("were probably too large for it")
+    # the loss of `linear_result` falls to the end: the accuracy's fall is read as the validation frames' alone
+    falling = linear_result(lrs, deeper)
+    falling.lrs = lrs  # the loss read at the same rates as the accuracy: 2.0 … 0.66, falling throughout
+    assert not loss_rose_after(falling, lrs[7])
+    assert "only the validation frames show it" in describe_linear_test(falling)[2]
+    assert "only the validation frames show it" in describe_against_report(falling)
+    rising = linear_result(lrs, deeper)
+    rising.lrs, rising.smoothed = lrs, [2.0, 1.5, 1.0, 0.8, 0.7, 0.68, 0.67, 0.665, 0.9, 1.0]  # up after lr 1.6
+    assert loss_rose_after(rising, lrs[7]) and "were probably too large" in describe_linear_test(rising)[2]
 
 
 def test_accuracy_shape_has_a_kind_for_each_outcome():
