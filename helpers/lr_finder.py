@@ -228,13 +228,20 @@ def deepest_recovered_fall(accuracy, dip: float = 0.05) -> tuple[int, int] | Non
 
 
 def loss_rose_after(result: LRFinderResult, rate: float, share: float = 0.05) -> bool:
-    """Whether the training loss rose past `rate`: the test exploded, or the smoothed loss at some later rate came
-    out more than `share` above its value at `rate`."""
-    lrs, smoothed = np.asarray(result.lrs, dtype=float), np.asarray(result.smoothed, dtype=float)
-    before, after = smoothed[lrs <= rate], smoothed[lrs > rate]
+    """Whether the training loss rose past `rate`: the test exploded, the smoothed loss at some later rate came out
+    more than `share` above its value at `rate`, or the raw losses past `rate` averaged more than `share` above as
+    many raw losses just before it (the smoothed loss lags by about 1 / (1 − β) batches, the raw loss does not)."""
     if result.diverged:
         return True
-    return bool(before.size and after.size and np.nanmax(after) > before[-1] * (1 + share))
+    lrs, smoothed = np.asarray(result.lrs, dtype=float), np.asarray(result.smoothed, dtype=float)
+    raw = np.asarray(result.losses, dtype=float)
+    past = int(np.searchsorted(lrs, rate, side="right"))  # batches at rates up to `rate`
+    if past == 0 or past == len(lrs):
+        return False
+    after = raw[past:]
+    before = raw[max(0, past - len(after)):past]
+    return bool(np.nanmax(smoothed[past:]) > smoothed[past - 1] * (1 + share)
+                or np.nanmean(after) > np.nanmean(before) * (1 + share))
 
 
 def describe_late_fall(accuracy, rates, dip: float = 0.05, loss_rose: bool | None = None) -> str:
@@ -254,15 +261,15 @@ def describe_late_fall(accuracy, rates, dip: float = 0.05, loss_rose: bool | Non
         before = (f"{values[start]:.3f} → {values[bottom]:.3f} at lr {rates[bottom]:.2e}, "
                   f"a fall of {values[start] - values[bottom]:.3f}")
         if depth <= values[start] - values[bottom] + dip:
-            return (f"may have been too large for it, or the fall was noise: it fell {depth:.3f} below its peak, but "
+            return (f"may have been too large for it, or the fall was noise: it fell by {depth:.3f} from its peak, but "
                     f"this curve fell about as deep before and recovered ({before}), so one seed cannot tell")
         deeper = f"deeper than any earlier fall this curve recovered from (the deepest: {before})"
     else:
         deeper = f"and no earlier fall of this curve went deeper than {dip}"
     if loss_rose is False:
-        return (f"may have been too large for it: it fell {depth:.3f} below its peak, {deeper}, but the training loss "
+        return (f"may have been too large for it: it fell by {depth:.3f} from its peak, {deeper}, but the training loss "
                 "did not rise past the peak, so only the validation frames show it (one seed)")
-    return f"were probably too large for it: it fell {depth:.3f} below its peak, {deeper}; one seed, though"
+    return f"were probably too large for it: it fell by {depth:.3f} from its peak, {deeper}; one seed, though"
 
 
 def describe_linear_test(result: LRFinderResult, dip: float = 0.05, flat: float = 0.05) -> list[str]:

@@ -548,15 +548,15 @@ def test_a_fall_at_the_end_is_judged_against_the_falls_the_curve_recovered_from(
     # this run's SGD curve: its fall after the peak (0.297) is deeper than any it recovered from (0.512 → 0.297)
     deeper = [0.512, 0.297, 0.593, 0.511, 0.429, 0.689, 0.658, 0.712, 0.415, 0.467]
     assert describe_late_fall(deeper, lrs) == (
-        "were probably too large for it: it fell 0.297 below its peak, deeper than any earlier fall this curve "
+        "were probably too large for it: it fell by 0.297 from its peak, deeper than any earlier fall this curve "
         "recovered from (the deepest: 0.512 → 0.297 at lr 4.00e-01, a fall of 0.215); one seed, though")
     as_deep = [0.3, 0.5, 0.6, 0.35, 0.65, 0.7, 0.68, 0.72, 0.5, 0.47]  # 0.6 → 0.35 before, 0.72 → 0.47 at the end
     assert describe_late_fall(as_deep, lrs) == (
-        "may have been too large for it, or the fall was noise: it fell 0.250 below its peak, but this curve fell "
+        "may have been too large for it, or the fall was noise: it fell by 0.250 from its peak, but this curve fell "
         "about as deep before and recovered (0.600 → 0.350 at lr 8.00e-01, a fall of 0.250), so one seed cannot tell")
     smooth = [0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.68, 0.7, 0.55, 0.5]
     assert describe_late_fall(smooth, lrs).startswith(
-        "were probably too large for it: it fell 0.200 below its peak, and no earlier fall of this curve went deeper")
+        "were probably too large for it: it fell by 0.200 from its peak, and no earlier fall of this curve went deeper")
     lines = describe_linear_test(linear_result(lrs, as_deep))
     assert lines[2] == ("→ after its peak the accuracy fell (down to 0.470, 0.470 at the last rate) and had not come "
                         "back by the end: the rates past 1.60e+00 " + describe_late_fall(as_deep, lrs))
@@ -570,7 +570,7 @@ def test_a_deeper_late_fall_reads_probably_only_when_the_training_loss_rose_too(
     lrs = list(np.linspace(0.2, 2.0, 10))
     deeper = [0.512, 0.297, 0.593, 0.511, 0.429, 0.689, 0.658, 0.712, 0.415, 0.467]
     quiet = describe_late_fall(deeper, lrs, loss_rose=False)
-    assert quiet == ("may have been too large for it: it fell 0.297 below its peak, deeper than any earlier fall this "
+    assert quiet == ("may have been too large for it: it fell by 0.297 from its peak, deeper than any earlier fall this "
                      "curve recovered from (the deepest: 0.512 → 0.297 at lr 4.00e-01, a fall of 0.215), but the "
                      "training loss did not rise past the peak, so only the validation frames show it (one seed)")
     assert describe_late_fall(deeper, lrs, loss_rose=True).startswith("were probably too large for it")
@@ -583,6 +583,10 @@ def test_a_deeper_late_fall_reads_probably_only_when_the_training_loss_rose_too(
     rising = linear_result(lrs, deeper)
     rising.lrs, rising.smoothed = lrs, [2.0, 1.5, 1.0, 0.8, 0.7, 0.68, 0.67, 0.665, 0.9, 1.0]  # up after lr 1.6
     assert loss_rose_after(rising, lrs[7]) and "were probably too large" in describe_linear_test(rising)[2]
+    raw_only = linear_result(lrs, deeper)  # the smoothed loss lags behind; the raw losses past the peak rose
+    raw_only.lrs, raw_only.smoothed = lrs, [2.0, 1.5, 1.0, 0.8, 0.7, 0.68, 0.67, 0.665, 0.664, 0.663]
+    raw_only.losses = [2.0, 1.4, 0.9, 0.75, 0.65, 0.66, 0.64, 0.66, 0.9, 1.1]
+    assert loss_rose_after(raw_only, lrs[7]) and not loss_rose_after(raw_only, lrs[9])
 
 
 def test_accuracy_shape_has_a_kind_for_each_outcome():
