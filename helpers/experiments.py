@@ -511,6 +511,29 @@ def rate_probe_verdicts(grid: pd.DataFrame, runs: pd.DataFrame, winner: tuple[st
             paired_within_noise(settings, "rule", "miou", "winner", best))
 
 
+def describe_near_line(verdict: Mapping[str, Any], lead: str, near: float = 0.2) -> str:
+    """A sentence when a paired verdict (`paired_within_noise`) sits within `near` standard errors of the line of 2,
+    or would go the other way without pairing; '' otherwise. `lead` names what the difference measures."""
+    difference, error = abs(verdict.get("difference", math.nan)), verdict.get("standard_error", math.nan)
+    if not (math.isfinite(difference) and math.isfinite(error) and error > 0):
+        return ""
+    ratio, within = difference / error, verdict.get("within_noise", True)
+    unpaired = verdict.get("unpaired_standard_error", math.nan)
+    flips = math.isfinite(unpaired) and (difference < 2 * unpaired) != within
+    if abs(ratio - 2) > near and not flips:
+        return ""
+    side = "just inside" if within else "just past"
+    shown = f"{ratio:.2f}" if round(ratio, 2) != 2 else f"{ratio:.3f}"  # 1.995 must not read as 2.00
+    where = (f"{lead} is {shown} standard errors, {side} the line of 2" if abs(ratio - 2) <= near
+             else f"{lead} is {shown} standard errors")
+    if flips:
+        correlation = verdict.get("correlation", math.nan)
+        with_r = f", r {correlation:+.2f}" if math.isfinite(correlation) else ""
+        where += (f"; without pairing (unpaired SE {unpaired:.3f}{with_r}) it would {'not ' if within else ''}be within "
+                  "the noise")
+    return f"{where[0].upper()}{where[1:]}: these seeds do not settle it."
+
+
 def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[float, float]], winner: str,
                         winner_mean: float, gain: Mapping[str, Any], verdict: Mapping[str, Any], epochs: int,
                         winners_optimizer: bool = False) -> str:
@@ -602,6 +625,9 @@ def describe_rate_probe(name: str, grid_mean: float, probes: Mapping[str, tuple[
             lines.append(f"At this budget of {epochs} epochs {label} is behind at every rate tried, and the rates "
                          f"tried above {best_rate:.2e} did worse or failed, so, for the rates tried, the ranking of the "
                          "optimizers stands. It is a ranking at this budget: exercise 1 doubles the epochs.")
+    near_line = [describe_near_line(gain, "the best rate's lead over the grid's rate"),
+                 describe_near_line(verdict, f"the gap between {winner} and {label} at {best_rate:.2e}")]
+    lines[2:2] = near_line  # right after the verdicts they qualify
     return " ".join(line for line in lines if line)
 
 
@@ -862,7 +888,7 @@ def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, 
                      "programs share its cores). The CPU time is the fair comparison of the work.")
     else:
         lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time and {wall:.2f} × on the clock: the "
-                     "two agree, so the machine's load was even over both.")
+                     f"two agree within a factor of {uneven:g}, so the machine's load was about even over both.")
     per_batch = f"Per training batch (validation included) the forest took {batch:.2f} × the street's CPU time"
     if conv_share is None or not math.isfinite(conv_share):
         lines.append(per_batch + ".")

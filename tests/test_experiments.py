@@ -19,6 +19,7 @@ from helpers.experiments import (
     describe_cyclic_run,
     describe_forest_cost,
     describe_loss_comparison,
+    describe_near_line,
     describe_pairing,
     describe_rate_check,
     describe_rate_probe,
@@ -694,3 +695,35 @@ def test_describe_widest_spread_names_the_scattered_setting_and_its_worst_seed()
     calm = grid.assign(miou=[0.96, 0.95, 0.97, 0.961, 0.95, 0.968])
     assert describe_widest_spread(summarize(calm, by=["loss", "optimizer"], metrics=["miou"]), calm,
                                   ["loss", "optimizer"]).startswith("The settings scatter alike")
+
+
+def test_describe_near_line_flags_a_verdict_on_the_line_or_one_that_pairing_decided():
+    on_line = {"difference": 0.042349, "standard_error": 0.021225, "within_noise": True,
+               "unpaired_standard_error": 0.020216, "correlation": -0.11}
+    assert describe_near_line(on_line, "the gap") == (
+        "The gap is 1.995 standard errors, just inside the line of 2; without pairing (unpaired SE 0.020, r -0.11) it "
+        "would not be within the noise: these seeds do not settle it.")
+    past = dict(on_line, difference=0.046, within_noise=False, unpaired_standard_error=0.01)
+    assert describe_near_line(past, "the gap") == (
+        "The gap is 2.17 standard errors, just past the line of 2: these seeds do not settle it.")
+    far = dict(on_line, difference=0.1, within_noise=False, unpaired_standard_error=0.01)
+    assert describe_near_line(far, "the gap") == ""
+    pairing_only = dict(on_line, difference=0.03, unpaired_standard_error=0.01, correlation=float("nan"))
+    assert describe_near_line(pairing_only, "the gap") == (
+        "The gap is 1.41 standard errors; without pairing (unpaired SE 0.010) it would not be within the noise: "
+        "these seeds do not settle it.")
+    assert describe_near_line({"difference": 0.1, "standard_error": float("nan")}, "the gap") == ""
+
+
+def test_describe_rate_probe_qualifies_a_verdict_on_the_line_right_after_it():
+    probes = {"valley": (0.0356, 0.098), "min_div_10": (0.0356 * 3, 0.118), "10 × min_div_10": (0.356, 0.166)}
+    gain = {"difference": 0.076, "standard_error": 0.010, "within_noise": False, "unpaired_standard_error": 0.02}
+    versus = {"difference": 0.042349, "standard_error": 0.021225, "within_noise": True,
+              "unpaired_standard_error": 0.020216, "correlation": -0.11}
+    text = describe_rate_probe("sgd", 0.090, probes, "ADAM + none", 0.208, gain, versus, 6)
+    flagged = ("The gap between ADAM + none and SGD at 3.56e-01 is 1.995 standard errors, just inside the line of 2; "
+               "without pairing (unpaired SE 0.020, r -0.11) it would not be within the noise: these seeds do not "
+               "settle it.")
+    assert flagged in text and text.index("within two standard errors") < text.index(flagged)
+    assert text.index("not level") < text.index(flagged) < text.index("The best of 3 rates tried was kept")
+    assert "The best rate's lead" not in text  # 7.6 standard errors: nothing to flag
