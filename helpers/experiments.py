@@ -859,15 +859,15 @@ def conv_multiply_adds(model, height: int, width: int, channels: int = 3) -> int
 
 
 def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, street: Timing, street_runs: int,
-                         street_batches: int, conv_share: float | None = None, uneven: float = 1.5,
+                         street_batches: int, conv_share: float | None = None, uneven: float = 1.15,
                          near: float = 1.25) -> str:
     """What a forest run cost against a run of the street grid, per run and per training batch, in wall-clock and
     CPU time, and what a difference between the two ratios means.
 
     `*_batches` are the training batches of one run; a run's time also holds its validation passes, so the time
-    per training batch counts them too. When the wall-clock ratio is `uneven` times the CPU ratio or more (or less
-    by as much), one section waited more for the processor: the machine was busier while it ran, and the CPU time
-    is the fair comparison. Otherwise the two agree and the load was even. `conv_share` is a forest frame's
+    per training batch counts them too. Each section's clock time over its CPU time says how long it waited for the
+    processor: when one section's is `uneven` times the other's or more, the machine was busier while it ran, and
+    the CPU time is the fair comparison; otherwise the load was about even. `conv_share` is a forest frame's
     convolution multiply-adds as a share of a street frame's (`conv_multiply_adds`); the CPU ratio per batch is
     then set against it: more than `near` times it, about it, or less.
     """
@@ -879,16 +879,20 @@ def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, 
     wall = (forest.wall / forest_runs) / (street.wall / street_runs)
     cpu = (forest.cpu / forest_runs) / (street.cpu / street_runs)
     batch = cpu * street_batches / forest_batches
+    forest_wait, street_wait = forest.wall / forest.cpu, street.wall / street.cpu  # clock time per CPU second
+    waits = {"forest runs": forest_wait, "street grid's runs": street_wait}
     lines = [f"Per run: forest {per_run(forest, forest_runs, forest_batches)}; street grid "
              f"{per_run(street, street_runs, street_batches)}."]
-    if wall >= uneven * cpu or wall <= cpu / uneven:
-        busier = "forest runs" if wall > cpu else "street grid's runs"
-        lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time but {wall:.2f} × on the clock: the "
-                     f"{busier} waited more for the processor, so the machine was busier while they ran (other "
+    took = (f"on the clock the forest runs took {forest_wait:.2f} × their CPU time, the street grid's runs "
+            f"{street_wait:.2f} ×")
+    if max(waits.values()) >= uneven * min(waits.values()):
+        busier = max(waits, key=waits.get)
+        lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time but {wall:.2f} × on the clock: {took}, so "
+                     f"the {busier} waited more for the processor and the machine was busier while they ran (other "
                      "programs share its cores). The CPU time is the fair comparison of the work.")
     else:
-        lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time and {wall:.2f} × on the clock: the "
-                     f"two agree within a factor of {uneven:g}, so the machine's load was about even over both.")
+        lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time and {wall:.2f} × on the clock: {took}, "
+                     f"within {uneven - 1:.0%} of each other, so the machine's load was about even over both.")
     per_batch = f"Per training batch (validation included) the forest took {batch:.2f} × the street's CPU time"
     if conv_share is None or not math.isfinite(conv_share):
         lines.append(per_batch + ".")
