@@ -860,14 +860,16 @@ def conv_multiply_adds(model, height: int, width: int, channels: int = 3) -> int
 
 def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, street: Timing, street_runs: int,
                          street_batches: int, conv_share: float | None = None, uneven: float = 1.15,
-                         near: float = 1.25) -> str:
+                         near: float = 1.25, threads: int = 1) -> str:
     """What a forest run cost against a run of the street grid, per run and per training batch, in wall-clock and
     CPU time, and what a difference between the two ratios means.
 
     `*_batches` are the training batches of one run; a run's time also holds its validation passes, so the time
     per training batch counts them too. Each section's clock time over its CPU time says how long it waited for the
     processor: when one section's is `uneven` times the other's or more, the machine was busier while it ran, and
-    the CPU time is the fair comparison; otherwise the load was about even. `conv_share` is a forest frame's
+    the CPU time is the fair comparison; otherwise the load was about even. With more than one `threads`, CPU time
+    adds up over the threads, so that ratio also measures how well a section's work spreads over them (small
+    tensors spread worse) and is not read as load. `conv_share` is a forest frame's
     convolution multiply-adds as a share of a street frame's (`conv_multiply_adds`); the CPU ratio per batch is
     then set against it: more than `near` times it, about it, or less.
     """
@@ -885,7 +887,12 @@ def describe_forest_cost(forest: Timing, forest_runs: int, forest_batches: int, 
              f"{per_run(street, street_runs, street_batches)}."]
     took = (f"on the clock the forest runs took {forest_wait:.2f} × their CPU time, the street grid's runs "
             f"{street_wait:.2f} ×")
-    if max(waits.values()) >= uneven * min(waits.values()):
+    if threads > 1:
+        lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time and {wall:.2f} × on the clock: {took}; "
+                     f"with {threads} threads, CPU time adds up over the threads, so these also measure how well each "
+                     "section's work spreads over them, not only the machine's load. The CPU time is the fair "
+                     "comparison of the work.")
+    elif max(waits.values()) >= uneven * min(waits.values()):
         busier = max(waits, key=waits.get)
         lines.append(f"A forest run cost {cpu:.2f} × a street run in CPU time but {wall:.2f} × on the clock: {took}, so "
                      f"the {busier} waited more for the processor and the machine was busier while they ran (other "

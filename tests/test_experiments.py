@@ -663,6 +663,10 @@ def test_describe_forest_cost_gives_clock_and_cpu_time_per_run_and_batch():
     # this run's times: 1.00 against 1.37 is uneven, though the two per-run ratios differ by less than 1.5
     street_waited = describe_forest_cost(Timing(38.4, 38.4), 12, 108, Timing(386.2, 282.0), 30, 90)
     assert "the street grid's runs 1.37 ×, so the street grid's runs waited more" in street_waited
+    threaded = describe_forest_cost(Timing(38.4, 60.0), 12, 108, Timing(386.2, 700.0), 30, 90, threads=2)
+    assert ("the street grid's runs 0.55 ×; with 2 threads, CPU time adds up over the threads, so these also measure "
+            "how well each section's work spreads over them, not only the machine's load") in threaded
+    assert "busier" not in threaded and "about even" not in threaded
 
 
 def test_conv_multiply_adds_counts_convolutions_and_transposed_ones():
