@@ -334,13 +334,19 @@ def describe_band_shares(shares: Mapping[str, float], spread: float = 0.05) -> s
     return text + ": about the same pixels for every model, so their boundary scores compare like with like"
 
 
-def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str, float]]) -> str:
-    """Where `second` is ahead of `first` per class, where behind, level (within `LEVEL_MARGIN`); absent classes skipped."""
+def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str, float]], low: float = LOW_IOU) -> str:
+    """Where `second` is ahead of `first` per class, where behind, level (within `LEVEL_MARGIN`); absent classes skipped.
+
+    A class where both IoUs are below `low` is listed apart and not read: a few pixels move such scores, and one seed
+    cannot tell a lead there from noise (as `describe_small_classes` says of the small classes).
+    """
     gaps = {cls: iou[second][cls] - iou[first][cls] for cls in iou[first]
             if iou[first][cls] == iou[first][cls] and iou[second][cls] == iou[second][cls]}
-    ahead = sorted((c for c, g in gaps.items() if g >= LEVEL_MARGIN), key=lambda c: -gaps[c])
-    behind = sorted((c for c, g in gaps.items() if g <= -LEVEL_MARGIN), key=lambda c: gaps[c])
-    level = [c for c in gaps if c not in ahead and c not in behind]
+    unread = [c for c in gaps if max(iou[first][c], iou[second][c]) < low]
+    read = {c: gap for c, gap in gaps.items() if c not in unread}
+    ahead = sorted((c for c, g in read.items() if g >= LEVEL_MARGIN), key=lambda c: -gaps[c])
+    behind = sorted((c for c, g in read.items() if g <= -LEVEL_MARGIN), key=lambda c: gaps[c])
+    level = [c for c in read if c not in ahead and c not in behind]
 
     def listed(classes: list[str]) -> str:
         return ", ".join(f"{c} ({gaps[c]:+.3f})" for c in classes) or "no class"
@@ -348,6 +354,8 @@ def describe_class_leads(first: str, second: str, iou: Mapping[str, Mapping[str,
     parts = [f"ahead on {listed(ahead)}", f"behind on {listed(behind)}"]
     if level:
         parts.append(f"level (within {LEVEL_MARGIN}) on {', '.join(level)}")
+    if unread:
+        parts.append(f"both below IoU {low}, not read as a difference: {listed(unread)}")
     return f"{second} against {first}, IoU per class (one seed): " + "; ".join(parts)
 
 

@@ -303,6 +303,10 @@ def test_describe_class_leads_lists_where_a_model_is_ahead_behind_and_level():
     assert "ahead on no class; behind on road (-0.300)" in worse and "level" not in worse
     better = describe_class_leads("U-Net", "FCN", {"U-Net": {"road": 0.5}, "FCN": {"road": 0.8}})
     assert "ahead on road (+0.300); behind on no class" in better
+    low = describe_class_leads("U-Net", "FCN", {"U-Net": {"road": 0.8, "trucks": 0.05, "tram": 0.15},
+                                                 "FCN": {"road": 0.7, "trucks": 0.156, "tram": 0.06}})
+    assert low == ("FCN against U-Net, IoU per class (one seed): ahead on no class; behind on road (-0.100); both "
+                   "below IoU 0.2, not read as a difference: trucks (+0.106), tram (-0.090)")
 
 
 def test_describe_band_widths_reads_the_trend_in_proportion_and_only_for_a_shown_gap():
