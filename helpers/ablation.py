@@ -194,16 +194,32 @@ def describe_proportion(weaker: str, stronger: str, near_share: float, far_share
     if math.isnan(near_share) or math.isnan(far_share):  # the stronger model scored 0
         return "a score of 0 leaves no share to compare"
     shares = f"{weaker} keeps {near_share:.0%} of the score of {stronger} {near}, {far_share:.0%} {far}"
-    if frame_shares is not None and (paints_layout(frame_shares, weaker) or paints_layout(frame_shares, stronger)):
-        subject = ("where it is behind says" if not paints_layout(frame_shares, stronger)
-                   else f"where {weaker} is behind says")
-        return f"{shares}: " + _layout_reading(frame_shares, (weaker, stronger), subject)
-    if near_share < far_share - margin:
+    layout = _pair_layout(frame_shares, weaker, stronger) if frame_shares is not None else ""
+    if layout:
+        return f"{shares}: {layout}"
+    where = _further_behind(near_share, far_share, margin)
+    if where == "near":
         return f"{shares}: in proportion further behind {near}, where skips carrying sharp detail would matter"
-    if near_share > far_share + margin:
+    if where == "far":
         return f"{shares}: in proportion further behind {far}: it fails on whole regions, not only at the edges"
     return (f"{shares}: in proportion about the same {near} as {far} (within {margin * 100:.0f} points): behind by "
             "the same share everywhere, not at the edges in particular")
+
+
+def _further_behind(near_share: float, far_share: float, margin: float) -> str:
+    """Where a weaker model keeping these shares of a stronger one's score is further behind: "near", "far" or
+    "same" (the shares within `margin`)."""
+    return "near" if near_share < far_share - margin else "far" if near_share > far_share + margin else "same"
+
+
+def _pair_layout(frame_shares: Mapping[str, float], weaker: str, stronger: str, it: bool = False) -> str:
+    """Why where `weaker` is behind `stronger` says nothing about edges, when either mostly paints a layout; '' when
+    both follow their frames. `it`: name the painter "it" when it is the weaker model alone."""
+    if not (paints_layout(frame_shares, weaker) or paints_layout(frame_shares, stronger)):
+        return ""
+    alone = not paints_layout(frame_shares, stronger)  # only the weaker paints a layout
+    subject = "where it is behind says" if alone else f"where {weaker} is behind says"
+    return _layout_reading(frame_shares, (weaker, stronger), subject, named="it" if alone and it else None)
 
 
 def _share(weaker: float, stronger: float) -> float:
@@ -407,19 +423,16 @@ def describe_run_summary(miou: Mapping[str, float], boundary_miou: Mapping[str, 
         near, far = _share(boundary_miou[weaker], boundary_miou[stronger]), _share(miou[weaker], miou[stronger])
         behind = (f"{weaker} is behind {stronger} by {abs(gap):.3f} mIoU, a difference these frames show (95 % "
                   f"interval [{interval['low']:+.3f}, {interval['high']:+.3f}])")
-        if paints_layout(frame_shares, weaker) or paints_layout(frame_shares, stronger):
-            alone = not paints_layout(frame_shares, stronger)  # only the weaker paints: "it"
-            subject = "where it is behind says" if alone else f"where {weaker} is behind says"
-            lines.append(f"{behind}, but " + _layout_reading(frame_shares, (weaker, stronger), subject,
-                                                             named="it" if alone else None))
+        layout = _pair_layout(frame_shares, weaker, stronger, it=True)
+        if layout:
+            lines.append(f"{behind}, but {layout}")
         elif math.isnan(near) or math.isnan(far):
             lines.append(f"{behind}; a score of 0 leaves no share to compare")
         else:
-            where = ("further behind near the edges" if near < far - margin
-                     else "further behind on the whole image" if near > far + margin
-                     else "behind by about the same share near the edges and on the whole image")
-            lines.append(f"{behind}, {where} (it keeps {near:.0%} of the score near the edges, {far:.0%} on the "
-                         "whole image)")
+            where = {"near": "further behind near the edges", "far": "further behind on the whole image",
+                     "same": "behind by about the same share near the edges and on the whole image"}
+            lines.append(f"{behind}, {where[_further_behind(near, far, margin)]} (it keeps {near:.0%} of the score "
+                         f"near the edges, {far:.0%} on the whole image)")
     interval = intervals[f"{reference} − {fcn}"]
     lines.append(f"{reference} − {fcn}: mIoU {miou[reference] - miou[fcn]:+.3f}, "
                  + ("a difference these frames show" if _shown(interval) else "not shown to be a difference"))

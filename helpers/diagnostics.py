@@ -875,13 +875,18 @@ def describe_gap_closers(summary: pd.DataFrame, names: Sequence[str], memorised:
     return "\n".join(lines)
 
 
+def _batch_statistics_scores(row: pd.Series, baseline: pd.Series) -> tuple[float, float]:
+    """A setting's and the baseline's training mIoU scored with each batch's own statistics (NaN when not recorded)."""
+    return (row.get("train_miou_batch_statistics_mean", math.nan),
+            baseline.get("train_miou_batch_statistics_mean", math.nan))
+
+
 def _small_fall_text(row: pd.Series, baseline: pd.Series) -> str:
     """What narrowed the gap of a setting whose training mIoU fell little: fitting less (its score with each batch's own
     statistics below the baseline's), or evaluation mode losing more of what the weights fitted than the baseline's."""
     evaluated, base_evaluated = row["train_miou_mean"], baseline["train_miou_mean"]
     text = f"training mIoU {evaluated:.3f} against the baseline's {base_evaluated:.3f} in evaluation mode"
-    batch = row.get("train_miou_batch_statistics_mean", math.nan)
-    base_batch = baseline.get("train_miou_batch_statistics_mean", math.nan)
+    batch, base_batch = _batch_statistics_scores(row, baseline)
     if evaluated >= base_evaluated:
         return text + ": the training mIoU did not fall, so the gap narrowed on the held-out side"
     if batch != batch or base_batch != base_batch:
@@ -907,8 +912,7 @@ def _closer_text(row: pd.Series, baseline: pd.Series, causes: dict[str, str], lo
     evaluated = row["train_miou_mean"]
     loss = (f"training loss {row['final_loss_mean']:.3f} against the baseline's {baseline['final_loss_mean']:.3f}; "
             if "final_loss_mean" in row.index else "")
-    batch = row.get("train_miou_batch_statistics_mean", math.nan)
-    base_batch = baseline.get("train_miou_batch_statistics_mean", math.nan)
+    batch, base_batch = _batch_statistics_scores(row, baseline)
     if batch != batch or base_batch != base_batch:
         return (f"{loss}training mIoU {evaluated:.3f}; without its score with each batch's own statistics, training "
                 "less cannot be told from running statistics that do not match the weights")

@@ -511,6 +511,12 @@ def rate_probe_verdicts(grid: pd.DataFrame, runs: pd.DataFrame, winner: tuple[st
             paired_within_noise(settings, "rule", "miou", "winner", best))
 
 
+def flips_without_pairing(verdict: Mapping[str, Any]) -> bool:
+    """Whether a `paired_within_noise` verdict would go the other way judged with the unpaired standard error."""
+    unpaired = verdict.get("unpaired_standard_error", math.nan)
+    return math.isfinite(unpaired) and (abs(verdict["difference"]) < 2 * unpaired) != verdict["within_noise"]
+
+
 def describe_near_line(verdict: Mapping[str, Any], lead: str, near: float = 0.2) -> str:
     """A sentence when a paired verdict (`paired_within_noise`) sits within `near` standard errors of the line of 2,
     or would go the other way without pairing; '' otherwise. `lead` names what the difference measures."""
@@ -518,8 +524,7 @@ def describe_near_line(verdict: Mapping[str, Any], lead: str, near: float = 0.2)
     if not (math.isfinite(difference) and math.isfinite(error) and error > 0):
         return ""
     ratio, within = difference / error, verdict.get("within_noise", True)
-    unpaired = verdict.get("unpaired_standard_error", math.nan)
-    flips = math.isfinite(unpaired) and (difference < 2 * unpaired) != within
+    unpaired, flips = verdict.get("unpaired_standard_error", math.nan), flips_without_pairing(verdict)
     if abs(ratio - 2) > near and not flips:
         return ""
     side = "just inside" if within else "just past"
@@ -765,8 +770,7 @@ def describe_verdict_caveats(verdicts: Mapping[str, Mapping[str, Any]], marginal
         ratio = abs(verdict["difference"]) / verdict["standard_error"] if verdict["standard_error"] > 0 else math.inf
         seeds = verdict.get("runs", [0])[0]
         close = not verdict["within_noise"] and ratio < marginal
-        unpaired = verdict.get("unpaired_standard_error", math.nan)
-        flips = math.isfinite(unpaired) and (abs(verdict["difference"]) < 2 * unpaired) != verdict["within_noise"]
+        unpaired, flips = verdict.get("unpaired_standard_error", math.nan), flips_without_pairing(verdict)
         without = (f"without pairing it would {'not ' if verdict['within_noise'] else ''}be within the noise "
                    f"({abs(verdict['difference']):.3f} {'≥' if verdict['within_noise'] else '<'} 2 × {unpaired:.3f})")
         if close:
