@@ -362,12 +362,13 @@ def describe_schedule_choice(recipe: Recipe, grid_epochs: int | None, last_miou:
         chosen = f"The schedule ({recipe.schedule}) was not chosen by notebook 06 in this run folder"
     else:
         short = "short " if grid_epochs < recipe.epochs else ""
-        identical, close = (verdict or {}).get("identical_to_winner", []), (verdict or {}).get("within_noise_of_winner", [])
+        verdict = verdict or {}
+        identical, close = verdict.get("identical_to_winner", []), verdict.get("within_noise_of_winner", [])
         chosen = (f"The schedule ({recipe.schedule}) {'came first in' if identical else 'won'} notebook 06's {short}grid "
                   f"of {grid_epochs} epochs")
         if identical:
-            chosen += (f", tied exactly with {', '.join(identical)} and listed first by the grid's tie rule, simpler recipes first (identical "
-                       "runs: the same rates in those epochs; a longer run may separate them)")
+            chosen += (f", tied exactly with {', '.join(identical)} and listed first by the grid's tie rule, simpler "
+                       "recipes first (identical runs: the same rates in those epochs; a longer run may separate them)")
         if close:
             chosen += f"{' and' if identical else ','} within the noise of {', '.join(close)}"
         chosen += (f"; it need not be the best one for this run of {recipe.epochs} epochs (notebook 06, exercise 1, "
